@@ -1,0 +1,1 @@
+"""Command-line entry points; each ``main()`` only parses arguments and calls the library."""

@@ -1,0 +1,6 @@
+"""Feature scorers: each adds one named feature (one or more values) to every hypothesis."""
+
+from rescore.features.base import FeatureScorer
+from rescore.features.ngram_lm import KenLMFeature
+
+__all__ = ["FeatureScorer", "KenLMFeature"]

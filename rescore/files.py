@@ -1,0 +1,131 @@
+"""File access shared by every tool: gzip by extension, strict UTF-8 with line numbers,
+LF-only line ends, and atomic outputs (a temporary file renamed into place on success)."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from rescore.errors import InputError, RescoreError
+
+CHUNK_BYTES = 1 << 20
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """Open ``path`` for reading bytes, decompressing ``.gz`` files; ``-`` is stdin."""
+    name = str(path)
+    if name == "-":
+        import sys
+
+        return sys.stdin.buffer
+    try:
+        if name.endswith(".gz"):
+            return gzip.open(name, "rb")  # type: ignore[return-value]
+        return open(name, "rb")
+    except OSError as err:
+        raise RescoreError(f"{name}: cannot open: {err.strerror or err}") from err
+
+
+def iter_line_chunks(path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(first_line_number, lines)`` chunks of a text file, lines without their ``\\n``.
+
+    Line numbers are 1-based. Only ``\\n`` ends a line (never the other Unicode line
+    separators ``str.splitlines`` knows), so a hypothesis containing U+2028 stays one line.
+    Invalid UTF-8 and CRLF line ends are rejected with the offending line's number:
+    Moses writes LF-only UTF-8, and a stray ``\\r`` would end up inside the last field.
+    """
+    name = str(path)
+    line_no = 1
+    carry = b""
+    with open_binary(path) as stream:
+        while True:
+            try:
+                data = stream.read(CHUNK_BYTES)
+            except (OSError, EOFError) as err:
+                raise InputError(name, line_no, f"cannot read: {err}") from err
+            if not data:
+                break
+            data = carry + data
+            cut = data.rfind(b"\n") + 1
+            carry = data[cut:]
+            if cut:
+                yield line_no, _decode_lines(name, line_no, data[:cut])
+                line_no += data.count(b"\n", 0, cut)
+        if carry:
+            yield line_no, _decode_lines(name, line_no, carry + b"\n")
+
+
+def _decode_lines(name: str, line_no: int, data: bytes) -> list[str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = line_no + data.count(b"\n", 0, err.start)
+        raise InputError(name, bad, f"invalid UTF-8 (byte {data[err.start]:#04x})") from None
+    if "\r" in text:
+        bad = line_no + text.count("\n", 0, text.index("\r"))
+        raise InputError(
+            name, bad, "carriage return (CRLF line ends?): only LF line ends are accepted; "
+            "convert the file with dos2unix"
+        )
+    lines = text.split("\n")
+    lines.pop()  # data always ends with "\n"
+    return lines
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """All lines of a small text file (sources, references), without line ends."""
+    out: list[str] = []
+    for _, lines in iter_line_chunks(path):
+        out.extend(lines)
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, compresslevel: int = 6) -> Iterator[IO[str]]:
+    """Write a text file atomically: to a temporary file beside ``path``, renamed on success.
+
+    On any exception the temporary file is removed and ``path`` is left as it was, so a
+    failed run never leaves a half-written output. ``.gz`` paths are gzip-compressed.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise RescoreError(f"{target}: output folder {directory} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        raw = os.fdopen(fd, "wb")
+        if target.name.endswith(".gz"):
+            stream: IO[str] = gzip.open(raw, "wt", encoding="utf-8", newline="\n",
+                                        compresslevel=compresslevel)
+        else:
+            stream = open(raw.fileno(), "w", encoding="utf-8", newline="\n", closefd=False,
+                          buffering=CHUNK_BYTES)
+        try:
+            yield stream
+        finally:
+            stream.close()
+            raw.close()
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_outputs(*paths: str | Path | None) -> Iterator[list[IO[str] | None]]:
+    """Several atomic outputs that all appear together or not at all (``None`` entries skip)."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_output(p)) if p is not None else None for p in paths]

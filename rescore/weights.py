@@ -1,0 +1,151 @@
+"""Feature weights: read from a Moses ini ``[weight]`` section or JSON, written as both.
+
+JSON: ``{"LM0": [0.0687], "TranslationModel0": [0.06, 0.005, 0.058, 0.027]}`` (a bare number
+is accepted for one-value features). Moses ini: the lines of the ``[weight]`` section,
+``Name= v1 v2 ...``; other sections are ignored.
+
+Moses does not print every feature it scores with: ``UnknownWordPenalty0`` (weight 1, -100
+per source word copied through untranslated) is in the decoder's total but not in the n-best
+list. Such weights are allowed without a matching feature and ignored when scoring. The
+penalty is the same for every hypothesis of a sentence (each must copy the same unknown
+words), so leaving it out never changes the order within a sentence; totals this toolkit
+recomputes cover the listed features only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rescore.errors import InputError, RescoreError
+from rescore.files import atomic_output, read_lines
+from rescore.nbest import FeatureSchema, format_score
+
+UNPRINTED_FEATURES = frozenset({"UnknownWordPenalty0"})
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weights by feature name, one per value, in the order the list prints the values."""
+
+    values: dict[str, tuple[float, ...]]
+    source: str = "<weights>"
+    _cache: dict[FeatureSchema, np.ndarray] = field(default_factory=dict, compare=False,
+                                                    repr=False)
+
+    def vector(self, schema: FeatureSchema, where: tuple[str, int] | None = None) -> np.ndarray:
+        """The ``(schema.dim,)`` weight vector for a list's features.
+
+        Raises InputError (at ``where``, the list's file and line) when the weights name a
+        feature the list lacks, miss one it has, or give a different number of values.
+        """
+        cached = self._cache.get(schema)
+        if cached is not None:
+            return cached
+        path, line = where if where is not None else ("<n-best list>", None)
+        missing = [n for n in schema.names if n not in self.values]
+        if missing:
+            raise InputError(path, line, f"the list has feature(s) {', '.join(missing)} that "
+                             f"the weights in {self.source} lack (give them a weight, 0 to "
+                             "ignore)")
+        extra = [n for n in self.values if n not in schema.names
+                 and n not in UNPRINTED_FEATURES and "_" not in n]
+        if extra:
+            raise InputError(path, line, f"the weights in {self.source} name feature(s) "
+                             f"{', '.join(extra)} that the list lacks (its features: "
+                             f"{', '.join(schema.names)})")
+        parts = []
+        for name, size in zip(schema.names, schema.sizes, strict=True):
+            w = self.values[name]
+            if len(w) != size:
+                raise InputError(path, line, f"feature {name!r} has {size} value(s) in the "
+                                 f"list but {len(w)} weight(s) in {self.source}")
+            parts.extend(w)
+        vec = np.array(parts, dtype=np.float64)
+        self._cache[schema] = vec
+        return vec
+
+    def with_weight(self, name: str, values: tuple[float, ...]) -> Weights:
+        new = dict(self.values)
+        new[name] = values
+        return Weights(new, self.source)
+
+    def to_json(self) -> str:
+        return json.dumps({k: list(v) for k, v in self.values.items()}, indent=2) + "\n"
+
+    def to_moses_ini(self) -> str:
+        """A ``[weight]`` section that Moses (and :func:`load_weights`) reads."""
+        lines = ["[weight]"]
+        lines += [f"{k}= {' '.join(format_score(x) for x in v)}" for k, v in self.values.items()]
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Write as Moses ini when ``path`` ends in ``.ini``, as JSON otherwise."""
+        text = self.to_moses_ini() if str(path).endswith(".ini") else self.to_json()
+        with atomic_output(path) as out:
+            out.write(text)
+
+
+def load_weights(path: str | Path) -> Weights:
+    """Read weights from a Moses ini (any file with a ``[weight]`` section) or JSON."""
+    name = str(path)
+    lines = read_lines(path)
+    first = next((ln.strip() for ln in lines if ln.strip()), "")
+    if not first:
+        raise InputError(name, 1, "empty weights file")
+    if first.startswith("{"):
+        return _parse_json(name, "\n".join(lines))
+    return _parse_ini(name, lines)
+
+
+def _parse_json(name: str, text: str) -> Weights:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(name, err.lineno, f"invalid JSON: {err.msg}") from None
+    if not isinstance(data, dict) or not data:
+        raise InputError(name, 1, "weights JSON must be a non-empty object "
+                         '{"Name": [w1, ...], ...}')
+    out: dict[str, tuple[float, ...]] = {}
+    for key, value in data.items():
+        vals = value if isinstance(value, list) else [value]
+        if not vals or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                               for v in vals):
+            raise InputError(name, None, f"weight of {key!r} must be a number or a non-empty "
+                             "list of numbers")
+        out[key.rstrip("=:")] = tuple(float(v) for v in vals)
+    return Weights(out, name)
+
+
+def _parse_ini(name: str, lines: list[str]) -> Weights:
+    out: dict[str, tuple[float, ...]] = {}
+    in_weights = found = False
+    for i, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            in_weights = line == "[weight]"
+            found = found or in_weights
+            continue
+        if not in_weights:
+            continue
+        key, sep, rest = line.partition("=")
+        if not sep or not key.strip():
+            raise InputError(name, i, f"expected 'Name= value ...' in [weight], got {line!r}")
+        try:
+            vals = tuple(float(t) for t in rest.split())
+        except ValueError:
+            raise InputError(name, i, f"non-numeric weight in {line!r}") from None
+        if not vals:
+            raise InputError(name, i, f"feature {key.strip()!r} has no weights")
+        if key.strip() in out:
+            raise InputError(name, i, f"feature {key.strip()!r} given twice")
+        out[key.strip()] = vals
+    if not found or not out:
+        raise RescoreError(f"{name}: no [weight] section with weights (expected a Moses ini "
+                           "or a JSON object)")
+    return Weights(out, name)
