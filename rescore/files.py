@@ -101,11 +101,12 @@ def atomic_output(path: str | Path, *, compresslevel: int = 6) -> Iterator[IO[st
         os.chmod(tmp_name, 0o666 & ~_umask())
         raw = os.fdopen(fd, "wb")
         if target.name.endswith(".gz"):
-            stream: IO[str] = gzip.open(raw, "wt", encoding="utf-8", newline="\n",
-                                        compresslevel=compresslevel)
+            stream: IO[str] = gzip.open(  # noqa: SIM115 (closed in the finally below)
+                raw, "wt", encoding="utf-8", newline="\n", compresslevel=compresslevel)
         else:
-            stream = open(raw.fileno(), "w", encoding="utf-8", newline="\n", closefd=False,
-                          buffering=CHUNK_BYTES)
+            stream = open(  # noqa: SIM115 (closed in the finally below)
+                raw.fileno(), "w", encoding="utf-8", newline="\n", closefd=False,
+                buffering=CHUNK_BYTES)
         try:
             yield stream
         finally:

@@ -21,6 +21,7 @@ error naming the line, never a silently dropped or merged line.
 from __future__ import annotations
 
 import functools
+import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pa_compute
+import pyarrow.csv as pa_csv
 
 from rescore.errors import InputError
 from rescore.files import iter_line_chunks
@@ -68,7 +72,7 @@ class FeatureSchema:
         ]
 
     def extended(self, name: str, size: int) -> FeatureSchema:
-        return FeatureSchema(self.names + (name,), self.sizes + (size,))
+        return FeatureSchema((*self.names, name), (*self.sizes, size))
 
 
 def check_feature_name(name: str) -> str:
@@ -192,15 +196,17 @@ class NbestBlock:
         )
 
     def with_totals(self, totals: np.ndarray) -> NbestBlock:
-        """Replace field 4 by ``totals``, keeping the field's surrounding spaces."""
+        """Replace field 4 by ``totals`` (Moses' 6 significant digits), keeping the spaces
+        around the field as the sentence's first line has them."""
         tot = np.asarray(totals, dtype=np.float64)
+        old = self.fields[0][3]
+        lead = old[: len(old) - len(old.lstrip())]
+        trail = old[len(old.rstrip()):]
         new_fields = []
         for f, t in zip(self.fields, tot.tolist(), strict=True):
-            old = f[3]
-            body = old.strip()
-            lead = old[: len(old) - len(old.lstrip())]
-            new_fields.append([f[0], f[1], f[2], f"{lead}{format_score(t)}{old[len(lead) + len(body):]}",
-                               *f[4:]])
+            g = f.copy()
+            g[3] = f"{lead}{t:.6g}{trail}"
+            new_fields.append(g)
         return NbestBlock(self.sent_id, new_fields, self.schema, self.values, tot, self.path,
                           self.first_line, self.line_numbers)
 
@@ -320,30 +326,73 @@ def _parse_id(key: str, path: str, line_no: int) -> int:
 def _parse_block_features(
     feats: list[str], path: str, first_line: int
 ) -> tuple[FeatureSchema, np.ndarray]:
-    """Features of one sentence: a fast path when every line repeats the first line's labels
-    (Moses prints dense features in a fixed order), a line-by-line path otherwise."""
+    """Features of one sentence: a fast path when every line repeats the first line's layout
+    (Moses prints dense features in a fixed order), a line-by-line path otherwise.
+
+    The fast path parses the whole block as space-separated columns with Arrow's CSV reader
+    (C++, exact float parsing) and checks that every label column holds its label; any
+    deviation (another layout, a sparse feature, a bad value) falls back to the line-by-line
+    parser, which also produces the error message with the line number.
+    """
     try:
         groups = parse_features(feats[0])
     except ValueError as err:
         raise InputError(path, first_line, str(err)) from None
     schema = FeatureSchema(tuple(g[1] for g in groups), tuple(len(g[2]) for g in groups))
-    n = len(feats)
-    joined = " " + "  ".join(feats) + " "
-    for label, _, _ in groups:
-        if label is None:
-            continue
-        pattern = f" {label} "
-        if joined.count(pattern) != n:
-            return _parse_features_by_line(feats, path, first_line)
-        joined = joined.replace(pattern, "  ")
-    tokens = joined.split()
-    if len(tokens) != n * schema.dim:
-        return _parse_features_by_line(feats, path, first_line)
-    try:
-        values = np.array(tokens, dtype=np.float64).reshape(n, schema.dim)
-    except ValueError:
+    values = _parse_uniform_block(feats, groups, schema.dim)
+    if values is None:
         return _parse_features_by_line(feats, path, first_line)
     return schema, values
+
+
+def _parse_uniform_block(
+    feats: list[str], groups: list[tuple[str | None, str, list[float]]], dim: int
+) -> np.ndarray | None:
+    """The ``(n, dim)`` values if every line has the first line's layout, else None."""
+    first = feats[0]
+    lead = len(first) - len(first.lstrip(" "))
+    trail = len(first) - len(first.rstrip(" "))
+    if lead > 1 or trail > 1 or "  " in first.strip(" ") or "\t" in first:
+        return None  # not single-space separated: let the general parser handle it
+    labels: dict[int, str] = {}
+    numeric: list[int] = []
+    col = lead
+    for label, _, vals in groups:
+        if label is not None:
+            labels[col] = label
+            col += 1
+        numeric.extend(range(col, col + len(vals)))
+        col += len(vals)
+    ncols = col + trail
+    names = [str(i) for i in range(ncols)]
+    convert = pa_csv.ConvertOptions(
+        column_types={str(i): pa.float64() for i in numeric}
+        | {str(i): pa.string() for i in labels},
+        include_columns=[str(i) for i in sorted([*labels, *numeric])],
+        null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False)
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO("\n".join(feats).encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False,
+                                            block_size=1 << 24),
+            parse_options=_ARROW_PARSE, convert_options=convert)
+    except pa.ArrowException:
+        return None
+    if table.num_rows != len(feats):
+        return None
+    for i, label in labels.items():
+        if not pa_compute.all(pa_compute.equal(table.column(str(i)), label)).as_py():
+            return None
+    if not numeric:
+        return np.zeros((len(feats), 0))
+    out = np.empty((len(feats), dim))
+    for j, i in enumerate(numeric):
+        out[:, j] = table.column(str(i)).to_numpy()
+    return out
+
+
+_ARROW_PARSE = pa_csv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False,
+                                   double_quote=False, newlines_in_values=False)
 
 
 def _parse_features_by_line(

@@ -1,4 +1,5 @@
-"""Where the shared data lives: ``$RESCORE_SHARED_DATA``, else ``../shared/data`` beside the repo."""
+"""Where the shared data lives: ``$RESCORE_SHARED_DATA``, else ``../shared/data`` beside
+the repository."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ class Weights:
             raise InputError(path, line, f"the weights in {self.source} name feature(s) "
                              f"{', '.join(extra)} that the list lacks (its features: "
                              f"{', '.join(schema.names)})")
-        parts = []
+        parts: list[float] = []
         for name, size in zip(schema.names, schema.sizes, strict=True):
             w = self.values[name]
             if len(w) != size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from rescore.cli.common import add_progress_flag, make_parser, run, want_progress
@@ -13,7 +14,7 @@ from rescore.weights import load_weights
 PROG = "rescore-nbest"
 
 
-def build_parser():  # type: ignore[no-untyped-def]
+def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, __doc__.split(":", 1)[1].strip())
     parser.add_argument("--nbest", required=True, help="Moses n-best list (.gz read as gzip)")
     parser.add_argument("--weights", help="feature weights: a Moses ini with a [weight] section "
@@ -54,3 +55,7 @@ def main(argv: list[str] | None = None) -> None:
               f"1-best changed in {stats.changed_1best}", file=sys.stderr)
 
     run(PROG, body)
+
+
+if __name__ == "__main__":
+    main()

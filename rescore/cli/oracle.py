@@ -1,0 +1,86 @@
+"""rescore-oracle: pick from each sentence's n-best list the hypothesis closest to the
+reference (sentence-BLEU or greedy corpus-BLEU oracle) and report how much room the list
+leaves at depths k = 1, 10, 100, 1000."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rescore.cli.common import add_progress_flag, make_parser, run, want_progress
+from rescore.errors import RescoreError
+from rescore.files import atomic_output
+from rescore.metrics import DEFAULT_TOKENIZE, TOKENIZERS, make_bleu
+from rescore.oracle import ORACLE_METHODS, choose, collect_candidates, first_best, load_references
+
+PROG = "rescore-oracle"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(PROG, __doc__.split(":", 1)[1].strip())
+    parser.add_argument("--nbest", required=True, help="Moses n-best list (.gz read as gzip)")
+    parser.add_argument("--ref", required=True, help="reference translations, one per line")
+    parser.add_argument("--output", required=True, help="oracle hypotheses, one per line")
+    parser.add_argument("--method", choices=ORACLE_METHODS, default="sentence",
+                        help="sentence: best smoothed sentence BLEU per sentence; corpus: "
+                        "greedy corpus-BLEU oracle")
+    parser.add_argument("--tokenize", choices=TOKENIZERS, default=DEFAULT_TOKENIZE,
+                        help="sacrebleu tokenization")
+    parser.add_argument("--depths", default="1,10,100,1000",
+                        help="comma-separated k: oracle BLEU over each list's first k entries")
+    parser.add_argument("--report", help="also write the figures as JSON here")
+    add_progress_flag(parser)
+    return parser
+
+
+def _depths(text: str) -> list[int]:
+    try:
+        ks = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        ks = []
+    if not ks or min(ks) < 1:
+        raise RescoreError(f"--depths {text!r}: expected positive integers like 1,10,100")
+    return ks
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+
+    def body() -> None:
+        ks = _depths(args.depths)
+        refs = load_references(args.ref)
+        cands = collect_candidates(args.nbest, refs, args.tokenize, args.ref,
+                                   want_progress(args.progress))
+        bleu = make_bleu(args.tokenize)
+
+        def score(texts: list[str]) -> float:
+            return float(bleu.corpus_score(texts, [refs]).score)
+
+        oracle = choose(cands, args.method)
+        at_k = {str(k): score(choose(cands, args.method, k)) for k in ks}
+        report = {
+            "nbest": args.nbest, "method": args.method,
+            "sentences": len(refs),
+            "distinct_hypotheses": sum(len(c.texts) for c in cands),
+            "baseline_1best_bleu": score(first_best(cands)),
+            "oracle_bleu": score(oracle),
+            "oracle_bleu_at_k": at_k,
+        }
+        report["signature"] = str(bleu.get_signature())
+        with atomic_output(args.output) as out:
+            out.write("".join(t + "\n" for t in oracle))
+        if args.report:
+            with atomic_output(args.report) as out:
+                out.write(json.dumps(report, indent=2) + "\n")
+        print(f"1-best BLEU {report['baseline_1best_bleu']:.2f}  "
+              f"{args.method} oracle BLEU {report['oracle_bleu']:.2f}")
+        for k, v in at_k.items():
+            print(f"  oracle over first {k:>5} entries: BLEU {v:.2f}")
+        print(f"  {report['signature']}", file=sys.stderr)
+
+    run(PROG, body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""rescore-nbest end to end on the real Multi30k lists."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rescore.nbest import read_nbest
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("name", ["test2016.1000best.gz", "val.1000best.gz",
+                                  "test2016.100best-align.gz"])
+def test_round_trip_is_byte_identical(multi30k: Path, tmp_path: Path, name: str) -> None:
+    src = multi30k / "nbest" / name
+    out = tmp_path / "copy.nbest"
+    result = run_cli("rescore-nbest", "--nbest", src, "--output-nbest", out)
+    assert result.returncode == 0, result.stderr
+    with gzip.open(src, "rb") as f:
+        assert f.read() == out.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["test2016", "val"])
+def test_tuned_weights_reproduce_moses_1best(multi30k: Path, tmp_path: Path, name: str) -> None:
+    one, nbest = tmp_path / "1best", tmp_path / "nbest"
+    result = run_cli("rescore-nbest", "--nbest", multi30k / "nbest" / f"{name}.1000best.gz",
+                     "--weights", multi30k / "moses.ini.tuned", "--source",
+                     multi30k / f"{name}.en", "--output-1best", one, "--output-nbest", nbest)
+    assert result.returncode == 0, result.stderr
+    assert one.read_bytes() == (multi30k / "baseline" / f"{name}.1best").read_bytes()
+    if name == "test2016":  # the reranked list: same entries, sorted by recomputed total
+        totals = [b.totals for b in read_nbest(nbest)]
+        assert all((np.diff(t) <= 0).all() for t in totals) and len(totals) == 1000
+
+
+def slice_list(src: Path, dst: Path, sentences: int) -> Path:
+    with gzip.open(src, "rt", encoding="utf-8") as f:
+        lines = [ln for ln in itertools.takewhile(
+            lambda ln: int(ln.split("|||")[0]) < sentences, f)]
+    dst.write_text("".join(lines), encoding="utf-8")
+    return dst
+
+
+def test_kenlm_feature_equals_moses_lm0(multi30k: Path, tmp_path: Path) -> None:
+    """Moses' LM0 is the same 5-gram model in natural log with <s> and </s>: our KenLM0
+    feature must equal it to print precision."""
+    small = slice_list(multi30k / "nbest" / "test2016.1000best.gz", tmp_path / "s.nbest", 20)
+    out = tmp_path / "lm.nbest"
+    result = run_cli("rescore-nbest", "--nbest", small, "--lm",
+                     multi30k / "lm" / "train.fr.5g.arpa.gz", "--output-nbest", out)
+    assert result.returncode == 0, result.stderr
+    blocks = list(read_nbest(out))
+    assert len(blocks) == 20
+    for block in blocks:
+        assert block.schema.names[-1] == "KenLM0"
+        np.testing.assert_allclose(block.feature("KenLM0"), block.feature("LM0"), atol=5e-4)
+    # the rest of every line is unchanged
+    original = small.read_text().splitlines()
+    written = out.read_text().splitlines()
+    assert [ln.split(" KenLM0=")[0] for ln in written] == [
+        ln.split("|||")[0] + "|||" + "|||".join(ln.split("|||")[1:3]).rstrip()
+        for ln in original]
+
+
+def test_missing_sentences_keep_alignment(tmp_path: Path) -> None:
+    nbest = tmp_path / "gap.nbest"
+    nbest.write_text("0 ||| a ||| LM0= -1 ||| -1\n0 ||| b ||| LM0= -0.5 ||| -0.5\n"
+                     "2 ||| c ||| LM0= -2 ||| -2\n")
+    src = tmp_path / "src"
+    src.write_text("x\ny\nz\nw\n")
+    weights = tmp_path / "w.json"
+    weights.write_text('{"LM0": 1}')
+    one = tmp_path / "one"
+    result = run_cli("rescore-nbest", "--nbest", nbest, "--weights", weights, "--source", src,
+                     "--output-1best", one)
+    assert result.returncode == 0, result.stderr
+    assert one.read_text() == "b\n\nc\n\n"
+    assert "2 sentence(s) have no hypotheses (ids 1, 3)" in result.stderr
+    result = run_cli("rescore-nbest", "--nbest", nbest, "--source", src, "--missing", "error",
+                     "--output-1best", tmp_path / "two")
+    assert result.returncode == 2 and "no hypotheses for sentence 1" in result.stderr
+    assert not (tmp_path / "two").exists()
+
+
+@pytest.mark.parametrize("command", ["rescore-nbest", "rescore-oracle", "rescore-report"])
+def test_help_and_version(command: str) -> None:
+    helped = run_cli(command, "--help")
+    assert helped.returncode == 0 and "usage:" in helped.stdout and "--version" in helped.stdout
+    version = run_cli(command, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"{command} 0.1.0"

@@ -1,0 +1,68 @@
+"""rescore-oracle and rescore-report end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sacrebleu.metrics import BLEU, CHRF
+
+from rescore.nbest import read_nbest
+from rescore.report import compare_systems
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("method", ["sentence", "corpus"])
+def test_oracle_on_test2016_1000best(multi30k: Path, tmp_path: Path, method: str) -> None:
+    nbest, ref = multi30k / "nbest" / "test2016.1000best.gz", multi30k / "test2016.fr"
+    out, report = tmp_path / "oracle.txt", tmp_path / "oracle.json"
+    result = run_cli("rescore-oracle", "--nbest", nbest, "--ref", ref, "--output", out,
+                     "--method", method, "--report", report)
+    assert result.returncode == 0, result.stderr
+    chosen = out.read_text(encoding="utf-8").splitlines()
+    assert len(chosen) == 1000
+    for block, text in zip(read_nbest(nbest), chosen, strict=True):
+        assert text in block.hypotheses
+    refs = ref.read_text(encoding="utf-8").splitlines()
+    figures = json.loads(report.read_text())
+    sacre = BLEU(tokenize="none", force=True).corpus_score(chosen, [refs]).score
+    assert figures["oracle_bleu"] == pytest.approx(sacre, abs=1e-9)
+    assert figures["baseline_1best_bleu"] == pytest.approx(58.82, abs=0.005)  # data README
+    at_k = [figures["oracle_bleu_at_k"][k] for k in ("1", "10", "100", "1000")]
+    assert at_k[0] == pytest.approx(figures["baseline_1best_bleu"])
+    assert at_k == sorted(at_k) and at_k[-1] == pytest.approx(figures["oracle_bleu"])
+    assert figures["oracle_bleu"] > at_k[0] + 10
+    assert "tok:none" in figures["signature"]
+
+
+def test_report_matches_sacrebleu_and_writes_tables(multi30k: Path, tmp_path: Path) -> None:
+    ref = multi30k / "test2016.fr"
+    base = multi30k / "baseline" / "test2016.1best"
+    refs = ref.read_text(encoding="utf-8").splitlines()
+    worse = [" ".join(h.split()[:-2]) for h in base.read_text(encoding="utf-8").splitlines()]
+    (tmp_path / "worse.txt").write_text("\n".join(worse) + "\n", encoding="utf-8")
+    prefix = tmp_path / "cmp"
+    result = run_cli("rescore-report", "--ref", ref, f"moses={base}",
+                     f"truncated={tmp_path / 'worse.txt'}", "--bootstrap", "200",
+                     "--output-prefix", prefix)
+    assert result.returncode == 0, result.stderr
+    assert "| moses" in result.stdout and "tok:none" in result.stdout
+    table = pd.read_csv(f"{prefix}.csv")
+    assert list(table["system"]) == ["moses", "truncated"]
+    hyps = base.read_text(encoding="utf-8").splitlines()
+    assert table["BLEU"][0] == pytest.approx(
+        BLEU(tokenize="none", force=True).corpus_score(hyps, [refs]).score)
+    assert table["BLEU"][0] == pytest.approx(58.82, abs=0.005)
+    assert table["chrF2"][1] == pytest.approx(CHRF().corpus_score(worse, [refs]).score)
+    assert table["BLEU diff"][1] < 0 and table["BLEU p"][1] < 0.05
+    data = json.loads(Path(f"{prefix}.json").read_text())
+    assert "bs:200" in data["signatures"]["BLEU"] and data["settings"]["tokenize"] == "none"
+    assert Path(f"{prefix}.md").read_text().startswith("| system")
+
+
+def test_report_single_system_without_bootstrap() -> None:
+    cmp = compare_systems(["a b c d"], [("only", ["a b c d"])], bootstrap=0)
+    assert cmp.table["BLEU"][0] == pytest.approx(100.0)
+    assert cmp.table["BLEU diff"][0] == 0.0
