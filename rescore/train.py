@@ -1,0 +1,292 @@
+"""Training with the paper's recipe: plain SGD, a half-epoch learning-rate schedule, gradient
+norm clipping, length-bucketed batches, half-epoch validation, exact resume, and
+data-parallel training through torchrun (DistributedDataParallel)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from rescore.config import ModelConfig, TrainConfig
+from rescore.corpus import Batch, BinarizedCorpus, epoch_batches
+from rescore.errors import RescoreError
+from rescore.model import Seq2Seq, summed_cross_entropy
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+LOG = "log.jsonl"
+
+
+class TrainingDiverged(RescoreError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
+    """Learning rate for update ``step`` (0-based): ``cfg.lr`` until ``decay_start_epoch``,
+    then multiplied by ``decay_factor`` at the start of every ``decay_every_epochs``.
+
+    With the paper's numbers: 0.7 for epochs [0, 5), 0.35 for [5, 5.5), 0.175 for [5.5, 6), ...
+    """
+    epoch = step / steps_per_epoch
+    if epoch < cfg.decay_start_epoch:
+        return cfg.lr
+    decays = math.floor((epoch - cfg.decay_start_epoch) / cfg.decay_every_epochs + 1e-9) + 1
+    return cfg.lr * cfg.decay_factor**decays
+
+
+def clip_gradient_norm(parameters: list[nn.Parameter], max_norm: float) -> float:
+    """The paper's rule on the gradient g of the loss divided by the batch size (the loss
+    is summed over the batch's target tokens and divided by the number of sentences):
+    s = ||g||_2, the L2 norm over ALL parameters together; if s > max_norm, g = max_norm g / s.
+    Returns s (before clipping)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    if norm > max_norm:
+        for g in grads:
+            g.mul_(max_norm / norm)
+    return norm
+
+
+@dataclass
+class Progress:
+    """Where a run is: update ``step`` (0-based, the next to do) and what it has seen."""
+
+    step: int = 0
+    tgt_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_info() -> DistInfo:
+    """Rank and world size when launched by torchrun (WORLD_SIZE set), else a single process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    if dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size())
+    return DistInfo()
+
+
+def validation_perplexity(model: Seq2Seq, corpus: BinarizedCorpus, device: torch.device,
+                          batch_size: int = 128) -> float:
+    """exp(summed NLL / target tokens, </s> included) over the whole corpus."""
+    order = np.argsort(corpus.tgt_lengths, kind="stable")
+    nll, tokens = 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(order), batch_size):
+            batch = corpus.batch(order[i:i + batch_size]).to(device)
+            with _autocast(device):
+                nll += float(model.loss(batch))
+            tokens += batch.tgt_tokens
+    model.train(was_training)
+    return math.exp(nll / tokens)
+
+
+def _autocast(device: torch.device) -> Any:
+    """bf16 autocast on GPU; a no-op context on CPU (fp32)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+class Trainer:
+    """Runs the recipe on a binarized corpus. Knows the model only through ``loss(batch)``."""
+
+    def __init__(self, model: Seq2Seq, train: BinarizedCorpus, valid: BinarizedCorpus | None,
+                 cfg: TrainConfig, out_dir: Path, device: torch.device,
+                 fingerprint: dict[str, Any], progress_bar: bool = True) -> None:
+        self.dist = dist_info()
+        self.model = model.to(device)
+        self.net: nn.Module = self.model
+        if self.dist.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.train_data, self.valid_data = train, valid
+        self.cfg, self.out_dir, self.device = cfg, out_dir, device
+        self.fingerprint = fingerprint
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.0)
+        self.steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        self.total_steps = math.ceil(cfg.epochs * self.steps_per_epoch)
+        self.progress = Progress()
+        self.progress_bar = progress_bar and self.dist.main
+        self._epoch_cache: tuple[int, list[np.ndarray]] | None = None
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if not self.dist.main:
+            return
+        state = {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "progress": asdict(self.progress), "fingerprint": self.fingerprint,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                    "python": random.getstate()},
+        }
+        _atomic_torch_save(state, self.out_dir / CHECKPOINT)
+
+    def load_checkpoint(self) -> None:
+        path = self.out_dir / CHECKPOINT
+        state = load_torch_file(path)
+        if state.get("fingerprint") != self.fingerprint:
+            raise RescoreError(f"{path}: checkpoint from a different configuration, vocabulary "
+                               f"or data; saved {state.get('fingerprint')}, now "
+                               f"{self.fingerprint}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.progress = Progress(**state["progress"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+
+    # -- the loop --------------------------------------------------------------------------
+    def batch_indices(self, step: int) -> np.ndarray:
+        epoch, index = divmod(step, self.steps_per_epoch)
+        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
+            self._epoch_cache = (epoch, epoch_batches(
+                self.train_data.src_lengths, self.train_data.tgt_lengths, self.cfg.batch_size,
+                self.cfg.seed, epoch))
+        return self._epoch_cache[1][index]
+
+    def is_half_epoch_end(self, step: int) -> bool:
+        """True after the update that completes a half epoch (or the last update)."""
+        done = step + 1
+        half = self.steps_per_epoch / 2
+        return done == self.total_steps or math.floor(done / half) > math.floor(step / half)
+
+    def train_step(self, batch: Batch) -> tuple[float, float]:
+        """One SGD update on ``batch`` (this process's share); returns (loss per sentence of
+        the full batch, gradient norm before clipping)."""
+        full_size = batch.size
+        mine = batch.select(slice(self.dist.rank, None, self.dist.world)).to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        if mine.size == 0:  # fewer rows than processes: take part with a zero-weight row
+            mine, weight = batch.select(slice(0, 1)).to(self.device), 0.0
+        else:
+            weight = 1.0
+        with _autocast(self.device):
+            local = summed_cross_entropy(self.net(mine), mine.tgt_out) * weight
+        # DDP averages gradients over processes: scale so the sum is the full batch's
+        loss = local * (self.dist.world / full_size)
+        loss.backward()
+        total = loss.detach() / self.dist.world
+        if self.dist.world > 1:
+            dist.all_reduce(total)
+        value = float(total)
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"loss became {value} at step {self.progress.step + 1}; "
+                                   f"the last good checkpoint is in {self.out_dir / CHECKPOINT}")
+        norm = clip_gradient_norm(list(self.model.parameters()), self.cfg.clip_norm)
+        self.optimizer.step()
+        return value, norm
+
+    def run(self, max_steps: int | None = None, max_seconds: float | None = None) -> Progress:
+        """Train until the recipe's end (or ``max_steps`` / ``max_seconds`` for this call)."""
+        end = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
+        bar = tqdm(total=end, initial=self.progress.step, unit="step", file=sys.stderr,
+                   disable=not self.progress_bar, desc="train")
+        start = time.perf_counter() - self.progress.seconds
+        window_tokens, window_start = 0, time.perf_counter()
+        self.model.train()
+        while self.progress.step < end:
+            step = self.progress.step
+            lr = lr_at(step, self.steps_per_epoch, self.cfg)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            batch = self.train_data.batch(self.batch_indices(step))
+            loss, norm = self.train_step(batch)
+            tokens = batch.tgt_tokens
+            self.progress = Progress(step + 1, self.progress.tgt_tokens + tokens,
+                                     time.perf_counter() - start)
+            window_tokens += tokens
+            bar.update(1)
+            if (step + 1) % self.cfg.log_every == 0 or step + 1 == end:
+                rate = window_tokens / max(1e-9, time.perf_counter() - window_start)
+                bar.set_postfix(loss=f"{loss:.2f}", lr=f"{lr:.3g}", tgt_wps=f"{rate:,.0f}")
+                self.log({"type": "train", "step": step + 1,
+                          "epoch": (step + 1) / self.steps_per_epoch, "lr": lr,
+                          "loss_per_sentence": loss, "loss_per_token": loss * batch.size / tokens,
+                          "grad_norm": norm, "tgt_words_per_s": rate,
+                          "elapsed_s": self.progress.seconds})
+                window_tokens, window_start = 0, time.perf_counter()
+            half = self.is_half_epoch_end(step)
+            if half and self.valid_data is not None and self.dist.main:
+                ppl = validation_perplexity(self.model, self.valid_data, self.device)
+                self.log({"type": "valid", "step": step + 1,
+                          "epoch": (step + 1) / self.steps_per_epoch, "ppl": ppl,
+                          "elapsed_s": self.progress.seconds})
+                bar.write(f"epoch {(step + 1) / self.steps_per_epoch:.2f}: validation "
+                          f"perplexity {ppl:.2f}")
+            if half or (step + 1) % self.cfg.checkpoint_every == 0 or step + 1 == end:
+                self.save_checkpoint()
+            if max_seconds is not None and self.progress.seconds >= max_seconds:
+                self.save_checkpoint()
+                break
+        bar.close()
+        if self.dist.main:
+            save_model(self.model, self.out_dir / MODEL)
+        return self.progress
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.dist.main:
+            with open(self.out_dir / LOG, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_model(model: Seq2Seq, path: Path) -> None:
+    """Weights only (the config is in config.json beside it)."""
+    _atomic_torch_save({"model": model.state_dict(), "config": asdict(model.config)}, path)
+
+
+def load_torch_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise RescoreError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many kinds for a damaged file
+        raise RescoreError(f"{path}: corrupt or unreadable checkpoint ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise RescoreError(f"{path}: not a rescore checkpoint")
+    return state
+
+
+def load_model(directory: Path, config: ModelConfig) -> Seq2Seq:
+    """The trained model of a model directory (model.pt, else the latest checkpoint)."""
+    path = directory / MODEL if (directory / MODEL).exists() else directory / CHECKPOINT
+    state = load_torch_file(path)
+    model = Seq2Seq(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise RescoreError(f"{path}: weights do not match {directory / 'config.json'}: "
+                           f"{str(err).splitlines()[0]}") from None
+    return model
