@@ -59,10 +59,10 @@ PRESETS: dict[str, Preset] = {
         ModelConfig(), TrainConfig(),
         "the paper: 4 x 1000 LSTM, 1000-d embeddings, 160k/80k vocabularies (GPU)"),
     "cpu-multi30k": Preset(
-        ModelConfig(src_vocab_size=8000, tgt_vocab_size=8000, embed_dim=192, hidden_dim=192,
+        ModelConfig(src_vocab_size=8000, tgt_vocab_size=8000, embed_dim=256, hidden_dim=256,
                     num_layers=2),
         TrainConfig(batch_size=64, epochs=7.5, checkpoint_every=200),
-        "2 x 192 LSTM, 8k vocabularies: Multi30k on a 2-core CPU in under 30 minutes"),
+        "2 x 256 LSTM, 8k vocabularies: Multi30k on a 2-core CPU in under 30 minutes"),
     "cpu-tiny": Preset(
         ModelConfig(src_vocab_size=2000, tgt_vocab_size=2000, embed_dim=32, hidden_dim=32,
                     num_layers=1),

@@ -8,6 +8,7 @@ bucketing), 8 bytes a pair.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections import Counter
@@ -84,9 +85,9 @@ def binarize(src: Path, tgt: Path, src_vocab: Vocab, tgt_vocab: Vocab, out_dir: 
     ``max_len`` tokens on either side; both are counted in the returned stats."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = CorpusStats()
-    files = {name: open(out_dir / f"{name}.tmp", "wb") for name in
-             ("src.tokens", "tgt.tokens", "src.lengths", "tgt.lengths")}
-    try:
+    names = ("src.tokens", "tgt.tokens", "src.lengths", "tgt.lengths")
+    with contextlib.ExitStack() as stack:
+        files = {n: stack.enter_context(open(out_dir / f"{n}.tmp", "wb")) for n in names}
         for _, s, t in iter_pairs(src, tgt):
             stats.pairs += 1
             sw, tw = src_tok(s), tgt_tok(t)
@@ -103,12 +104,9 @@ def binarize(src: Path, tgt: Path, src_vocab: Vocab, tgt_vocab: Vocab, out_dir: 
             files["tgt.tokens"].write(tgt_vocab.encode(tw).tobytes())
             files["src.lengths"].write(np.int32(len(sw)).tobytes())
             files["tgt.lengths"].write(np.int32(len(tw)).tobytes())
-    finally:
-        for f in files.values():
-            f.close()
     if stats.kept == 0:
         raise InputError(src, None, "no usable sentence pairs (all empty or too long)")
-    for name in files:
+    for name in names:
         (out_dir / f"{name}.tmp").replace(out_dir / name)
     meta = {"stats": asdict(stats), "max_len": max_len,
             "src_vocab": src_vocab.fingerprint(), "tgt_vocab": tgt_vocab.fingerprint()}

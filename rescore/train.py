@@ -53,7 +53,8 @@ def clip_gradient_norm(parameters: list[nn.Parameter], max_norm: float) -> float
     s = ||g||_2, the L2 norm over ALL parameters together; if s > max_norm, g = max_norm g / s.
     Returns s (before clipping)."""
     grads = [p.grad for p in parameters if p.grad is not None]
-    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    norms = torch.stack([torch.linalg.vector_norm(g) for g in grads])
+    norm = float(torch.linalg.vector_norm(norms))
     if norm > max_norm:
         for g in grads:
             g.mul_(max_norm / norm)

@@ -86,7 +86,7 @@ def test_batched_scoring_equals_unbatched() -> None:
     m = Seq2Seq(dataclasses.replace(TINY, src_vocab_size=len(vocab), tgt_vocab_size=len(vocab)))
     rng = np.random.default_rng(0)
     sources = [[str(w) for w in rng.choice(words, rng.integers(0, 9))] for _ in range(40)]
-    targets = [[str(w) for w in rng.choice(words + ["OOV"], rng.integers(0, 9))]
+    targets = [[str(w) for w in rng.choice([*words, "OOV"], rng.integers(0, 9))]
                for _ in range(40)]
     batched = Scorer(m, vocab, vocab, batch_size=16).score(sources, targets)
     single = Scorer(m, vocab, vocab, batch_size=1).score(sources, targets)

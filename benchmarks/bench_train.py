@@ -1,0 +1,128 @@
+"""Training speed: target words/s and the fraction of the machine's matmul peak reached.
+
+Baseline in the same run: the FLOP/s of a large fp32 matrix multiply (torch.mm, the same
+threads). Training FLOPs are counted analytically from the model's shapes: per token and
+LSTM layer 4H(I+H) multiply-adds, per target token H*V for the generator, x2 for FLOPs and
+x3 for forward + backward. Real Multi30k batches (length-bucketed, as in training).
+
+    .venv/bin/python benchmarks/bench_train.py [--threads 2] [--device cpu|cuda]
+
+Writes benchmarks/results/train.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from rescore.config import PRESETS, ModelConfig, TrainConfig
+from rescore.corpus import Batch, prepare_data
+from rescore.model import Seq2Seq
+from rescore.paths import multi30k_dir
+from rescore.train import Trainer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def matmul_peak(device: torch.device, n: int = 4096, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of an n x n by n x n matrix multiply (best of several)."""
+    a = torch.rand(n, n, device=device, dtype=dtype)
+    b = torch.rand(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(5):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def training_flops(cfg: ModelConfig, batch: Batch) -> float:
+    """Forward + backward FLOPs of one update on ``batch`` (matrix multiplies only)."""
+    src_tokens = float(batch.src_lengths.sum())
+    tgt_tokens = float(batch.tgt_tokens)
+    def lstm_macs(tokens: float) -> float:
+        inputs = [cfg.embed_dim] + [cfg.hidden_dim] * (cfg.num_layers - 1)
+        return tokens * sum(4 * cfg.hidden_dim * (i + cfg.hidden_dim) for i in inputs)
+    macs = lstm_macs(src_tokens) + lstm_macs(tgt_tokens) + \
+        tgt_tokens * cfg.hidden_dim * cfg.tgt_vocab_size
+    return 3 * 2 * macs
+
+
+def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Path,
+            device: torch.device, steps: int, peak: float) -> dict[str, object]:
+    d = multi30k_dir()
+    data = prepare_data(work / name, d / "train.en.gz", d / "train.fr.gz", None, None,
+                        model_cfg.src_vocab_size, model_cfg.tgt_vocab_size, "none", "en", "fr",
+                        train_cfg.max_len)
+    model_cfg = dataclasses.replace(model_cfg, src_vocab_size=len(data.src_vocab),
+                                    tgt_vocab_size=len(data.tgt_vocab))
+    torch.manual_seed(0)
+    trainer = Trainer(Seq2Seq(model_cfg), data.train, None, train_cfg, work / name, device, {},
+                      progress_bar=False)
+    trainer.train_step(data.train.batch(trainer.batch_indices(0)))  # warm-up
+    tokens = flops = 0.0
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        batch = data.train.batch(trainer.batch_indices(step))
+        trainer.train_step(batch)
+        tokens += batch.tgt_tokens
+        flops += training_flops(model_cfg, batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {"model": name, "layers x hidden": f"{model_cfg.num_layers} x {model_cfg.hidden_dim}",
+            "vocab src/tgt": f"{model_cfg.src_vocab_size}/{model_cfg.tgt_vocab_size}",
+            "batch": train_cfg.batch_size, "steps": steps,
+            "tgt_words_per_s": round(tokens / seconds),
+            "train_GFLOP_per_s": round(flops / seconds / 1e9, 1),
+            "matmul_peak_GFLOP_per_s": round(peak / 1e9, 1),
+            "fraction_of_peak": round(flops / seconds / peak, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--paper-steps", type=int, default=3)
+    parser.add_argument("--paper-vocab", type=int, default=8000,
+                        help="vocabulary of the sutskever2014 shapes (80k/160k need a GPU)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    peak = matmul_peak(device)
+    paper = PRESETS["sutskever2014"]
+    vocab = args.paper_vocab
+    configs = [
+        ("cpu-multi30k", PRESETS["cpu-multi30k"].model, PRESETS["cpu-multi30k"].train,
+         args.steps),
+        ("sutskever2014 shapes", dataclasses.replace(
+            paper.model, src_vocab_size=vocab, tgt_vocab_size=vocab), paper.train,
+         args.paper_steps),
+    ]
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name, mcfg, tcfg, steps in configs:
+            rows.append(measure(name, mcfg, tcfg, Path(work), device, steps, peak))
+    for row in rows:
+        row["device"] = torch.cuda.get_device_name() if device.type == "cuda" else \
+            f"cpu x{args.threads} threads"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"train-{device.type}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    import pandas as pd
+
+    print(pd.DataFrame(rows).to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()

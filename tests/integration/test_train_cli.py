@@ -1,0 +1,155 @@
+"""rescore-train end to end on a tiny synthetic corpus: outputs, exact resume after SIGKILL,
+data-parallel equals single-process, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+TINY = ["--preset", "cpu-tiny", "--threads", "1", "--no-progress", "--hidden-dim", "24",
+        "--embed-dim", "16", "--batch-size", "16", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A learnable toy task: the target is the source with every word renamed."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    paths = {}
+    for split, n in (("train", 400), ("valid", 40)):
+        src, tgt = [], []
+        for _ in range(n):
+            words = rng.integers(0, 40, rng.integers(1, 9))
+            src.append(" ".join(f"s{w}" for w in words))
+            tgt.append(" ".join(f"t{w}" for w in words))
+        (root / f"{split}.src").write_text("\n".join(src) + "\n")
+        (root / f"{split}.tgt").write_text("\n".join(tgt) + "\n")
+        paths[split] = root / f"{split}.src"
+        paths[split + "_tgt"] = root / f"{split}.tgt"
+    return paths
+
+
+def data_args(c: dict[str, Path]) -> list[str | Path]:
+    return ["--src-train", c["train"], "--tgt-train", c["train_tgt"],
+            "--src-valid", c["valid"], "--tgt-valid", c["valid_tgt"]]
+
+
+def weights(directory: Path) -> dict[str, torch.Tensor]:
+    return torch.load(directory / "model.pt", weights_only=False)["model"]
+
+
+def test_train_writes_a_self_describing_model_dir(corpus: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    result = run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "1.5",
+                     "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert {"config.json", "src.vocab", "tgt.vocab", "model.pt", "checkpoint.pt", "log.jsonl",
+            "train-summary.json"} <= {p.name for p in out.iterdir()}
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["hidden_dim"] == 24 and config["model"]["reverse_source"] is True
+    assert config["model"]["src_vocab_size"] == 44  # 40 words + 4 specials
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    valid = [r for r in log if r["type"] == "valid"]
+    # every half epoch (25 updates an epoch: a half ends after the update that crosses it)
+    assert [r["epoch"] for r in valid] == pytest.approx([0.5, 1.0, 1.5], abs=1 / 25)
+    assert valid[-1]["ppl"] < valid[0]["ppl"]  # it learns
+    assert all("tgt_words_per_s" in r for r in log if r["type"] == "train")
+
+
+def test_resume_after_sigkill_ends_with_the_same_parameters(corpus: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    args = [*TINY, *data_args(corpus), "--epochs", "6", "--checkpoint-every", "3",
+            "--log-every", "1"]
+    straight = tmp_path / "straight"
+    assert run_cli("rescore-train", *args, "--output", straight).returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "rescore.cli.train", *map(str, args),
+                             "--output", str(killed)], stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    log = killed / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and sum(1 for _ in log.open()) >= 40:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model.pt").exists()
+    resumed = run_cli("rescore-train", "--resume", "--output", killed, "--threads", "1",
+                      "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from update 0" not in resumed.stderr
+    a, b = weights(straight), weights(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_two_processes_with_half_batches_equal_one_with_the_full_batch(
+        corpus: dict[str, Path], tmp_path: Path) -> None:
+    args = [*TINY, *data_args(corpus), "--max-steps", "2", "--checkpoint-every", "1"]
+    single = tmp_path / "single"
+    assert run_cli("rescore-train", *args, "--output", single).returncode == 0
+    ddp = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "rescore.cli.train", *map(str, args), "--output", str(ddp)],
+        capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = weights(single), weights(ddp)
+    start = torch.load(single / "checkpoint.pt", weights_only=False)["progress"]["step"]
+    assert start == 2
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0)
+    init = torch.nn.utils.parameters_to_vector
+    moved = float((init(list(a.values())) - init(list(b.values()))).abs().max())
+    assert moved <= 1e-6
+
+
+def test_mismatched_files_are_refused(corpus: dict[str, Path], tmp_path: Path) -> None:
+    result = run_cli("rescore-train", *TINY, "--src-train", corpus["train"], "--tgt-train",
+                     corpus["valid_tgt"], "--output", tmp_path / "m")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "train.src:41: more lines than" in result.stderr
+
+
+def test_resume_problems(corpus: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    assert run_cli("rescore-train", *TINY, *data_args(corpus), "--max-steps", "2",
+                   "--output", out).returncode == 0
+    again = run_cli("rescore-train", *TINY, *data_args(corpus), "--output", out)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    config = json.loads((out / "config.json").read_text())
+    config["train"]["lr"] = 0.1
+    (out / "config.json").write_text(json.dumps(config))
+    changed = run_cli("rescore-train", "--resume", "--output", out, "--no-progress")
+    assert changed.returncode == 2 and "different configuration" in changed.stderr
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    corrupt = run_cli("rescore-train", "--resume", "--output", out, "--no-progress")
+    assert corrupt.returncode == 2 and "corrupt or unreadable checkpoint" in corrupt.stderr
+    assert "Traceback" not in changed.stderr + corrupt.stderr
+
+
+def test_divergence_stops_and_keeps_the_last_checkpoint(corpus: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    result = run_cli("rescore-train", *TINY, *data_args(corpus), "--lr", "1e38",
+                     "--checkpoint-every", "1", "--output", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "loss became" in result.stderr and "last good checkpoint" in result.stderr
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert saved["progress"]["step"] >= 1
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())
