@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -26,11 +26,50 @@ def rerank_order(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
 
-def rerank_block(block: NbestBlock, weights: Weights) -> NbestBlock:
-    """``block`` with totals recomputed as features x weights, sorted best first."""
-    vec = weights.vector(block.schema, (block.path, block.first_line))
-    scores = block.values @ vec
+class Combiner(Protocol):
+    """Turns a sentence's feature values into one score per hypothesis (higher is better)."""
+
+    def scores(self, block: NbestBlock) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class LinearCombiner:
+    """Features x weights (every feature of the list needs a weight)."""
+
+    weights: Weights
+
+    def scores(self, block: NbestBlock) -> np.ndarray:
+        return block.values @ self.weights.vector(block.schema, (block.path, block.first_line))
+
+
+@dataclass(frozen=True)
+class AverageCombiner:
+    """The paper's rule: the even average of the list's own total score and one feature
+    (the LSTM log-probability, or the ensemble's mean): 0.5 * total + 0.5 * feature."""
+
+    feature: str
+
+    def scores(self, block: NbestBlock) -> np.ndarray:
+        return 0.5 * block.totals + 0.5 * block.feature(self.feature)[:, 0]
+
+
+def rerank_block(block: NbestBlock, combiner: Combiner | Weights) -> NbestBlock:
+    """``block`` with totals recomputed by ``combiner`` (or weights), sorted best first."""
+    if isinstance(combiner, Weights):
+        combiner = LinearCombiner(combiner)
+    scores = combiner.scores(block)
     return block.with_totals(scores).reordered(rerank_order(scores))
+
+
+@dataclass(frozen=True)
+class MeanFeature:
+    """A feature that is the mean of other features' values (the ensemble of LSTM models)."""
+
+    name: str
+    of: tuple[str, ...]
+
+    def values(self, block: NbestBlock) -> np.ndarray:
+        return np.mean([block.feature(n)[:, 0] for n in self.of], axis=0)
 
 
 @dataclass
@@ -46,8 +85,9 @@ class RerankStats:
 def rerank_file(
     nbest: str | Path,
     *,
-    weights: Weights | None = None,
+    weights: Weights | Combiner | None = None,
     features: Sequence[FeatureScorer] = (),
+    means: Sequence[MeanFeature] = (),
     source: str | Path | None = None,
     output_nbest: str | Path | None = None,
     output_1best: str | Path | None = None,
@@ -56,7 +96,9 @@ def rerank_file(
 ) -> RerankStats:
     """Add ``features`` to every hypothesis, rerank with ``weights`` (if given) and write.
 
-    Without weights the order and totals are kept (the list is only annotated). A sentence
+    ``means`` add features averaging others (after ``features``). ``weights`` is a Weights
+    (features x weights) or any Combiner (the paper's average); without it the order and
+    totals are kept (the list is only annotated). A sentence
     for which the list has no hypotheses gets an empty 1-best line (``missing="empty"``) or
     is an error (``"error"``); later sentences never shift. Outputs appear atomically.
     """
@@ -82,6 +124,8 @@ def rerank_file(
             src = sources[sent_id] if sources is not None else None
             for scorer in features:
                 block = block.with_feature(scorer.name, scorer.score_block(block, src))
+            for mean in means:
+                block = block.with_feature(mean.name, mean.values(block))
             before = block.hypothesis(0)
             if weights is not None:
                 block = rerank_block(block, weights)

@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch
+
 from rescore.cli.common import add_progress_flag, make_parser, run, want_progress
 from rescore.errors import RescoreError
-from rescore.features import FeatureScorer, KenLMFeature
-from rescore.rerank import MISSING_POLICIES, rerank_file
-from rescore.weights import load_weights
+from rescore.features import FeatureScorer, KenLMFeature, LSTMFeature
+from rescore.rerank import (
+    MISSING_POLICIES,
+    AverageCombiner,
+    Combiner,
+    MeanFeature,
+    rerank_file,
+)
+from rescore.weights import Weights, load_weights
 
 PROG = "rescore-nbest"
 
@@ -24,6 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lm", action="append", default=[], metavar="LM",
                         help="KenLM model (ARPA, .arpa.gz or binary); adds feature KenLM0 "
                         "(KenLM1, ... for more), natural-log probability with </s>")
+    parser.add_argument("--model", action="append", default=[], metavar="DIR",
+                        help="LSTM model directory of rescore-train; adds feature LSTM0 (LSTM1, "
+                        "... for more): natural-log P(hypothesis | source) with </s>; needs "
+                        "--source")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also add LSTMEnsemble0, the mean of the LSTM features")
+    parser.add_argument("--combine", choices=("weights", "average"),
+                        help="weights: features x --weights (the default with --weights); "
+                        "average: the paper's even average of the list's total and the LSTM "
+                        "log-probability (the ensemble's with --ensemble)")
+    parser.add_argument("--device", default="cpu", help="device for LSTM models (cpu, cuda)")
     parser.add_argument("--output-nbest", help="reranked n-best list (Moses format)")
     parser.add_argument("--output-1best", help="best hypothesis per sentence, one per line")
     parser.add_argument("--missing", choices=MISSING_POLICIES, default="empty",
@@ -39,11 +58,31 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> None:
         if args.output_nbest is None and args.output_1best is None:
             raise RescoreError("nothing to write: give --output-nbest and/or --output-1best")
+        lstms = [LSTMFeature(path, f"LSTM{i}", torch.device(args.device))
+                 for i, path in enumerate(args.model)]
+        if lstms and args.source is None:
+            raise RescoreError("--model needs --source (the source sentences of the list)")
+        for other in lstms[1:]:
+            if not lstms[0].compatible_with(other):
+                raise RescoreError(f"{other.directory}: its vocabularies differ from those of "
+                                   f"{lstms[0].directory}; an ensemble needs equal vocabularies")
         features: list[FeatureScorer] = [
-            KenLMFeature(path, name=f"KenLM{i}") for i, path in enumerate(args.lm)]
-        weights = load_weights(args.weights) if args.weights else None
+            *lstms, *(KenLMFeature(path, name=f"KenLM{i}") for i, path in enumerate(args.lm))]
+        means = [MeanFeature("LSTMEnsemble0", tuple(f.name for f in lstms))] \
+            if args.ensemble and lstms else []
+        combiner: Weights | Combiner | None = None
+        if args.combine == "average":
+            if not lstms:
+                raise RescoreError("--combine average needs an LSTM model (--model)")
+            if len(lstms) > 1 and not means:
+                raise RescoreError("--combine average with several models needs --ensemble")
+            combiner = AverageCombiner(means[0].name if means else lstms[0].name)
+        elif args.weights:
+            combiner = load_weights(args.weights)
+        elif args.combine == "weights":
+            raise RescoreError("--combine weights needs --weights")
         stats = rerank_file(
-            args.nbest, weights=weights, features=features, source=args.source,
+            args.nbest, weights=combiner, features=features, means=means, source=args.source,
             output_nbest=args.output_nbest, output_1best=args.output_1best,
             missing=args.missing, progress=want_progress(args.progress))
         if stats.missing:
@@ -53,6 +92,11 @@ def main(argv: list[str] | None = None) -> None:
                   f"(ids {shown}{more}); wrote empty 1-best lines", file=sys.stderr)
         print(f"{PROG}: {stats.sentences} sentences, {stats.hypotheses} hypotheses, "
               f"1-best changed in {stats.changed_1best}", file=sys.stderr)
+        for f in lstms:
+            print(f"{PROG}: {f.name} ({f.directory}): {f.unknown_hypotheses} distinct "
+                  f"hypotheses with words outside its vocabulary (scored as <unk>); "
+                  f"{f.stats.decoder_steps} decoder steps for {f.stats.tokens} target tokens",
+                  file=sys.stderr)
 
     run(PROG, body)
 

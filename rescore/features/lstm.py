@@ -1,0 +1,49 @@
+"""The LSTM sequence-to-sequence feature: ln P(hypothesis | source) under a trained model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rescore.errors import RescoreError
+from rescore.features.base import FeatureScorer
+from rescore.scoring import Scorer, TrieStats, score_prefix_shared
+from rescore.vocab import UNK_ID
+
+
+class LSTMFeature(FeatureScorer):
+    """NATURAL-log probability of the hypothesis given the source, summed over its tokens with
+    ``</s>`` included (not length-normalised), from a model directory of rescore-train.
+
+    Both sides are split on spaces (the list and the source must be tokenized as the model's
+    training data); words outside the vocabulary are scored as ``<unk>`` and counted in
+    ``unknown_hypotheses``. Each source is encoded once and the hypotheses share the decoder
+    steps of their common prefixes (:func:`rescore.scoring.score_prefix_shared`).
+    """
+
+    def __init__(self, directory: str | Path, name: str = "LSTM0",
+                 device: torch.device | None = None) -> None:
+        super().__init__(name)
+        self.scorer = Scorer.from_directory(directory, device)
+        self.directory = Path(directory)
+        self.stats = TrieStats()
+        self.unknown_hypotheses = 0
+
+    def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
+        if source is None:
+            raise RescoreError(f"the LSTM feature {self.name} needs the source sentences "
+                               "(--source)")
+        src = self.scorer.src_vocab.encode(source.split())
+        tgt_vocab = self.scorer.tgt_vocab
+        hyps = [tgt_vocab.encode(h.split()) for h in hypotheses]
+        self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for h in hyps)
+        return score_prefix_shared(self.scorer.model, [src], [hyps], self.scorer.device,
+                                   stats=self.stats)[0]
+
+    def compatible_with(self, other: LSTMFeature) -> bool:
+        """Same vocabularies on both sides (required to ensemble two models)."""
+        return (self.scorer.src_vocab.fingerprint() == other.scorer.src_vocab.fingerprint()
+                and self.scorer.tgt_vocab.fingerprint() == other.scorer.tgt_vocab.fingerprint())
