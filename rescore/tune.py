@@ -1,0 +1,267 @@
+"""Tuning feature weights for corpus BLEU of the reranked dev list.
+
+``mert``: Och's minimum error rate training. Along a direction d from weights w, each
+hypothesis' score is a line a + g b in the step g; the upper envelope of a sentence's lines
+says which hypothesis wins on each interval of g; sweeping the breakpoints of all sentences
+gives corpus BLEU exactly as a function of g, and the best interval's midpoint is the step.
+Directions: every coordinate axis plus random ones; several random restarts; the weights are
+L1-normalised. A move is taken only if it raises dev BLEU, so the result is never worse than
+the start.
+
+``grid``: one interpolation weight for a single feature (the LSTM log-probability) on top of
+fixed baseline weights: score = (1 - lam) * baseline + lam * feature, lam on a grid.
+
+The dev list is read once into a feature table (features and per-hypothesis BLEU statistics),
+cached as parquet, so tuning never rescores.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rescore.errors import InputError, RescoreError
+from rescore.metrics import (
+    DEFAULT_TOKENIZE,
+    STATS_DIM,
+    corpus_bleu_from_stats,
+    make_bleu,
+    segment_stats,
+)
+from rescore.nbest import FeatureSchema, iter_sentences
+from rescore.weights import Weights
+
+
+@dataclass
+class FeatureTable:
+    """Every hypothesis of a dev list: its sentence, features ``(N, d)``, BLEU statistics
+    ``(N, STATS_DIM)`` and the list's own totals; sentences are contiguous."""
+
+    schema: FeatureSchema
+    sent: np.ndarray
+    values: np.ndarray
+    stats: np.ndarray
+    totals: np.ndarray
+
+    def bounds(self) -> np.ndarray:
+        """Start offsets of each sentence's rows, plus the end."""
+        change = np.flatnonzero(np.diff(self.sent)) + 1
+        return np.concatenate([[0], change, [len(self.sent)]])
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = {"sent": self.sent, "total": self.totals}
+        cols |= {f"f:{c}": self.values[:, j] for j, c in enumerate(self.schema.columns())}
+        cols |= {f"s:{j}": self.stats[:, j] for j in range(STATS_DIM)}
+        frame = pd.DataFrame(cols)
+        frame.attrs["schema"] = {"names": list(self.schema.names),
+                                 "sizes": list(self.schema.sizes)}
+        return frame
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, schema: FeatureSchema) -> FeatureTable:
+        fcols = [c for c in frame.columns if c.startswith("f:")]
+        scols = [f"s:{j}" for j in range(STATS_DIM)]
+        return cls(schema, frame["sent"].to_numpy(), frame[fcols].to_numpy(np.float64),
+                   frame[scols].to_numpy(np.int64), frame["total"].to_numpy(np.float64))
+
+
+def build_table(nbest: str | Path, references: Sequence[str], tokenize: str = DEFAULT_TOKENIZE,
+                ref_name: str = "the reference") -> FeatureTable:
+    """Read a dev n-best list (features added already) and compute every hypothesis' BLEU
+    statistics against its reference (one sacrebleu call per distinct hypothesis)."""
+    bleu = make_bleu(tokenize, sentence=True)
+    schema: FeatureSchema | None = None
+    sents, values, stats, totals = [], [], [], []
+    for sent_id, block in iter_sentences(nbest, len(references), ref_name):
+        if block is None:
+            continue
+        if schema is None:
+            schema = block.schema
+        elif block.schema != schema:
+            raise InputError(block.path, block.first_line, "tuning needs the same features on "
+                             f"every sentence: {block.schema.names} here, {schema.names} before")
+        cache: dict[str, np.ndarray] = {}
+        rows = []
+        for hyp in block.hypotheses:
+            if hyp not in cache:
+                cache[hyp] = segment_stats(bleu, hyp, references[sent_id])[0]
+            rows.append(cache[hyp])
+        sents.append(np.full(len(block), sent_id))
+        values.append(block.values)
+        stats.append(np.stack(rows))
+        totals.append(block.totals)
+    if schema is None:
+        raise InputError(nbest, 1, "no hypotheses to tune on")
+    return FeatureTable(schema, np.concatenate(sents), np.concatenate(values),
+                        np.concatenate(stats), np.concatenate(totals))
+
+
+def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
+               tokenize: str = DEFAULT_TOKENIZE, ref_name: str = "the reference") -> FeatureTable:
+    """:func:`build_table`, cached as parquet at ``cache`` (rebuilt when the list is newer)."""
+    fresh = cache is not None and cache.exists() and \
+        cache.stat().st_mtime >= Path(nbest).stat().st_mtime
+    if cache is not None and fresh:
+        frame = pd.read_parquet(cache)
+        meta = frame.attrs.get("schema") or {}
+        if meta.get("tokenize") == tokenize and len(frame):
+            return FeatureTable.from_frame(frame, FeatureSchema(tuple(meta["names"]),
+                                                                tuple(meta["sizes"])))
+    table = build_table(nbest, references, tokenize, ref_name)
+    if cache is not None:
+        frame = table.to_frame()
+        frame.attrs["schema"]["tokenize"] = tokenize
+        tmp = cache.with_name(cache.name + ".tmp")
+        frame.to_parquet(tmp)
+        tmp.replace(cache)
+    return table
+
+
+def corpus_bleu_of(table: FeatureTable, scores: np.ndarray) -> float:
+    """Corpus BLEU of picking, per sentence, the best-scoring hypothesis (ties: first)."""
+    b = table.bounds()
+    picks = [b[k] + int(np.argmax(scores[b[k]:b[k + 1]])) for k in range(len(b) - 1)]
+    return float(corpus_bleu_from_stats(table.stats[picks].sum(axis=0)))
+
+
+def _envelope(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper envelope of lines a_i + g b_i over g in (-inf, inf): the winning line indices in
+    order of g and the breakpoints between them (one fewer). Ties: the earlier listed line."""
+    order = np.lexsort((np.arange(len(a)), -a, b))  # by slope, then best intercept first
+    lines: list[int] = []
+    starts: list[float] = []
+    for i in order.tolist():
+        if lines and b[lines[-1]] == b[i]:
+            continue  # same slope, lower (or equal, later) intercept: never wins
+        while lines:
+            j = lines[-1]
+            x = (a[j] - a[i]) / (b[i] - b[j])  # where line i overtakes line j
+            if x <= starts[-1]:
+                lines.pop()
+                starts.pop()
+            else:
+                break
+        starts.append(-np.inf if not lines else (a[lines[-1]] - a[i]) / (b[i] - b[lines[-1]]))
+        lines.append(i)
+    return np.array(lines), np.array(starts[1:])
+
+
+def line_search(table: FeatureTable, w: np.ndarray, d: np.ndarray) -> tuple[float, float]:
+    """The step g maximising corpus BLEU of w + g d, and that BLEU (exact, by sweeping the
+    breakpoints of every sentence's upper envelope)."""
+    bounds = table.bounds()
+    a_all, b_all = table.values @ w, table.values @ d
+    base = np.zeros(STATS_DIM)
+    events_g: list[np.ndarray] = []
+    events_delta: list[np.ndarray] = []
+    for k in range(len(bounds) - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        lines, breaks = _envelope(a_all[lo:hi], b_all[lo:hi])
+        st = table.stats[lo:hi][lines]
+        base += st[0]
+        if len(breaks):
+            events_g.append(breaks)
+            events_delta.append(st[1:] - st[:-1])
+    if not events_g:
+        return 0.0, float(corpus_bleu_from_stats(base))
+    g = np.concatenate(events_g)
+    delta = np.concatenate(events_delta)
+    order = np.argsort(g, kind="stable")
+    g, delta = g[order], delta[order]
+    # BLEU on each interval: before the first breakpoint, then after each one
+    cumulative = base + np.vstack([np.zeros(STATS_DIM), np.cumsum(delta, axis=0)])
+    scores = corpus_bleu_from_stats(cumulative)
+    # several breakpoints at the same g: only the state after the last of them is reachable
+    valid = np.ones(len(scores), dtype=bool)
+    valid[1:-1] = g[1:] != g[:-1]
+    scores = np.where(valid, scores, -np.inf)
+    best = int(np.argmax(scores))
+    edges = np.concatenate([[g[0] - 1.0], g, [g[-1] + 1.0]])
+    if best == 0:
+        step = g[0] - max(1.0, abs(g[0]) * 0.1) if np.isfinite(g[0]) else 0.0
+    elif best == len(g):
+        step = g[-1] + max(1.0, abs(g[-1]) * 0.1)
+    else:
+        step = 0.5 * (edges[best] + edges[best + 1])
+    return float(step), float(scores[best])
+
+
+def mert(table: FeatureTable, start: np.ndarray, *, restarts: int = 5,
+         random_directions: int = 5, iterations: int = 10, seed: int = 1,
+         log: bool = False) -> tuple[np.ndarray, float]:
+    """Och's MERT from ``start`` (and ``restarts`` random starts); returns the best
+    L1-normalised weights and their dev BLEU. Never returns weights worse than ``start``."""
+    rng = np.random.default_rng(seed)
+    dim = table.values.shape[1]
+    best_w = _normalise(start.astype(np.float64))
+    best_bleu = corpus_bleu_of(table, table.values @ best_w)
+    starts = [best_w, *(_normalise(rng.uniform(-1.0, 1.0, size=(dim,))) for _ in range(restarts))]
+    for r, w0 in enumerate(starts):
+        w = w0.copy()
+        bleu = corpus_bleu_of(table, table.values @ w)
+        for it in range(iterations):
+            improved = False
+            directions = [np.eye(dim)[j] for j in range(dim)]
+            directions += [rng.normal(size=dim) for _ in range(random_directions)]
+            for d in directions:
+                step, new = line_search(table, w, d)
+                if new > bleu + 1e-9:
+                    w = _normalise(np.asarray(w + step * d))
+                    bleu = corpus_bleu_of(table, table.values @ w)  # recheck, exact
+                    improved = True
+            if log:
+                print(f"mert: start {r} iteration {it + 1}: dev BLEU {bleu:.2f}", file=sys.stderr)
+            if not improved:
+                break
+        if bleu > best_bleu + 1e-9:
+            best_w, best_bleu = w, bleu
+    return best_w, best_bleu
+
+
+def grid_search(table: FeatureTable, baseline: np.ndarray, feature: int,
+                grid: Sequence[float] = tuple(np.round(np.linspace(0, 1, 21), 2))
+                ) -> tuple[float, float, list[tuple[float, float]]]:
+    """Best ``lam`` for score = (1 - lam) * (values @ baseline) + lam * values[:, feature]:
+    ``(lam, dev BLEU, [(lam, BLEU) for the whole grid])``. ``baseline`` has weight 0 on
+    ``feature``."""
+    base = table.values @ baseline
+    other = table.values[:, feature]
+    curve = [(float(lam), corpus_bleu_of(table, (1 - lam) * base + lam * other)) for lam in grid]
+    lam, bleu = max(curve, key=lambda t: t[1])  # first of equal maxima: smallest lam
+    return lam, bleu, curve
+
+
+def _normalise(w: np.ndarray) -> np.ndarray:
+    norm = np.abs(w).sum()
+    return w / norm if norm > 0 else w
+
+
+def weights_vector(weights: Weights, schema: FeatureSchema, default: float | None = None
+                   ) -> np.ndarray:
+    """``weights`` as a vector over ``schema``; features it lacks get ``default`` (or are an
+    error when ``default`` is None)."""
+    parts: list[float] = []
+    for name, size in zip(schema.names, schema.sizes, strict=True):
+        if name in weights.values:
+            if len(weights.values[name]) != size:
+                raise RescoreError(f"{weights.source}: feature {name!r} has {size} value(s) "
+                                   f"but {len(weights.values[name])} weight(s)")
+            parts.extend(weights.values[name])
+        elif default is not None:
+            parts.extend([default] * size)
+        else:
+            raise RescoreError(f"{weights.source}: no weight for feature {name!r}")
+    return np.array(parts)
+
+
+def vector_to_weights(vec: np.ndarray, schema: FeatureSchema, source: str) -> Weights:
+    out: dict[str, tuple[float, ...]] = {}
+    for name, size in zip(schema.names, schema.sizes, strict=True):
+        start = schema.offsets[name]
+        out[name] = tuple(float(x) for x in vec[start:start + size])
+    return Weights(out, source)

@@ -1,0 +1,85 @@
+"""MERT and the grid search on small constructed lists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rescore.metrics import STATS_DIM, corpus_bleu_from_stats
+from rescore.nbest import FeatureSchema
+from rescore.tune import FeatureTable, _envelope, corpus_bleu_of, grid_search, line_search, mert
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_envelope_matches_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-5, 5, 30).astype(float)  # integers: ties and parallel lines happen
+    b = rng.integers(-3, 3, 30).astype(float)
+    lines, breaks = _envelope(a, b)
+    assert (np.diff(breaks) > 0).all()
+    for g in np.linspace(-20, 20, 801):
+        if np.isclose(breaks, g).any():
+            continue
+        expected = int(np.argmax(a + g * b))  # first of equal maxima
+        active = lines[np.searchsorted(breaks, g)]
+        assert a[active] + g * b[active] == a[expected] + g * b[expected]
+
+
+def random_table(seed: int, sentences: int = 30, hyps: int = 12, dim: int = 2) -> FeatureTable:
+    rng = np.random.default_rng(seed)
+    n = sentences * hyps
+    stats = np.zeros((n, STATS_DIM), dtype=np.int64)
+    ref_len = rng.integers(5, 15, sentences).repeat(hyps)
+    sys_len = np.maximum(1, ref_len + rng.integers(-3, 4, n))
+    stats[:, 0], stats[:, 1] = sys_len, ref_len
+    for j in range(4):
+        total = np.maximum(sys_len - j, 0)
+        stats[:, 6 + j] = total
+        stats[:, 2 + j] = rng.binomial(total, 0.6 - 0.1 * j)
+    return FeatureTable(FeatureSchema(tuple(f"F{i}" for i in range(dim)), (1,) * dim),
+                        np.arange(sentences).repeat(hyps), rng.normal(size=(n, dim)), stats,
+                        np.zeros(n))
+
+
+def test_line_search_is_exact() -> None:
+    table = random_table(0)
+    w, d = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    step, bleu = line_search(table, w, d)
+    assert corpus_bleu_of(table, table.values @ (w + step * d)) == pytest.approx(bleu)
+    for g in np.linspace(-10, 10, 401):
+        assert corpus_bleu_of(table, table.values @ (w + g * d)) <= bleu + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mert_finds_the_known_optimum(seed: int) -> None:
+    """With two features only the direction of w matters: brute force over 7200 angles."""
+    table = random_table(seed)
+    angles = np.linspace(0, 2 * np.pi, 7200, endpoint=False)
+    best = max(corpus_bleu_of(table, table.values @ np.array([np.cos(t), np.sin(t)]))
+               for t in angles)
+    _, bleu = mert(table, np.array([1.0, 0.0]), restarts=3, seed=seed)
+    assert bleu == pytest.approx(best, abs=1e-9)
+
+
+def test_mert_never_below_start() -> None:
+    table = random_table(7, dim=4)
+    start = np.array([0.3, -0.2, 0.1, 0.4])
+    w, bleu = mert(table, start, restarts=0, iterations=2, random_directions=0)
+    assert bleu >= corpus_bleu_of(table, table.values @ start) - 1e-12
+    assert np.abs(w).sum() == pytest.approx(1.0)
+    assert corpus_bleu_of(table, table.values @ w) == pytest.approx(bleu)
+
+
+def test_grid_search() -> None:
+    table = random_table(3)
+    lam, bleu, curve = grid_search(table, np.array([1.0, 0.0]), 1)
+    assert len(curve) == 21 and (lam, bleu) in curve
+    assert bleu == max(b for _, b in curve)
+    assert curve[0][1] == pytest.approx(corpus_bleu_of(table, table.values[:, 0]))
+
+
+def test_corpus_bleu_of_picks_first_on_ties() -> None:
+    table = random_table(1, sentences=2, hyps=3)
+    picks_stats = table.stats[[0, 3]].sum(axis=0)
+    assert corpus_bleu_of(table, np.zeros(6)) == pytest.approx(
+        float(corpus_bleu_from_stats(picks_stats)))
