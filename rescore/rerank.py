@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ def rerank_file(
     output_1best: str | Path | None = None,
     missing: MissingPolicy = "empty",
     progress: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ) -> RerankStats:
     """Add ``features`` to every hypothesis, rerank with ``weights`` (if given) and write.
 
@@ -101,7 +103,14 @@ def rerank_file(
     totals are kept (the list is only annotated). A sentence
     for which the list has no hypotheses gets an empty 1-best line (``missing="empty"``) or
     is an error (``"error"``); later sentences never shift. Outputs appear atomically.
+
+    ``shard=(rank, world)``: this process handles the sentences with ``id % world == rank``
+    and writes ``OUTPUT.shardRANK`` files that :func:`merge_shards` joins in id order.
     """
+    rank, world = shard
+    if world > 1:
+        output_nbest = None if output_nbest is None else shard_path(output_nbest, rank)
+        output_1best = None if output_1best is None else shard_path(output_1best, rank)
     sources = read_lines(source) if source is not None else None
     num = len(sources) if sources is not None else None
     stats = RerankStats()
@@ -111,14 +120,17 @@ def rerank_file(
                  desc="rerank") as bar:
         for sent_id, block in sentences:
             bar.update(1)
+            if sent_id % world != rank:
+                continue
             stats.sentences += 1
+            prefix = f"{sent_id}\t" if world > 1 else ""
             if block is None:
                 if missing == "error":
                     raise InputError(nbest, None, f"no hypotheses for sentence {sent_id} "
                                      "(use --missing empty to write an empty 1-best line)")
                 stats.missing.append(sent_id)
                 if out_1best is not None:
-                    out_1best.write("\n")
+                    out_1best.write(prefix + "\n")
                 continue
             stats.hypotheses += len(block)
             src = sources[sent_id] if sources is not None else None
@@ -134,5 +146,39 @@ def rerank_file(
             if out_nbest is not None:
                 out_nbest.write(block.text())
             if out_1best is not None:
-                out_1best.write(best + "\n")
+                out_1best.write(prefix + best + "\n")
     return stats
+
+
+def shard_path(path: str | Path, rank: int) -> Path:
+    """Where process ``rank`` writes its part of ``path`` (plain text)."""
+    base = Path(path)
+    return base.with_name(f".{base.name}.shard{rank}")
+
+
+def merge_shards(output_nbest: str | Path | None, output_1best: str | Path | None,
+                 world: int) -> None:
+    """Join the shards of :func:`rerank_file` in sentence-id order, then remove them."""
+    shards: list[Path] = []
+    with atomic_outputs(output_nbest, output_1best) as (out_nbest, out_1best):
+        if output_nbest is not None and out_nbest is not None:
+            parts = [shard_path(output_nbest, r) for r in range(world)]
+            shards += parts
+            streams = [p.open(encoding="utf-8") for p in parts]
+            try:
+                for line in heapq.merge(*streams, key=lambda ln: int(ln.split("|||", 1)[0])):
+                    out_nbest.write(line)
+            finally:
+                for stream in streams:
+                    stream.close()
+        if output_1best is not None and out_1best is not None:
+            parts = [shard_path(output_1best, r) for r in range(world)]
+            shards += parts
+            lines = []
+            for part in parts:
+                for line in read_lines(part):
+                    sent_id, _, text = line.partition("\t")
+                    lines.append((int(sent_id), text))
+            out_1best.write("".join(text + "\n" for _, text in sorted(lines)))
+    for part in shards:
+        part.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import torch
@@ -15,8 +16,10 @@ from rescore.rerank import (
     AverageCombiner,
     Combiner,
     MeanFeature,
+    merge_shards,
     rerank_file,
 )
+from rescore.train import dist_info
 from rescore.weights import Weights, load_weights
 
 PROG = "rescore-nbest"
@@ -42,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights: features x --weights (the default with --weights); "
                         "average: the paper's even average of the list's total and the LSTM "
                         "log-probability (the ensemble's with --ensemble)")
-    parser.add_argument("--device", default="cpu", help="device for LSTM models (cpu, cuda)")
+    parser.add_argument("--device", default="cpu", help="device for LSTM models (cpu, cuda; "
+                        "under torchrun each process takes cuda:LOCAL_RANK)")
     parser.add_argument("--output-nbest", help="reranked n-best list (Moses format)")
     parser.add_argument("--output-1best", help="best hypothesis per sentence, one per line")
     parser.add_argument("--missing", choices=MISSING_POLICIES, default="empty",
@@ -58,7 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> None:
         if args.output_nbest is None and args.output_1best is None:
             raise RescoreError("nothing to write: give --output-nbest and/or --output-1best")
-        lstms = [LSTMFeature(path, f"LSTM{i}", torch.device(args.device))
+        device = torch.device(args.device)
+        if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        lstms = [LSTMFeature(path, f"LSTM{i}", device)
                  for i, path in enumerate(args.model)]
         if lstms and args.source is None:
             raise RescoreError("--model needs --source (the source sentences of the list)")
@@ -81,10 +88,22 @@ def main(argv: list[str] | None = None) -> None:
             combiner = load_weights(args.weights)
         elif args.combine == "weights":
             raise RescoreError("--combine weights needs --weights")
+        info = dist_info()
         stats = rerank_file(
             args.nbest, weights=combiner, features=features, means=means, source=args.source,
             output_nbest=args.output_nbest, output_1best=args.output_1best,
-            missing=args.missing, progress=want_progress(args.progress))
+            missing=args.missing, progress=want_progress(args.progress) and info.main,
+            shard=(info.rank, info.world))
+        if info.world > 1:
+            counts = torch.tensor([stats.sentences, stats.hypotheses, stats.changed_1best])
+            torch.distributed.all_reduce(counts)
+            stats.sentences, stats.hypotheses, stats.changed_1best = map(int, counts.tolist())
+            torch.distributed.barrier()
+            if info.main:
+                merge_shards(args.output_nbest, args.output_1best, info.world)
+            torch.distributed.barrier()
+            if not info.main:
+                return
         if stats.missing:
             shown = ", ".join(map(str, stats.missing[:10]))
             more = " ..." if len(stats.missing) > 10 else ""

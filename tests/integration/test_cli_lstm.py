@@ -1,0 +1,107 @@
+"""rescore-nbest with LSTM models: sharded under torchrun, ensembles, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from rescore.config import ModelConfig, TrainConfig, save_config
+from rescore.model import Seq2Seq
+from rescore.nbest import read_nbest
+from rescore.train import save_model
+from rescore.vocab import Vocab
+from tests.conftest import run_cli
+
+SENTENCES = 12
+
+
+@pytest.fixture(scope="module")
+def small(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The first sentences of test2016 (100-best), their sources, and two random-init models
+    with vocabularies from those sentences (a third with another vocabulary)."""
+    root = tmp_path_factory.mktemp("lstm")
+    with gzip.open(multi30k / "nbest" / "test2016.100best-align.gz", "rt",
+                   encoding="utf-8") as f:
+        lines = list(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < SENTENCES, f))
+    (root / "list.nbest").write_text("".join(lines), encoding="utf-8")
+    src = (multi30k / "test2016.en").read_text(encoding="utf-8").splitlines()[:SENTENCES]
+    (root / "src.en").write_text("\n".join(src) + "\n", encoding="utf-8")
+    src_vocab = Vocab.build(Counter(w for s in src for w in s.split()), 60)
+    tgt_vocab = Vocab.build(Counter(w for ln in lines for w in ln.split("|||")[1].split()), 80)
+    paths = {"nbest": root / "list.nbest", "src": root / "src.en"}
+    for name, seed, tv in (("m0", 0, tgt_vocab), ("m1", 1, tgt_vocab),
+                           ("other", 2, Vocab.build(Counter({"x": 1}), 10))):
+        directory = root / name
+        directory.mkdir()
+        torch.manual_seed(seed)
+        cfg = ModelConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tv), embed_dim=8,
+                          hidden_dim=8, num_layers=1)
+        save_config(directory / "config.json", cfg, TrainConfig(), {})
+        src_vocab.save(directory / "src.vocab")
+        tv.save(directory / "tgt.vocab")
+        save_model(Seq2Seq(cfg), directory / "model.pt")
+        paths[name] = directory
+    return paths
+
+
+def test_two_processes_write_what_one_writes(small: dict[str, Path], tmp_path: Path) -> None:
+    args = ["--nbest", small["nbest"], "--source", small["src"], "--model", small["m0"],
+            "--model", small["m1"], "--ensemble", "--combine", "average"]
+    one = run_cli("rescore-nbest", *args, "--output-nbest", tmp_path / "one.nbest",
+                  "--output-1best", tmp_path / "one.1best")
+    assert one.returncode == 0, one.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "rescore.cli.nbest", *map(str, args), "--output-nbest", str(tmp_path / "two.nbest"),
+         "--output-1best", str(tmp_path / "two.1best")],
+        capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert (tmp_path / "one.nbest").read_bytes() == (tmp_path / "two.nbest").read_bytes()
+    assert (tmp_path / "one.1best").read_bytes() == (tmp_path / "two.1best").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "one.1best", "one.nbest", "two.1best", "two.nbest"]  # shards removed
+    blocks = list(read_nbest(tmp_path / "one.nbest"))
+    assert len(blocks) == SENTENCES
+    assert blocks[0].schema.names[-3:] == ("LSTM0", "LSTM1", "LSTMEnsemble0")
+    assert len(blocks[0].fields[0]) == 5  # the alignment field survives
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--model", "M0", "--model", "OTHER"], "an ensemble needs equal vocabularies"),
+    (["--model", "M0", "--model", "M1", "--combine", "average"], "needs --ensemble"),
+    (["--combine", "average"], "needs an LSTM model"),
+    (["--model", "NOWHERE"], "no config.json"),
+])
+def test_bad_model_options(small: dict[str, Path], tmp_path: Path, extra: list[str],
+                           message: str) -> None:
+    names = {"M0": small["m0"], "M1": small["m1"], "OTHER": small["other"],
+             "NOWHERE": tmp_path / "nowhere"}
+    extra = [str(names.get(a, a)) for a in extra]
+    out = tmp_path / "o.nbest"
+    result = run_cli("rescore-nbest", "--nbest", small["nbest"], "--source", small["src"],
+                     *extra, "--output-nbest", out)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_model_needs_source(small: dict[str, Path], tmp_path: Path) -> None:
+    result = run_cli("rescore-nbest", "--nbest", small["nbest"], "--model", small["m0"],
+                     "--output-nbest", tmp_path / "o")
+    assert result.returncode == 2 and "--model needs --source" in result.stderr
+
+
+def test_source_shorter_than_list(small: dict[str, Path], tmp_path: Path) -> None:
+    short = tmp_path / "short.en"
+    short.write_text("a b\n")
+    result = run_cli("rescore-nbest", "--nbest", small["nbest"], "--source", short,
+                     "--model", small["m0"], "--output-nbest", tmp_path / "o")
+    assert result.returncode == 2 and "past the end of" in result.stderr
