@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import IO, Literal, Protocol, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -18,6 +19,7 @@ from rescore.files import atomic_outputs, read_lines
 from rescore.nbest import NbestBlock, iter_sentences
 from rescore.weights import Weights
 
+T = TypeVar("T")
 MissingPolicy = Literal["empty", "error"]
 MISSING_POLICIES: tuple[MissingPolicy, ...] = ("empty", "error")
 
@@ -118,36 +120,53 @@ def rerank_file(
     with atomic_outputs(output_nbest, output_1best) as (out_nbest, out_1best), \
             tqdm(total=num, unit="sent", disable=not progress, file=sys.stderr,
                  desc="rerank") as bar:
-        for sent_id, block in sentences:
-            bar.update(1)
-            if sent_id % world != rank:
-                continue
-            stats.sentences += 1
-            prefix = f"{sent_id}\t" if world > 1 else ""
-            if block is None:
-                if missing == "error":
-                    raise InputError(nbest, None, f"no hypotheses for sentence {sent_id} "
-                                     "(use --missing empty to write an empty 1-best line)")
-                stats.missing.append(sent_id)
-                if out_1best is not None:
-                    out_1best.write(prefix + "\n")
-                continue
-            stats.hypotheses += len(block)
-            src = sources[sent_id] if sources is not None else None
-            for scorer in features:
-                block = block.with_feature(scorer.name, scorer.score_block(block, src))
-            for mean in means:
-                block = block.with_feature(mean.name, mean.values(block))
-            before = block.hypothesis(0)
-            if weights is not None:
-                block = rerank_block(block, weights)
-            best = block.hypothesis(0)
-            stats.changed_1best += best != before
-            if out_nbest is not None:
-                out_nbest.write(block.text())
-            if out_1best is not None:
-                out_1best.write(prefix + best + "\n")
+        group = max([f.group_size for f in features], default=1)
+        for chunk in _chunks(((i, b) for i, b in sentences if i % world == rank), group):
+            bar.update(len(chunk) * world)
+            present = [b for _, b in chunk if b is not None]
+            srcs = [sources[b.sent_id] if sources is not None else None for b in present]
+            for scorer in features if present else ():
+                values = scorer.score_blocks(present, srcs)
+                present = [b.with_feature(scorer.name, v)
+                           for b, v in zip(present, values, strict=True)]
+            scored = iter(present)
+            for sent_id, original in chunk:
+                block = next(scored) if original is not None else None
+                _write_sentence(sent_id, block, means, weights, out_nbest, out_1best,
+                                f"{sent_id}\t" if world > 1 else "", missing, nbest, stats)
     return stats
+
+
+def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def _write_sentence(sent_id: int, block: NbestBlock | None, means: Sequence[MeanFeature],
+                    weights: Weights | Combiner | None, out_nbest: IO[str] | None,
+                    out_1best: IO[str] | None, prefix: str, missing: MissingPolicy,
+                    nbest: str | Path, stats: RerankStats) -> None:
+    stats.sentences += 1
+    if block is None:
+        if missing == "error":
+            raise InputError(nbest, None, f"no hypotheses for sentence {sent_id} "
+                             "(use --missing empty to write an empty 1-best line)")
+        stats.missing.append(sent_id)
+        if out_1best is not None:
+            out_1best.write(prefix + "\n")
+        return
+    stats.hypotheses += len(block)
+    for mean in means:
+        block = block.with_feature(mean.name, mean.values(block))
+    before = block.hypothesis(0)
+    if weights is not None:
+        block = rerank_block(block, weights)
+    best = block.hypothesis(0)
+    stats.changed_1best += best != before
+    if out_nbest is not None:
+        out_nbest.write(block.text())
+    if out_1best is not None:
+        out_1best.write(prefix + best + "\n")
 
 
 def shard_path(path: str | Path, rank: int) -> Path:

@@ -95,55 +95,44 @@ def score_prefix_shared(model: Seq2Seq, sources: Sequence[np.ndarray],
     array per sentence, equal to scoring each hypothesis alone (to float rounding).
     """
     device = device or torch.device("cpu")
-    seqs = [[np.append(h, EOS_ID).astype(np.int64) for h in hyps] for hyps in hypotheses]
-    totals = [np.zeros(len(s)) for s in seqs]
+    counts = [len(hs) for hs in hypotheses]
+    if not sum(counts):
+        return [np.zeros(0) for _ in counts]
+    flat = [np.asarray(h, dtype=np.int64) for hs in hypotheses for h in hs]
+    lengths = np.array([len(h) + 1 for h in flat], dtype=np.int64)  # </s> included
+    tokens = np.full((len(flat), int(lengths.max(initial=1))), EOS_ID, dtype=np.int64)
+    for i, h in enumerate(flat):
+        tokens[i, : len(h)] = h
+    totals = np.zeros(len(flat))
+    vocab = int(model.config.tgt_vocab_size)
     src = [s if len(s) else np.array([EOS_ID], np.int32) for s in sources]
     with torch.inference_mode():
         batch = make_batch(src, [np.zeros(0, np.int32)] * len(src)).to(device)
-        h, c = model.encode(batch.src, batch.src_lengths)
-        # level 0: the empty prefix of each sentence, fed <s>
-        node_state = (h, c)
+        state = model.encode(batch.src, batch.src_lengths)
+        # level 0: one node per sentence (the empty prefix), fed <s>
         node_input = torch.full((len(src),), BOS_ID, dtype=torch.long, device=device)
-        # hypothesis (k, i) sits at node node_of[k][i] of the current level
-        node_of = [np.full(len(s), k, dtype=np.int64) for k, s in enumerate(seqs)]
-        depth = 0
-        while True:
-            logp, new_state = _step_in_chunks(model, node_input, node_state, node_batch)
+        node = np.repeat(np.arange(len(src)), counts)  # each hypothesis' node at this level
+        for depth in range(tokens.shape[1]):
+            logp, state = _step_in_chunks(model, node_input, state, node_batch)
+            alive = np.flatnonzero(lengths > depth)
+            tok = tokens[alive, depth]
+            picked = logp[torch.from_numpy(node[alive]).to(device),
+                          torch.from_numpy(tok).to(device)]
+            totals[alive] += picked.double().cpu().numpy()
             if stats is not None:
                 stats.decoder_steps += int(node_input.shape[0])
-            logp_np = logp.double().cpu().numpy()
-            # score token y_{depth+1} of every hypothesis from its node's distribution
-            keys: dict[tuple[int, int], int] = {}
-            parents: list[int] = []
-            tokens: list[int] = []
-            next_node = []
-            for k, s in enumerate(seqs):
-                nodes = node_of[k]
-                nxt = np.full(len(s), -1, dtype=np.int64)
-                for i, seq in enumerate(s):
-                    if nodes[i] < 0:
-                        continue
-                    tok = int(seq[depth])
-                    totals[k][i] += logp_np[nodes[i], tok]
-                    if stats is not None:
-                        stats.tokens += 1
-                    if depth + 1 < len(seq):  # the hypothesis goes on after this token
-                        key = (int(nodes[i]), tok)
-                        node = keys.get(key)
-                        if node is None:
-                            node = keys[key] = len(parents)
-                            parents.append(int(nodes[i]))
-                            tokens.append(tok)
-                        nxt[i] = node
-                next_node.append(nxt)
-            if not parents:
+                stats.tokens += len(alive)
+            going = lengths[alive] > depth + 1  # the hypothesis goes on after this token
+            if not going.any():
                 break
-            index = torch.tensor(parents, device=device)
-            node_state = (new_state[0][:, index], new_state[1][:, index])
-            node_input = torch.tensor(tokens, dtype=torch.long, device=device)
-            node_of = next_node
-            depth += 1
-    return totals
+            keys = node[alive[going]] * vocab + tok[going]
+            unique, inverse = np.unique(keys, return_inverse=True)
+            node = np.full(len(flat), -1, dtype=np.int64)
+            node[alive[going]] = inverse
+            parents = torch.from_numpy(unique // vocab).to(device)
+            state = (state[0][:, parents], state[1][:, parents])
+            node_input = torch.from_numpy(unique % vocab).to(device)
+    return list(np.split(totals, np.cumsum(counts)[:-1]))
 
 
 def _step_in_chunks(model: Seq2Seq, inputs: torch.Tensor, state: tuple[torch.Tensor, ...],

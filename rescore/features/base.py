@@ -19,6 +19,7 @@ class FeatureScorer(ABC):
     """
 
     num_values: int = 1
+    group_size: int = 1  # sentences worth scoring together (see score_blocks)
 
     def __init__(self, name: str) -> None:
         self.name = check_feature_name(name)
@@ -27,10 +28,26 @@ class FeatureScorer(ABC):
     def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
         """Scores of distinct hypothesis strings: ``(len(hypotheses), num_values)``."""
 
+    def score_many(self, hypotheses: Sequence[Sequence[str]],
+                   sources: Sequence[str | None]) -> list[np.ndarray]:
+        """:meth:`score_distinct` for several sentences at once; override to batch them."""
+        return [np.asarray(self.score_distinct(h, s)) for h, s in
+                zip(hypotheses, sources, strict=True)]
+
     def score_block(self, block: NbestBlock, source: str | None = None) -> np.ndarray:
         """Scores of every listed hypothesis of ``block``: ``(len(block), num_values)``."""
-        index: dict[str, int] = {}
-        inverse = np.fromiter((index.setdefault(h, len(index)) for h in block.hypotheses),
-                              dtype=np.int64, count=len(block))
-        distinct = np.asarray(self.score_distinct(list(index), source), dtype=np.float64)
-        return distinct.reshape(len(index), self.num_values)[inverse]
+        return self.score_blocks([block], [source])[0]
+
+    def score_blocks(self, blocks: Sequence[NbestBlock],
+                     sources: Sequence[str | None]) -> list[np.ndarray]:
+        """Scores of several sentences' listed hypotheses, each distinct string scored once."""
+        distinct, inverses = [], []
+        for block in blocks:
+            index: dict[str, int] = {}
+            inverses.append(np.fromiter((index.setdefault(h, len(index))
+                                         for h in block.hypotheses),
+                                        dtype=np.int64, count=len(block)))
+            distinct.append(list(index))
+        scores = self.score_many(distinct, sources)
+        return [np.asarray(s, dtype=np.float64).reshape(len(d), self.num_values)[inv]
+                for s, d, inv in zip(scores, distinct, inverses, strict=True)]

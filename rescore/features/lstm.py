@@ -32,16 +32,23 @@ class LSTMFeature(FeatureScorer):
         self.stats = TrieStats()
         self.unknown_hypotheses = 0
 
+    group_size = 16
+
     def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
-        if source is None:
+        return self.score_many([hypotheses], [source])[0]
+
+    def score_many(self, hypotheses: Sequence[Sequence[str]],
+                   sources: Sequence[str | None]) -> list[np.ndarray]:
+        """One prefix-shared pass over several sentences (more decoder work per step)."""
+        if any(s is None for s in sources):
             raise RescoreError(f"the LSTM feature {self.name} needs the source sentences "
                                "(--source)")
-        src = self.scorer.src_vocab.encode(source.split())
+        src = [self.scorer.src_vocab.encode(str(s).split()) for s in sources]
         tgt_vocab = self.scorer.tgt_vocab
-        hyps = [tgt_vocab.encode(h.split()) for h in hypotheses]
-        self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for h in hyps)
-        return score_prefix_shared(self.scorer.model, [src], [hyps], self.scorer.device,
-                                   stats=self.stats)[0]
+        hyps = [[tgt_vocab.encode(h.split()) for h in hs] for hs in hypotheses]
+        self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in hyps for h in hs)
+        return score_prefix_shared(self.scorer.model, src, hyps, self.scorer.device,
+                                   stats=self.stats)
 
     def compatible_with(self, other: LSTMFeature) -> bool:
         """Same vocabularies on both sides (required to ensemble two models)."""
