@@ -53,6 +53,9 @@ class AverageCombiner:
     feature: str
 
     def scores(self, block: NbestBlock) -> np.ndarray:
+        if self.feature not in block.schema.names:
+            raise InputError(block.path, block.first_line, f"no feature {self.feature!r} to "
+                             f"average with the total (features: {', '.join(block.schema.names)})")
         return 0.5 * block.totals + 0.5 * block.feature(self.feature)[:, 0]
 
 

@@ -193,21 +193,25 @@ def line_search(table: FeatureTable, w: np.ndarray, d: np.ndarray) -> tuple[floa
 
 def mert(table: FeatureTable, start: np.ndarray, *, restarts: int = 5,
          random_directions: int = 5, iterations: int = 10, seed: int = 1,
-         log: bool = False) -> tuple[np.ndarray, float]:
+         log: bool = False, free: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Och's MERT from ``start`` (and ``restarts`` random starts); returns the best
-    L1-normalised weights and their dev BLEU. Never returns weights worse than ``start``."""
+    L1-normalised weights and their dev BLEU. Never returns weights worse than ``start``.
+    ``free`` (a boolean mask) limits tuning to some weights; the others keep their ratio to
+    each other (their start values, or 0 in random restarts)."""
     rng = np.random.default_rng(seed)
     dim = table.values.shape[1]
+    mask = np.ones(dim, dtype=bool) if free is None else np.asarray(free, dtype=bool)
     best_w = _normalise(start.astype(np.float64))
     best_bleu = corpus_bleu_of(table, table.values @ best_w)
-    starts = [best_w, *(_normalise(rng.uniform(-1.0, 1.0, size=(dim,))) for _ in range(restarts))]
+    starts = [best_w, *(_normalise(np.where(mask, rng.uniform(-1.0, 1.0, size=(dim,)), start))
+                        for _ in range(restarts))]
     for r, w0 in enumerate(starts):
         w = w0.copy()
         bleu = corpus_bleu_of(table, table.values @ w)
         for it in range(iterations):
             improved = False
-            directions = [np.eye(dim)[j] for j in range(dim)]
-            directions += [rng.normal(size=dim) for _ in range(random_directions)]
+            directions = [np.eye(dim)[j] for j in range(dim) if mask[j]]
+            directions += [rng.normal(size=dim) * mask for _ in range(random_directions)]
             for d in directions:
                 step, new = line_search(table, w, d)
                 if new > bleu + 1e-9:

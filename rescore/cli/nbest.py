@@ -35,16 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lm", action="append", default=[], metavar="LM",
                         help="KenLM model (ARPA, .arpa.gz or binary); adds feature KenLM0 "
                         "(KenLM1, ... for more), natural-log probability with </s>")
-    parser.add_argument("--model", action="append", default=[], metavar="DIR",
+    parser.add_argument("--model", action="append", default=[], metavar="[NAME=]DIR",
                         help="LSTM model directory of rescore-train; adds feature LSTM0 (LSTM1, "
-                        "... for more): natural-log P(hypothesis | source) with </s>; needs "
-                        "--source")
-    parser.add_argument("--ensemble", action="store_true",
-                        help="also add LSTMEnsemble0, the mean of the LSTM features")
+                        "... for more, or NAME): natural-log P(hypothesis | source) with </s>; "
+                        "needs --source")
+    parser.add_argument("--ensemble", nargs="?", const="", default=None, metavar="NAMES",
+                        help="also add LSTMEnsemble0, the mean of the LSTM features of this run "
+                        "(or of the comma-separated NAMES among them)")
     parser.add_argument("--combine", choices=("weights", "average"),
                         help="weights: features x --weights (the default with --weights); "
                         "average: the paper's even average of the list's total and the LSTM "
-                        "log-probability (the ensemble's with --ensemble)")
+                        "log-probability (the ensemble's with --ensemble, or --average-feature)")
+    parser.add_argument("--average-feature", metavar="NAME",
+                        help="with --combine average: the feature to average with the total "
+                        "(one the list has already, e.g. LSTM0 from an earlier run)")
     parser.add_argument("--device", default="cpu", help="device for LSTM models (cpu, cuda; "
                         "under torchrun each process takes cuda:LOCAL_RANK)")
     parser.add_argument("--output-nbest", help="reranked n-best list (Moses format)")
@@ -56,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _model_spec(spec: str, index: int) -> tuple[str, str]:
+    """``NAME=DIR`` or ``DIR`` (named LSTM<index>)."""
+    name, sep, path = spec.partition("=")
+    if sep and name and name.isalnum():
+        return name, path
+    return f"LSTM{index}", spec
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
 
@@ -65,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         device = torch.device(args.device)
         if device.type == "cuda" and "LOCAL_RANK" in os.environ:
             device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        lstms = [LSTMFeature(path, f"LSTM{i}", device)
-                 for i, path in enumerate(args.model)]
+        lstms = [LSTMFeature(path, name, device)
+                 for name, path in (_model_spec(spec, i) for i, spec in enumerate(args.model))]
         if lstms and args.source is None:
             raise RescoreError("--model needs --source (the source sentences of the list)")
         for other in lstms[1:]:
@@ -75,15 +87,26 @@ def main(argv: list[str] | None = None) -> None:
                                    f"{lstms[0].directory}; an ensemble needs equal vocabularies")
         features: list[FeatureScorer] = [
             *lstms, *(KenLMFeature(path, name=f"KenLM{i}") for i, path in enumerate(args.lm))]
-        means = [MeanFeature("LSTMEnsemble0", tuple(f.name for f in lstms))] \
-            if args.ensemble and lstms else []
+        means = []
+        if args.ensemble is not None:
+            names = tuple(n for n in args.ensemble.split(",") if n) or \
+                tuple(f.name for f in lstms)
+            unknown = [n for n in names if n not in {f.name for f in lstms}]
+            if unknown or not names:
+                raise RescoreError(f"--ensemble: {', '.join(unknown) or 'no models'}: not among "
+                                   f"this run's models ({', '.join(f.name for f in lstms)})")
+            means = [MeanFeature("LSTMEnsemble0", names)]
         combiner: Weights | Combiner | None = None
         if args.combine == "average":
-            if not lstms:
-                raise RescoreError("--combine average needs an LSTM model (--model)")
-            if len(lstms) > 1 and not means:
+            if args.average_feature:
+                combiner = AverageCombiner(args.average_feature)
+            elif not lstms:
+                raise RescoreError("--combine average needs an LSTM model (--model) or "
+                                   "--average-feature")
+            elif len(lstms) > 1 and not means:
                 raise RescoreError("--combine average with several models needs --ensemble")
-            combiner = AverageCombiner(means[0].name if means else lstms[0].name)
+            else:
+                combiner = AverageCombiner(means[0].name if means else lstms[0].name)
         elif args.weights:
             combiner = load_weights(args.weights)
         elif args.combine == "weights":

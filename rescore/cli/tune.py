@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "they lack start at 0. mert: default all equal; grid: required")
     parser.add_argument("--feature", default="LSTM0",
                         help="grid: the feature to interpolate with the baseline weights")
+    parser.add_argument("--tune-features", metavar="NAMES",
+                        help="mert: comma-separated features to tune (default all); the others "
+                        "keep their --init-weights (0 where absent)")
     parser.add_argument("--restarts", type=int, default=5, help="mert: random restarts")
     parser.add_argument("--iterations", type=int, default=10, help="mert: iterations a start")
     parser.add_argument("--seed", type=int, default=1)
@@ -63,8 +66,19 @@ def main(argv: list[str] | None = None) -> None:
         if args.method == "mert":
             start = weights_vector(init, schema, 0.0) if init else np.ones(schema.dim)
             start_bleu = corpus_bleu_of(table, table.values @ start)
+            free = None
+            if args.tune_features:
+                names = [n.strip() for n in args.tune_features.split(",") if n.strip()]
+                unknown = [n for n in names if n not in schema.names]
+                if unknown:
+                    raise RescoreError(f"--tune-features: {', '.join(unknown)} not in the list "
+                                       f"({', '.join(schema.names)})")
+                free = np.zeros(schema.dim, dtype=bool)
+                for n in names:
+                    off = schema.offsets[n]
+                    free[off:off + schema.sizes[schema.names.index(n)]] = True
             w, bleu = mert(table, start, restarts=args.restarts, iterations=args.iterations,
-                           seed=args.seed, log=True)
+                           seed=args.seed, log=True, free=free)
         else:
             if init is None:
                 raise RescoreError("--method grid needs --init-weights (the baseline weights)")
