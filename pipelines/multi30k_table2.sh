@@ -13,11 +13,15 @@ OUT=work/table2
 mkdir -p "$OUT"
 
 for set in val test2016; do
-  if [ ! -f "$OUT/$set.scored.nbest.gz" ]; then
-    echo "== score $set with the forward, reversed and second reversed models"
+  if [ ! -f "$OUT/$set.pass1.nbest.gz" ]; then
+    echo "== score $set with the forward and the reversed model"
     "$BIN/rescore-nbest" --nbest "$DATA/nbest/$set.1000best.gz" --source "$DATA/$set.en" \
-      --model "LSTMF0=$M/fwd" --model "LSTM0=$M/rev" --model "LSTM1=$M/rev2" \
-      --ensemble LSTM0,LSTM1 --output-nbest "$OUT/$set.scored.nbest.gz"
+      --model "LSTMF0=$M/fwd" --model "LSTM0=$M/rev" --output-nbest "$OUT/$set.pass1.nbest.gz"
+  fi
+  if [ ! -f "$OUT/$set.scored.nbest.gz" ]; then
+    echo "== add the second reversed model and the ensemble of the two reversed models"
+    "$BIN/rescore-nbest" --nbest "$OUT/$set.pass1.nbest.gz" --source "$DATA/$set.en" \
+      --model "LSTM1=$M/rev2" --ensemble LSTM0,LSTM1 --output-nbest "$OUT/$set.scored.nbest.gz"
   fi
 done
 

@@ -75,6 +75,10 @@ class MeanFeature:
     of: tuple[str, ...]
 
     def values(self, block: NbestBlock) -> np.ndarray:
+        missing = [n for n in self.of if n not in block.schema.names]
+        if missing:
+            raise InputError(block.path, block.first_line, f"no feature {', '.join(missing)} "
+                             f"to average into {self.name}")
         return np.mean([block.feature(n)[:, 0] for n in self.of], axis=0)
 
 

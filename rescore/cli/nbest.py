@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "needs --source")
     parser.add_argument("--ensemble", nargs="?", const="", default=None, metavar="NAMES",
                         help="also add LSTMEnsemble0, the mean of the LSTM features of this run "
-                        "(or of the comma-separated NAMES among them)")
+                        "(or of the comma-separated feature NAMES, which may include LSTM "
+                        "features the list has from an earlier run)")
     parser.add_argument("--combine", choices=("weights", "average"),
                         help="weights: features x --weights (the default with --weights); "
                         "average: the paper's even average of the list's total and the LSTM "
@@ -91,10 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.ensemble is not None:
             names = tuple(n for n in args.ensemble.split(",") if n) or \
                 tuple(f.name for f in lstms)
-            unknown = [n for n in names if n not in {f.name for f in lstms}]
-            if unknown or not names:
-                raise RescoreError(f"--ensemble: {', '.join(unknown) or 'no models'}: not among "
-                                   f"this run's models ({', '.join(f.name for f in lstms)})")
+            if not names:
+                raise RescoreError("--ensemble: no LSTM models to average (give --model, or "
+                                   "NAMES of LSTM features the list has)")
             means = [MeanFeature("LSTMEnsemble0", names)]
         combiner: Weights | Combiner | None = None
         if args.combine == "average":
