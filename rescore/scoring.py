@@ -113,12 +113,10 @@ def score_prefix_shared(model: Seq2Seq, sources: Sequence[np.ndarray],
         node_input = torch.full((len(src),), BOS_ID, dtype=torch.long, device=device)
         node = np.repeat(np.arange(len(src)), counts)  # each hypothesis' node at this level
         for depth in range(tokens.shape[1]):
-            logp, state = _step_in_chunks(model, node_input, state, node_batch)
             alive = np.flatnonzero(lengths > depth)
             tok = tokens[alive, depth]
-            picked = logp[torch.from_numpy(node[alive]).to(device),
-                          torch.from_numpy(tok).to(device)]
-            totals[alive] += picked.double().cpu().numpy()
+            picked, state = _step_and_pick(model, node_input, state, node_batch, node[alive], tok)
+            totals[alive] += picked
             if stats is not None:
                 stats.decoder_steps += int(node_input.shape[0])
                 stats.tokens += len(alive)
@@ -135,14 +133,23 @@ def score_prefix_shared(model: Seq2Seq, sources: Sequence[np.ndarray],
     return list(np.split(totals, np.cumsum(counts)[:-1]))
 
 
-def _step_in_chunks(model: Seq2Seq, inputs: torch.Tensor, state: tuple[torch.Tensor, ...],
-                    chunk: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    logps, hs, cs = [], [], []
+def _step_and_pick(model: Seq2Seq, inputs: torch.Tensor, state: tuple[torch.Tensor, ...],
+                   chunk: int, rows: np.ndarray, cols: np.ndarray
+                   ) -> tuple[np.ndarray, tuple[torch.Tensor, torch.Tensor]]:
+    """One decoder step for every node, ``chunk`` nodes at a time; returns the log-probability
+    of token ``cols[j]`` at node ``rows[j]`` for every j (never the whole nodes x vocabulary
+    matrix at once) and the new states."""
+    picked = np.empty(len(rows))
+    hs, cs = [], []
     for start in range(0, int(inputs.shape[0]), chunk):
         part = slice(start, start + chunk)
         logp, (h, c) = model.step(inputs[part], (state[0][:, part].contiguous(),
                                                  state[1][:, part].contiguous()))
-        logps.append(logp)
         hs.append(h)
         cs.append(c)
-    return torch.cat(logps), (torch.cat(hs, 1), torch.cat(cs, 1))
+        sel = np.flatnonzero((rows >= start) & (rows < start + chunk))
+        if len(sel):
+            got = logp[torch.from_numpy(rows[sel] - start).to(logp.device),
+                       torch.from_numpy(cols[sel]).to(logp.device)]
+            picked[sel] = got.double().cpu().numpy()
+    return picked, (torch.cat(hs, 1), torch.cat(cs, 1))
