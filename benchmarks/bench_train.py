@@ -61,6 +61,7 @@ def training_flops(cfg: ModelConfig, batch: Batch) -> float:
 def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Path,
             device: torch.device, steps: int, peak: float) -> dict[str, object]:
     d = multi30k_dir()
+    (work / name).mkdir(parents=True)
     data = prepare_data(work / name, d / "train.en.gz", d / "train.fr.gz", None, None,
                         model_cfg.src_vocab_size, model_cfg.tgt_vocab_size, "none", "en", "fr",
                         train_cfg.max_len)

@@ -39,7 +39,7 @@ echo "== tune on val: grid over the ensemble's weight, and MERT over all Moses f
 "$BIN/rescore-tune" --nbest "$OUT/val.scored.nbest.gz" --ref "$DATA/val.fr" --method mert \
   --init-weights "$DATA/moses.ini.tuned" \
   --tune-features LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,TranslationModel0,LSTMEnsemble0 \
-  --output "$OUT/mert.json" --cache "$OUT/val.features.parquet"
+  --restarts 2 --iterations 5 --output "$OUT/mert.json" --cache "$OUT/val.features.parquet"
 for w in grid mert; do
   "$BIN/rescore-nbest" --nbest "$T" --weights "$OUT/$w.json" --output-1best "$OUT/test2016.$w.1best"
 done

@@ -66,3 +66,10 @@ def test_report_single_system_without_bootstrap() -> None:
     cmp = compare_systems(["a b c d"], [("only", ["a b c d"])], bootstrap=0)
     assert cmp.table["BLEU"][0] == pytest.approx(100.0)
     assert cmp.table["BLEU diff"][0] == 0.0
+
+
+def test_identical_system_is_not_significant() -> None:
+    refs = ["a b c d e", "f g h i", "j k l m n o"]
+    hyps = ["a b c d x", "f g h", "j k l m n o"]
+    cmp = compare_systems(refs, [("base", hyps), ("same", list(hyps))], bootstrap=100)
+    assert cmp.table["BLEU p"][1] == 1.0 and cmp.table["BLEU diff"][1] == 0.0
