@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rescore.errors import InputError, RescoreError
+from rescore.errors import InputError
 from rescore.metrics import (
     DEFAULT_TOKENIZE,
     STATS_DIM,
@@ -243,24 +243,6 @@ def grid_search(table: FeatureTable, baseline: np.ndarray, feature: int,
 def _normalise(w: np.ndarray) -> np.ndarray:
     norm = np.abs(w).sum()
     return w / norm if norm > 0 else w
-
-
-def weights_vector(weights: Weights, schema: FeatureSchema, default: float | None = None
-                   ) -> np.ndarray:
-    """``weights`` as a vector over ``schema``; features it lacks get ``default`` (or are an
-    error when ``default`` is None)."""
-    parts: list[float] = []
-    for name, size in zip(schema.names, schema.sizes, strict=True):
-        if name in weights.values:
-            if len(weights.values[name]) != size:
-                raise RescoreError(f"{weights.source}: feature {name!r} has {size} value(s) "
-                                   f"but {len(weights.values[name])} weight(s)")
-            parts.extend(weights.values[name])
-        elif default is not None:
-            parts.extend([default] * size)
-        else:
-            raise RescoreError(f"{weights.source}: no weight for feature {name!r}")
-    return np.array(parts)
 
 
 def vector_to_weights(vec: np.ndarray, schema: FeatureSchema, source: str) -> Weights:

@@ -36,18 +36,20 @@ class Weights:
     _cache: dict[FeatureSchema, np.ndarray] = field(default_factory=dict, compare=False,
                                                     repr=False)
 
-    def vector(self, schema: FeatureSchema, where: tuple[str, int] | None = None) -> np.ndarray:
+    def vector(self, schema: FeatureSchema, where: tuple[str, int] | None = None,
+               default: float | None = None) -> np.ndarray:
         """The ``(schema.dim,)`` weight vector for a list's features.
 
         Raises InputError (at ``where``, the list's file and line) when the weights name a
-        feature the list lacks, miss one it has, or give a different number of values.
+        feature the list lacks, miss one it has (unless ``default`` gives missing features a
+        weight), or give a different number of values.
         """
-        cached = self._cache.get(schema)
+        cached = self._cache.get(schema) if default is None else None
         if cached is not None:
             return cached
         path, line = where if where is not None else ("<n-best list>", None)
         missing = [n for n in schema.names if n not in self.values]
-        if missing:
+        if missing and default is None:
             raise InputError(path, line, f"the list has feature(s) {', '.join(missing)} that "
                              f"the weights in {self.source} lack (give them a weight, 0 to "
                              "ignore)")
@@ -59,13 +61,14 @@ class Weights:
                              f"{', '.join(schema.names)})")
         parts: list[float] = []
         for name, size in zip(schema.names, schema.sizes, strict=True):
-            w = self.values[name]
+            w = self.values.get(name, (default or 0.0,) * size)
             if len(w) != size:
                 raise InputError(path, line, f"feature {name!r} has {size} value(s) in the "
                                  f"list but {len(w)} weight(s) in {self.source}")
             parts.extend(w)
         vec = np.array(parts, dtype=np.float64)
-        self._cache[schema] = vec
+        if default is None:
+            self._cache[schema] = vec
         return vec
 
     def with_weight(self, name: str, values: tuple[float, ...]) -> Weights:

@@ -21,7 +21,6 @@ from rescore.tune import (
     load_table,
     mert,
     vector_to_weights,
-    weights_vector,
 )
 from rescore.weights import load_weights
 
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         init = load_weights(args.init_weights) if args.init_weights else None
         report: dict[str, object] = {"method": args.method, "features": list(schema.names)}
         if args.method == "mert":
-            start = weights_vector(init, schema, 0.0) if init else np.ones(schema.dim)
+            start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
             start_bleu = corpus_bleu_of(table, table.values @ start)
             free = None
             if args.tune_features:
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise RescoreError(f"--feature {args.feature}: not in the list "
                                    f"({', '.join(schema.names)})")
             col = schema.offsets[args.feature]
-            base = weights_vector(init, schema, 0.0)
+            base = init.vector(schema, default=0.0)
             base[col] = 0.0
             start_bleu = corpus_bleu_of(table, table.values @ base)
             lam, bleu, curve = grid_search(table, base, col)

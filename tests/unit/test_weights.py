@@ -74,3 +74,10 @@ def test_bad_weights(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(RescoreError, match=message):
         load_weights(path)
+
+
+def test_default_weight_for_missing_features() -> None:
+    w = Weights({"LM0": (2.0,)})
+    np.testing.assert_array_equal(w.vector(SCHEMA, default=0.0), [0.0, 0.0, 2.0])
+    with pytest.raises(InputError):
+        w.vector(SCHEMA)

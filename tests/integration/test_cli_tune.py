@@ -1,0 +1,50 @@
+"""rescore-tune end to end on a small constructed dev list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rescore.weights import load_weights
+from tests.conftest import run_cli
+
+
+def test_tune_writes_weights_that_never_lower_dev_bleu(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    words = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    refs, lines = [], []
+    for k in range(25):
+        ref = [str(w) for w in rng.choice(words, 6)]
+        refs.append(" ".join(ref))
+        for _ in range(8):
+            hyp = [w if rng.random() < 0.6 else str(rng.choice(words)) for w in ref]
+            good = sum(a == b for a, b in zip(hyp, ref, strict=True))
+            lm = -2.0 * (6 - good) + rng.normal(0, 2)
+            noise = rng.normal(0, 3)
+            lines.append(f"{k} ||| {' '.join(hyp)} ||| LM0= {lm:.4f} Noise0= {noise:.4f} ||| 0\n")
+    nbest, ref = tmp_path / "dev.nbest", tmp_path / "dev.ref"
+    nbest.write_text("".join(lines))
+    ref.write_text("\n".join(refs) + "\n")
+    init = tmp_path / "init.json"
+    init.write_text('{"LM0": 0.1, "Noise0": 1.0}')
+    out = tmp_path / "w.json"
+    result = run_cli("rescore-tune", "--nbest", nbest, "--ref", ref, "--init-weights", init,
+                     "--output", out, "--restarts", "2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["dev_bleu_tuned"] >= report["dev_bleu_start"]
+    assert report["dev_bleu_tuned"] > report["dev_bleu_start"] + 1  # the noise gets down-weighted
+    tuned = load_weights(out)
+    assert load_weights(out.with_suffix(".ini")).values.keys() == tuned.values.keys()
+    assert abs(tuned.values["LM0"][0]) > abs(tuned.values["Noise0"][0])
+    assert (tmp_path / "w.features.parquet").exists()
+    applied = run_cli("rescore-nbest", "--nbest", nbest, "--weights", out,
+                      "--output-1best", tmp_path / "best")
+    assert applied.returncode == 0, applied.stderr
+    short = tmp_path / "short.ref"
+    short.write_text("a\n")
+    bad = run_cli("rescore-tune", "--nbest", nbest, "--ref", short, "--output", tmp_path / "x.json")
+    assert bad.returncode == 2 and "past the end of" in bad.stderr
+    assert not (tmp_path / "x.json").exists()
