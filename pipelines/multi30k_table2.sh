@@ -33,14 +33,16 @@ for f in LSTMF0 LSTM0 LSTMEnsemble0; do
 done
 
 echo "== tune on val: grid over the ensemble's weight, and MERT over all Moses features + ensemble"
-"$BIN/rescore-tune" --nbest "$OUT/val.scored.nbest.gz" --ref "$DATA/val.fr" --method grid \
-  --feature LSTMEnsemble0 --init-weights "$DATA/moses.ini.tuned" --output "$OUT/grid.json" \
-  --cache "$OUT/val.features.parquet"
+for f in LSTMF0 LSTM0 LSTMEnsemble0; do
+  "$BIN/rescore-tune" --nbest "$OUT/val.scored.nbest.gz" --ref "$DATA/val.fr" --method grid \
+    --feature $f --init-weights "$DATA/moses.ini.tuned" --output "$OUT/grid-$f.json" \
+    --cache "$OUT/val.features.parquet"
+done
 "$BIN/rescore-tune" --nbest "$OUT/val.scored.nbest.gz" --ref "$DATA/val.fr" --method mert \
   --init-weights "$DATA/moses.ini.tuned" \
   --tune-features LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,TranslationModel0,LSTMEnsemble0 \
   --restarts 2 --iterations 5 --output "$OUT/mert.json" --cache "$OUT/val.features.parquet"
-for w in grid mert; do
+for w in grid-LSTMF0 grid-LSTM0 grid-LSTMEnsemble0 mert; do
   "$BIN/rescore-nbest" --nbest "$T" --weights "$OUT/$w.json" --output-1best "$OUT/test2016.$w.1best"
 done
 
@@ -54,7 +56,9 @@ echo "== report"
   "forward LSTM, average=$OUT/test2016.avg-LSTMF0.1best" \
   "reversed LSTM, average=$OUT/test2016.avg-LSTM0.1best" \
   "ensemble of 2 reversed, average=$OUT/test2016.avg-LSTMEnsemble0.1best" \
-  "ensemble, grid-tuned weight=$OUT/test2016.grid.1best" \
+  "forward LSTM, grid-tuned weight=$OUT/test2016.grid-LSTMF0.1best" \
+  "reversed LSTM, grid-tuned weight=$OUT/test2016.grid-LSTM0.1best" \
+  "ensemble, grid-tuned weight=$OUT/test2016.grid-LSTMEnsemble0.1best" \
   "ensemble + Moses features, MERT=$OUT/test2016.mert.1best" \
   "oracle=$OUT/test2016.oracle" \
   --output-prefix "$OUT/report"
