@@ -69,6 +69,11 @@ class Seq2Seq(nn.Module):
         logits, state = self.decode(prev.unsqueeze(1), state)
         return torch.log_softmax(logits.squeeze(1).float(), dim=-1), state
 
+    def select_state(self, state: State, index: torch.Tensor) -> State:
+        """The decoder state of batch rows ``index`` (reordered, dropped or repeated)."""
+        h, c = state
+        return h.index_select(1, index), c.index_select(1, index)
+
     def forward(self, batch: Batch) -> torch.Tensor:
         """Logits ``(B, T+1, V)`` for ``batch.tgt_out`` given ``batch.tgt_in``."""
         state = self.encode(batch.src, batch.src_lengths)

@@ -9,8 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from rescore.config import ModelConfig, TrainConfig, save_config
+from rescore.model import Seq2Seq
 from rescore.paths import ENV_VAR, multi30k_dir, shared_data_dir
+from rescore.train import save_model
+from rescore.vocab import Vocab
 
 
 def _need(path: Path) -> Path:
@@ -40,3 +45,17 @@ def run_cli(command: str, *args: str | Path) -> subprocess.CompletedProcess[str]
     module = "rescore.cli." + command.removeprefix("rescore-")
     return subprocess.run([sys.executable, "-m", module, *map(str, args)],
                           capture_output=True, text=True, check=False)
+
+
+def write_tiny_model(directory: Path, src_vocab: Vocab, tgt_vocab: Vocab, seed: int,
+                     size: int = 8, **train: int) -> Path:
+    """A random-init model directory as rescore-train writes it (config, vocabularies, weights)."""
+    directory.mkdir(parents=True)
+    torch.manual_seed(seed)
+    cfg = ModelConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab),
+                      embed_dim=size, hidden_dim=size, num_layers=1)
+    save_config(directory / "config.json", cfg, TrainConfig(**train), {})
+    src_vocab.save(directory / "src.vocab")
+    tgt_vocab.save(directory / "tgt.vocab")
+    save_model(Seq2Seq(cfg), directory / "model.pt")
+    return directory

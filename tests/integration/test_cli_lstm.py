@@ -11,14 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 
-from rescore.config import ModelConfig, TrainConfig, save_config
-from rescore.model import Seq2Seq
 from rescore.nbest import read_nbest
-from rescore.train import save_model
 from rescore.vocab import Vocab
-from tests.conftest import run_cli
+from tests.conftest import run_cli, write_tiny_model
 
 SENTENCES = 12
 
@@ -39,16 +35,7 @@ def small(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     paths = {"nbest": root / "list.nbest", "src": root / "src.en"}
     for name, seed, tv in (("m0", 0, tgt_vocab), ("m1", 1, tgt_vocab),
                            ("other", 2, Vocab.build(Counter({"x": 1}), 10))):
-        directory = root / name
-        directory.mkdir()
-        torch.manual_seed(seed)
-        cfg = ModelConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tv), embed_dim=8,
-                          hidden_dim=8, num_layers=1)
-        save_config(directory / "config.json", cfg, TrainConfig(), {})
-        src_vocab.save(directory / "src.vocab")
-        tv.save(directory / "tgt.vocab")
-        save_model(Seq2Seq(cfg), directory / "model.pt")
-        paths[name] = directory
+        paths[name] = write_tiny_model(root / name, src_vocab, tv, seed)
     return paths
 
 

@@ -1,0 +1,297 @@
+"""Left-to-right beam search over batches of sentences, with ensembles (Sutskever et al. 2014,
+section 3.1), built from small parts:
+
+- :class:`DecoderModel`: the narrow interface a model offers (``encode``, ``step``,
+  ``select_state``); :class:`rescore.model.Seq2Seq` implements it, and so can a scripted fake.
+- :class:`Ensemble`: one or more models as one decoder: per-step log-probabilities averaged
+  (``log-linear``, renormalised) or probabilities averaged (``linear``).
+- :func:`select_candidates`: one beam step for a batch: the best ``2K`` extensions of each
+  sentence's ``K`` beams, split into finished (``</s>``) and continuing ones.
+- :func:`beam_search`: the loop; :func:`greedy_search`: the one-sentence reference.
+
+Scores are natural-log probabilities, ``</s>`` included, so the score of an output equals its
+forced-decoding score. A sentence stops when its ``K``-th hypothesis finishes, or earlier when
+(without length normalisation) no live hypothesis can beat its ``n``-th best finished one:
+scores only fall as hypotheses grow. A hypothesis that reaches the sentence's maximum length
+(``a * source length + b``) can only end there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from rescore.errors import RescoreError
+from rescore.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+ENSEMBLE_MODES = ("log-linear", "linear")
+UNK_POLICIES = ("keep", "drop", "forbid")
+
+
+class DecoderModel(Protocol):
+    """What beam search needs from a model. ``state`` is opaque; its rows follow the batch."""
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Any: ...
+
+    def step(self, prev: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Previous tokens ``(B,)`` -> next-token log-probabilities ``(B, V)``, new state."""
+        ...
+
+    def select_state(self, state: Any, index: torch.Tensor) -> Any:
+        """The state of rows ``index`` (reorders, drops and repeats rows)."""
+        ...
+
+
+class Ensemble:
+    """Models with one target vocabulary decoding as one. ``step`` returns the combined
+    log-probabilities and each member's, so every output can carry per-model scores."""
+
+    def __init__(self, models: Sequence[DecoderModel], mode: str = "log-linear") -> None:
+        if not models:
+            raise RescoreError("an ensemble needs at least one model")
+        if mode not in ENSEMBLE_MODES:
+            raise RescoreError(f"unknown ensemble mode {mode!r}; valid: "
+                               f"{', '.join(ENSEMBLE_MODES)}")
+        self.models = list(models)
+        self.mode = mode
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> list[Any]:
+        return [m.encode(src, src_lengths) for m in self.models]
+
+    def step(self, prev: torch.Tensor,
+             states: list[Any]) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+        """-> combined log-probs ``(B, V)``, member log-probs ``(M, B, V)``, new states."""
+        outs = [m.step(prev, s) for m, s in zip(self.models, states, strict=True)]
+        members = torch.stack([lp.float() for lp, _ in outs])
+        return self.combine(members), members, [s for _, s in outs]
+
+    def combine(self, members: torch.Tensor) -> torch.Tensor:
+        if len(self.models) == 1:
+            return members[0]
+        if self.mode == "log-linear":
+            return torch.log_softmax(members.mean(0), dim=-1)
+        return torch.logsumexp(members, 0) - math.log(len(self.models))
+
+    def select_state(self, states: list[Any], index: torch.Tensor) -> list[Any]:
+        return [m.select_state(s, index) for m, s in zip(self.models, states, strict=True)]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    beam: int = 12
+    nbest: int = 1  # hypotheses returned per sentence (at most beam)
+    max_len_a: float = 1.5  # a hypothesis has at most a * source length + b tokens
+    max_len_b: int = 10
+    length_norm: bool = False  # rank finished hypotheses by score / (tokens + 1)
+    unk: str = "keep"  # keep: may output <unk>; drop: removed from the text; forbid: never
+
+    def __post_init__(self) -> None:
+        if self.beam < 1 or not 1 <= self.nbest <= self.beam:
+            raise RescoreError(f"need beam >= 1 and 1 <= nbest <= beam (beam {self.beam}, "
+                               f"nbest {self.nbest})")
+        if self.unk not in UNK_POLICIES:
+            raise RescoreError(f"unknown UNK policy {self.unk!r}; valid: "
+                               f"{', '.join(UNK_POLICIES)}")
+        if self.max_len_a < 0 or self.max_len_b < 0:
+            raise RescoreError("--max-len-a and --max-len-b must be non-negative")
+
+    def max_length(self, src_len: int) -> int:
+        return int(self.max_len_a * src_len + self.max_len_b)
+
+
+@dataclass
+class Hypothesis:
+    """A finished output: target ids (``</s>`` excluded), its log-probability under the
+    search's (combined) model, each member's, and the score it was ranked by."""
+
+    tokens: list[int]
+    score: float
+    member_scores: list[float]
+    rank_score: float
+
+
+@dataclass
+class Candidates:
+    """One beam step for ``b`` sentences (see :func:`select_candidates`)."""
+
+    next_scores: torch.Tensor  # (b, K) scores of the continuing beams
+    next_beams: torch.Tensor  # (b, K) which beam each continues
+    next_tokens: torch.Tensor  # (b, K) the token it appends
+    finished: list[tuple[int, int, float]] = field(default_factory=list)  # (sentence, beam, score)
+
+
+def select_candidates(scores: torch.Tensor, log_probs: torch.Tensor) -> Candidates:
+    """The best ``2K`` one-token extensions of each sentence's ``K`` beams (``scores (b, K)``,
+    ``log_probs (b, K, V)``): ``</s>`` extensions ranked in the first ``K`` finish (finite ones
+    only); the first ``K`` other extensions continue. At most ``K`` of the ``2K`` end in
+    ``</s>`` (one per beam), so ``K`` continuing ones always exist (possibly at -inf)."""
+    b, k, v = log_probs.shape
+    total = scores.unsqueeze(2) + log_probs
+    top_scores, top_index = total.view(b, k * v).topk(min(2 * k, k * v), dim=1)
+    beams, tokens = top_index // v, top_index % v
+    is_eos = tokens == EOS_ID
+    ends = is_eos[:, :k] & torch.isfinite(top_scores[:, :k])
+    finished = [(int(s), int(beams[s, j]), float(top_scores[s, j]))
+                for s, j in ends.nonzero().tolist()]
+    # stable: continuing candidates keep their rank order; the first K of them are taken
+    rank = torch.where(is_eos, torch.full_like(top_index, 2 * k + 1),
+                       torch.arange(top_index.shape[1], device=top_index.device))
+    keep = rank.argsort(dim=1, stable=True)[:, :k]
+    return Candidates(top_scores.gather(1, keep), beams.gather(1, keep),
+                      tokens.gather(1, keep), finished)
+
+
+def _pad(sources: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([max(len(s), 1) for s in sources], dtype=torch.long)
+    src = torch.full((len(sources), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for i, s in enumerate(sources):
+        if len(s):
+            src[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.int64))
+        else:
+            src[i, 0] = EOS_ID
+    return src.to(device), lengths.to(device)
+
+
+def _forbidden(vocab_size: int, unk: str, device: torch.device) -> torch.Tensor:
+    mask = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+    mask[[PAD_ID, BOS_ID]] = True
+    if unk == "forbid":
+        mask[UNK_ID] = True
+    return mask
+
+
+@torch.inference_mode()
+def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchConfig,
+                device: torch.device | None = None) -> list[list[Hypothesis]]:
+    """Beam search for a batch of source id arrays at once: the ``config.nbest`` best
+    hypotheses of each sentence, best first. Sentences leave the batch as they finish."""
+    device = device or torch.device("cpu")
+    n, k, m = len(sources), config.beam, len(model)
+    if n == 0:
+        return []
+    src, lengths = _pad(sources, device)
+    limits = torch.tensor([config.max_length(len(s)) for s in sources], device=device)
+    rows = torch.arange(n, device=device).repeat_interleave(k)
+    states = model.select_state(model.encode(src, lengths), rows)
+    scores = torch.full((n, k), -math.inf, device=device)
+    scores[:, 0] = 0.0
+    member_scores = torch.zeros((m, n, k), device=device)
+    history = torch.empty((n, k, 0), dtype=torch.long, device=device)
+    prev = torch.full((n * k,), BOS_ID, dtype=torch.long, device=device)
+    active = torch.arange(n, device=device)  # the original index of each batch row
+    results: list[list[Hypothesis]] = [[] for _ in range(n)]
+    forbidden: torch.Tensor | None = None
+    t = 0
+    while active.numel():
+        combined, members, states = model.step(prev, states)
+        b, v = active.numel(), combined.shape[-1]
+        if forbidden is None:
+            forbidden = _forbidden(v, config.unk, device)
+        log_probs = combined.view(b, k, v).masked_fill(forbidden, -math.inf)
+        at_limit = t >= limits[active]
+        if bool(at_limit.any()):
+            only_eos = torch.ones(v, dtype=torch.bool, device=device)
+            only_eos[EOS_ID] = False
+            log_probs[at_limit] = log_probs[at_limit].masked_fill(only_eos, -math.inf)
+        cand = select_candidates(scores, log_probs)
+        members = members.view(m, b, k, v)
+        for s, beam, score in cand.finished:
+            sentence = int(active[s])
+            length = t + 1  # tokens with </s>
+            results[sentence].append(Hypothesis(
+                history[s, beam].tolist(), score,
+                (member_scores[:, s, beam] + members[:, s, beam, EOS_ID]).tolist(),
+                score / length if config.length_norm else score))
+        # continuing beams: gather their history, scores and per-model scores
+        scores = cand.next_scores
+        index = torch.arange(b, device=device).unsqueeze(1)
+        picked = members[:, index, cand.next_beams, cand.next_tokens]  # (m, b, K)
+        member_scores = member_scores[:, index, cand.next_beams] + picked
+        history = torch.cat([history[index, cand.next_beams],
+                             cand.next_tokens.unsqueeze(2)], dim=2)
+        done = _done(results, active, scores, config)
+        keep = (~done).nonzero().squeeze(1)
+        t += 1
+        if keep.numel() == 0:
+            break
+        if keep.numel() < b:
+            active, scores, history = active[keep], scores[keep], history[keep]
+            member_scores = member_scores[:, keep]
+            cand.next_beams, cand.next_tokens = cand.next_beams[keep], cand.next_tokens[keep]
+            index = index[keep]
+        state_rows = (index * k + cand.next_beams).reshape(-1)
+        states = model.select_state(states, state_rows)
+        prev = cand.next_tokens.reshape(-1)
+    for hyps in results:
+        hyps.sort(key=lambda h: -h.rank_score)  # stable: earlier (shorter) first on ties
+        del hyps[config.nbest:]
+    return results
+
+
+def _done(results: list[list[Hypothesis]], active: torch.Tensor, scores: torch.Tensor,
+          config: SearchConfig) -> torch.Tensor:
+    """Which active sentences are finished: ``beam`` hypotheses found, no finite live beam,
+    or (without length normalisation) the best live score below the ``nbest``-th finished."""
+    best_alive = scores.max(dim=1).values.tolist()
+    done = []
+    for row, sentence in enumerate(active.tolist()):
+        found = results[sentence]
+        if len(found) >= config.beam or best_alive[row] == -math.inf:
+            done.append(True)
+        elif not config.length_norm and len(found) >= config.nbest:
+            nth = sorted((h.rank_score for h in found), reverse=True)[config.nbest - 1]
+            done.append(best_alive[row] <= nth)
+        else:
+            done.append(False)
+    return torch.tensor(done, dtype=torch.bool, device=scores.device)
+
+
+@torch.inference_mode()
+def greedy_search(model: Ensemble, source: np.ndarray, config: SearchConfig,
+                  device: torch.device | None = None) -> Hypothesis:
+    """The reference: one sentence, the most probable next token at every step."""
+    device = device or torch.device("cpu")
+    src, lengths = _pad([source], device)
+    states = model.encode(src, lengths)
+    prev = torch.tensor([BOS_ID], device=device)
+    tokens: list[int] = []
+    total, members_total = 0.0, [0.0] * len(model)
+    limit = config.max_length(len(source))
+    while True:
+        combined, members, states = model.step(prev, states)
+        log_probs = combined[0].masked_fill(_forbidden(combined.shape[-1], config.unk, device),
+                                            -math.inf)
+        token = EOS_ID if len(tokens) >= limit else int(log_probs.argmax())
+        total += float(log_probs[token])
+        members_total = [a + float(members[j, 0, token]) for j, a in enumerate(members_total)]
+        if token == EOS_ID:
+            norm = total / (len(tokens) + 1) if config.length_norm else total
+            return Hypothesis(tokens, total, members_total, norm)
+        tokens.append(token)
+        prev = torch.tensor([token], device=device)
+
+
+@torch.inference_mode()
+def forced_score(model: Ensemble, source: np.ndarray, target: Sequence[int],
+                 device: torch.device | None = None) -> tuple[float, list[float]]:
+    """log P(target </s> | source) under the ensemble's combined distribution, and each
+    member's: the score beam search reports for that output."""
+    device = device or torch.device("cpu")
+    src, lengths = _pad([source], device)
+    states = model.encode(src, lengths)
+    prev = torch.tensor([BOS_ID], device=device)
+    total, members_total = 0.0, torch.zeros(len(model), device=device)
+    for token in [*target, EOS_ID]:
+        combined, members, states = model.step(prev, states)
+        total += float(combined[0, token])
+        members_total += members[:, 0, token]
+        prev = torch.tensor([token], device=device)
+    return total, members_total.tolist()

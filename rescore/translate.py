@@ -1,0 +1,130 @@
+"""Standalone translation: models loaded as one ensemble, a corpus translated in length-sorted
+batches, outputs as 1-best lines and Moses-format n-best lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rescore.beam import Ensemble, Hypothesis, SearchConfig, beam_search
+from rescore.config import load_config
+from rescore.corpus import make_tokenizer
+from rescore.errors import InputError, RescoreError
+from rescore.files import iter_line_chunks
+from rescore.model import Seq2Seq
+from rescore.nbest import format_score
+from rescore.train import load_model
+from rescore.vocab import UNK_ID, Vocab
+
+
+@dataclass
+class Translator:
+    """An ensemble of models sharing both vocabularies, ready to translate token lists."""
+
+    ensemble: Ensemble
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    max_source_len: int  # the longest source the models were trained on (tokens)
+    tokenize: str  # how the models' training text was tokenized (none, moses)
+    names: list[str]
+
+    @classmethod
+    def load(cls, directories: Sequence[str | Path], mode: str = "log-linear",
+             device: torch.device | None = None) -> Translator:
+        if not directories:
+            raise RescoreError("give at least one --model")
+        models: list[Seq2Seq] = []
+        vocabs: tuple[Vocab, Vocab] | None = None
+        limits, tokenizers = [], set()
+        for directory in map(Path, directories):
+            model_cfg, train_cfg, extra = load_config(directory / "config.json")
+            pair = (Vocab.load(directory / "src.vocab"), Vocab.load(directory / "tgt.vocab"))
+            if vocabs is None:
+                vocabs = pair
+            elif (pair[0].fingerprint(), pair[1].fingerprint()) != \
+                    (vocabs[0].fingerprint(), vocabs[1].fingerprint()):
+                raise RescoreError(f"{directory}: its vocabularies differ from those of "
+                                   f"{directories[0]}; an ensemble needs equal vocabularies")
+            models.append(load_model(directory, model_cfg).to(device or "cpu").eval())
+            limits.append(train_cfg.max_len)
+            tokenizers.add(str(extra.get("tokenize", "none")))
+        if len(tokenizers) > 1:
+            raise RescoreError(f"the models were trained on differently tokenized text "
+                               f"({', '.join(sorted(tokenizers))})")
+        assert vocabs is not None
+        return cls(Ensemble(models, mode), vocabs[0], vocabs[1], min(limits),
+                   tokenizers.pop(), [f"LSTM{i}" for i in range(len(models))])
+
+
+def read_sources(path: str | Path, translator: Translator, src_lang: str,
+                 max_len: int | None = None) -> list[np.ndarray]:
+    """Source lines as id arrays (an empty line gives an empty array). A line longer than
+    ``max_len`` tokens (default: the models' training limit) is an error naming it."""
+    tokenizer = make_tokenizer(translator.tokenize, src_lang)
+    limit = translator.max_source_len if max_len is None else max_len
+    out = []
+    for first, lines in iter_line_chunks(path):
+        for offset, line in enumerate(lines):
+            tokens = tokenizer(line)
+            if len(tokens) > limit:
+                raise InputError(path, first + offset, f"{len(tokens)} tokens: longer than "
+                                 f"the models' limit of {limit} (--max-input-len)")
+            out.append(translator.src_vocab.encode(tokens))
+    return out
+
+
+def translate(translator: Translator, sources: Sequence[np.ndarray], config: SearchConfig,
+              batch_size: int = 32, device: torch.device | None = None,
+              progress: bool = False) -> list[list[Hypothesis]]:
+    """Hypotheses for every source, in input order; sources are decoded in batches of similar
+    length (``batch_size`` sentences). An empty source gets no hypothesis."""
+    order = sorted((i for i, s in enumerate(sources) if len(s)), key=lambda i: len(sources[i]))
+    out: list[list[Hypothesis]] = [[] for _ in sources]
+    with tqdm(total=len(order), unit="sent", disable=not progress, desc="translate") as bar:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            found = beam_search(translator.ensemble, [sources[i] for i in rows], config, device)
+            for i, hyps in zip(rows, found, strict=True):
+                out[i] = hyps
+            bar.update(len(rows))
+    return out
+
+
+def hypothesis_text(hyp: Hypothesis, vocab: Vocab, unk: str) -> str:
+    """Target words of a hypothesis; ``<unk>`` left in (keep) or removed (drop)."""
+    ids = [t for t in hyp.tokens if t != UNK_ID] if unk == "drop" else hyp.tokens
+    return " ".join(vocab.decode(ids))
+
+
+def nbest_lines(sentence: int, hyps: Sequence[Hypothesis], texts: Sequence[str],
+                names: Sequence[str]) -> Iterator[str]:
+    """Moses n-best lines: ``id ||| hyp ||| LSTM0= s0 [LSTM1= s1 ...] ||| total``, where the
+    features are each model's ln P(hyp | source) and the total the search's ranking score."""
+    for hyp, text in zip(hyps, texts, strict=True):
+        feats = " ".join(f"{n}= {format_score(s)}"
+                         for n, s in zip(names, hyp.member_scores, strict=True))
+        yield f"{sentence} ||| {text} ||| {feats} ||| {format_score(hyp.rank_score)}\n"
+
+
+def write_outputs(results: Sequence[Sequence[Hypothesis]], translator: Translator, unk: str,
+                  best: IO[str] | None, nbest: IO[str] | None,
+                  detokenize: str | None = None) -> None:
+    """1-best lines (one per source, empty for an empty source) and the n-best list."""
+    detok = None
+    if detokenize:
+        from sacremoses import MosesDetokenizer
+
+        detok = MosesDetokenizer(lang=detokenize)
+    for i, hyps in enumerate(results):
+        texts = [hypothesis_text(h, translator.tgt_vocab, unk) for h in hyps]
+        if best is not None:
+            line = texts[0] if texts else ""
+            best.write((detok.detokenize(line.split()) if detok else line) + "\n")
+        if nbest is not None:
+            nbest.writelines(nbest_lines(i, hyps, texts, translator.names))

@@ -1,0 +1,104 @@
+"""rescore-translate end to end on real Multi30k sources with tiny random-init models: outputs
+aligned with the input, n-best lists that rescore-nbest reads and rescores to the same numbers,
+batching that changes nothing, and bad input."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sacremoses import MosesDetokenizer
+
+from rescore.nbest import read_nbest
+from rescore.vocab import Vocab
+from tests.conftest import run_cli, write_tiny_model
+
+SENTENCES = 10
+
+
+@pytest.fixture(scope="module")
+def setup(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("translate")
+    src = (multi30k / "test2016.en").read_text(encoding="utf-8").splitlines()[:SENTENCES]
+    ref = (multi30k / "test2016.fr").read_text(encoding="utf-8").splitlines()[:SENTENCES]
+    (root / "src.en").write_text("\n".join(src) + "\n", encoding="utf-8")
+    with_empty = [*src[:3], "", *src[3:]]
+    (root / "empty.en").write_text("\n".join(with_empty) + "\n", encoding="utf-8")
+    src_vocab = Vocab.build(Counter(w for s in src for w in s.split()), 50)
+    tgt_vocab = Vocab.build(Counter(w for s in ref for w in s.split()), 40)
+    paths = {"src": root / "src.en", "empty": root / "empty.en"}
+    for name, seed, tv in (("m0", 0, tgt_vocab), ("m1", 1, tgt_vocab),
+                           ("other", 2, Vocab.build(Counter({"x": 1}), 10))):
+        paths[name] = write_tiny_model(root / name, src_vocab, tv, seed, max_len=30)
+    return paths
+
+
+def translate(setup: dict[str, Path], out: Path, *args: str | Path) -> list[str]:
+    result = run_cli("rescore-translate", "--model", setup["m0"], "--model", setup["m1"],
+                     "--beam", "4", "--max-len-a", "0.5", "--max-len-b", "4", *args)
+    assert result.returncode == 0, result.stderr
+    return out.read_text(encoding="utf-8").splitlines()
+
+
+def test_nbest_goes_through_rescore_nbest(setup: dict[str, Path], tmp_path: Path) -> None:
+    best = translate(setup, tmp_path / "out", "--input", setup["src"], "--output",
+                     tmp_path / "out", "--output-nbest", tmp_path / "out.nbest", "--nbest", "3")
+    assert len(best) == SENTENCES
+    blocks = list(read_nbest(tmp_path / "out.nbest"))
+    assert [b.sent_id for b in blocks] == list(range(SENTENCES))
+    assert all(len(b.fields) == 3 for b in blocks)
+    assert blocks[0].schema.names == ("LSTM0", "LSTM1")
+    assert [b.hypothesis(0) for b in blocks] == best
+    # rescoring the list with the first model gives back its LSTM0 scores
+    result = run_cli("rescore-nbest", "--nbest", tmp_path / "out.nbest", "--source",
+                     setup["src"], "--model", f"CHECK={setup['m0']}",
+                     "--output-nbest", tmp_path / "check.nbest")
+    assert result.returncode == 0, result.stderr
+    for block in read_nbest(tmp_path / "check.nbest"):
+        assert block.feature("CHECK")[:, 0].tolist() == pytest.approx(
+            block.feature("LSTM0")[:, 0].tolist(), rel=2e-5, abs=2e-4)
+
+
+def test_batching_changes_nothing(setup: dict[str, Path], tmp_path: Path) -> None:
+    outputs = []
+    for size in ("1", "7"):
+        out = tmp_path / f"b{size}.nbest"
+        translate(setup, out, "--input", setup["src"], "--output-nbest", out,
+                  "--batch-size", size)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_empty_lines_keep_alignment(setup: dict[str, Path], tmp_path: Path) -> None:
+    full = translate(setup, tmp_path / "full", "--input", setup["src"], "--output",
+                     tmp_path / "full")
+    gaps = translate(setup, tmp_path / "gaps", "--input", setup["empty"], "--output",
+                     tmp_path / "gaps", "--output-nbest", tmp_path / "gaps.nbest")
+    assert gaps == [*full[:3], "", *full[3:]]
+    ids = {b.sent_id for b in read_nbest(tmp_path / "gaps.nbest")}
+    assert ids == set(range(SENTENCES + 1)) - {3}
+
+
+def test_detokenize(setup: dict[str, Path], tmp_path: Path) -> None:
+    tok = translate(setup, tmp_path / "tok", "--input", setup["src"], "--output",
+                    tmp_path / "tok", "--beam", "1")
+    detok = translate(setup, tmp_path / "detok", "--input", setup["src"], "--output",
+                      tmp_path / "detok", "--beam", "1", "--detokenize")
+    md = MosesDetokenizer(lang="fr")
+    assert detok == [md.detokenize(line.split()) for line in tok]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--max-input-len", "5"], "src.en:1: 10 tokens: longer than the models' limit of 5"),
+    (["--model", "OTHER"], "an ensemble needs equal vocabularies"),
+    (["--beam", "2", "--nbest", "3"], "1 <= nbest <= beam"),
+])
+def test_bad_input(setup: dict[str, Path], tmp_path: Path, extra: list[str],
+                   message: str) -> None:
+    extra = [str(setup["other"]) if a == "OTHER" else a for a in extra]
+    out = tmp_path / "out"
+    result = run_cli("rescore-translate", "--model", setup["m0"], "--input", setup["src"],
+                     "--output", out, *extra)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()

@@ -1,0 +1,215 @@
+"""Beam search: each part alone, the whole on a scripted fake model, and the invariants on a
+tiny real model (beam 1 == greedy, reported score == forced decoding, a large beam finds the
+exhaustive optimum, batched == one sentence at a time)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from rescore.beam import (
+    Ensemble,
+    SearchConfig,
+    beam_search,
+    forced_score,
+    greedy_search,
+    select_candidates,
+)
+from rescore.config import ModelConfig
+from rescore.errors import RescoreError
+from rescore.model import Seq2Seq
+from rescore.scoring import Scorer
+from rescore.vocab import EOS_ID, SPECIALS, UNK_ID, Vocab
+
+A, B, C = 4, 5, 6  # word ids after the four specials
+V = 7
+
+
+class ScriptedModel:
+    """A fake decoder: the next-token distribution depends only on the previous token, from a
+    fixed table; the state is the previous token (rows follow the batch)."""
+
+    def __init__(self, table: dict[int, dict[int, float]]) -> None:
+        self.table = table
+        self.steps = 0
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(src.shape[0], dtype=torch.long)
+
+    def step(self, prev: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        self.steps += 1
+        out = torch.full((prev.shape[0], V), -math.inf)
+        for row, token in enumerate(prev.tolist()):
+            for nxt, p in self.table.get(token, {EOS_ID: 1.0}).items():
+                out[row, nxt] = math.log(p)
+        return out, prev.clone()
+
+    def select_state(self, state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return state.index_select(0, index)
+
+
+# greedy takes A (0.6) then ends at 0.4; B (0.4) is followed by </s> for sure
+GARDEN_PATH = {2: {A: 0.6, B: 0.4}, A: {A: 0.3, B: 0.3, EOS_ID: 0.4}, B: {EOS_ID: 1.0}}
+SOURCE = np.array([A], dtype=np.int32)
+
+
+def test_select_candidates_splits_finished_and_continuing() -> None:
+    scores = torch.tensor([[0.0, -1.0]])
+    log_probs = torch.full((1, 2, V), -math.inf)
+    log_probs[0, 0, EOS_ID] = -0.1  # best overall: finishes
+    log_probs[0, 0, A] = -0.5
+    log_probs[0, 1, B] = -0.2
+    log_probs[0, 1, EOS_ID] = -3.0  # rank 3 of 4: outside the first K = 2, not finished
+    cand = select_candidates(scores, log_probs)
+    assert cand.finished == [(0, 0, pytest.approx(-0.1))]
+    assert cand.next_beams.tolist() == [[0, 1]]
+    assert cand.next_tokens.tolist() == [[A, B]]
+    assert cand.next_scores[0].tolist() == pytest.approx([-0.5, -1.2])
+
+
+def test_ensemble_combinations() -> None:
+    members = torch.log(torch.tensor([[[0.5, 0.5]], [[0.9, 0.1]]]))
+    models = [ScriptedModel({}), ScriptedModel({})]
+    linear = Ensemble(models, "linear").combine(members).exp()
+    assert linear[0].tolist() == pytest.approx([0.7, 0.3])
+    loglin = Ensemble(models, "log-linear").combine(members).exp()
+    geo = torch.sqrt(torch.tensor([0.45, 0.05]))
+    assert loglin[0].tolist() == pytest.approx((geo / geo.sum()).tolist())
+    with pytest.raises(RescoreError):
+        Ensemble(models, "max")
+
+
+def test_scripted_garden_path() -> None:
+    model = Ensemble([ScriptedModel(GARDEN_PATH)])
+    greedy = beam_search(model, [SOURCE], SearchConfig(beam=1))[0][0]
+    assert greedy.tokens == [A] and greedy.score == pytest.approx(math.log(0.6 * 0.4))
+    best = beam_search(model, [SOURCE], SearchConfig(beam=2, nbest=2))[0]
+    assert [h.tokens for h in best] == [[B], [A]]
+    assert best[0].score == pytest.approx(math.log(0.4))
+
+
+def test_scripted_max_length_forces_the_end() -> None:
+    loop = {2: {A: 1.0}, A: {A: 0.9, EOS_ID: 0.1}}
+    cfg = SearchConfig(beam=1, max_len_a=0.0, max_len_b=3)
+    hyp = beam_search(Ensemble([ScriptedModel(loop)]), [SOURCE], cfg)[0][0]
+    assert hyp.tokens == [A, A, A]
+    # at the limit only </s> may follow, scored with its model probability
+    assert hyp.score == pytest.approx(math.log(0.9 * 0.9 * 0.1))
+    assert greedy_search(Ensemble([ScriptedModel(loop)]), SOURCE, cfg).tokens == [A, A, A]
+
+
+def test_scripted_stops_early_when_nothing_can_win() -> None:
+    model = ScriptedModel({2: {B: 0.9, A: 0.1}, A: {A: 0.5, EOS_ID: 0.5}})
+    beam_search(Ensemble([model]), [SOURCE], SearchConfig(beam=2, max_len_b=50))
+    assert model.steps <= 3  # B </s> at 0.9 beats every continuation of A after step 2
+
+
+def test_unk_policies() -> None:
+    table = {2: {UNK_ID: 0.7, A: 0.3}}
+    keep = beam_search(Ensemble([ScriptedModel(table)]), [SOURCE], SearchConfig(beam=2))
+    forbid = beam_search(Ensemble([ScriptedModel(table)]), [SOURCE],
+                         SearchConfig(beam=2, unk="forbid"))
+    assert keep[0][0].tokens == [UNK_ID] and forbid[0][0].tokens == [A]
+
+
+def test_length_normalisation_prefers_longer() -> None:
+    table = {2: {A: 0.5, B: 0.5}, A: {EOS_ID: 0.1, C: 0.9}, C: {EOS_ID: 1.0},
+             B: {EOS_ID: 1.0}}
+    plain = beam_search(Ensemble([ScriptedModel(table)]), [SOURCE], SearchConfig(beam=4))
+    normed = beam_search(Ensemble([ScriptedModel(table)]), [SOURCE],
+                         SearchConfig(beam=4, length_norm=True))
+    assert plain[0][0].tokens == [B]  # log .5 = -0.69 beats log .45 = -0.80
+    assert normed[0][0].tokens == [A, C]  # log(.45) / 3 = -0.27 beats log(.5) / 2 = -0.35
+    assert normed[0][0].rank_score == pytest.approx(math.log(0.45) / 3)
+
+
+def test_bad_config() -> None:
+    with pytest.raises(RescoreError):
+        SearchConfig(beam=2, nbest=3)
+    with pytest.raises(RescoreError):
+        SearchConfig(unk="copy")
+
+
+# --- a tiny real model -----------------------------------------------------------------------
+
+def tiny(seed: int, words: int = 10, init: float = 0.5) -> tuple[Seq2Seq, Vocab]:
+    vocab = Vocab([*SPECIALS, *(f"w{i}" for i in range(words))])
+    torch.manual_seed(seed)
+    cfg = ModelConfig(src_vocab_size=len(vocab), tgt_vocab_size=len(vocab), embed_dim=8,
+                      hidden_dim=12, num_layers=2, init_range=init)
+    return Seq2Seq(cfg).eval(), vocab
+
+
+def sources(seed: int, n: int, words: int = 10) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(4, 4 + words, int(rng.integers(1, 9))).astype(np.int32)
+            for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_beam_one_equals_greedy(seed: int) -> None:
+    model, _ = tiny(seed)
+    ens = Ensemble([model])
+    srcs = sources(seed, 8)
+    beams = beam_search(ens, srcs, SearchConfig(beam=1))
+    for src, (hyp,) in zip(srcs, beams, strict=True):
+        greedy = greedy_search(ens, src, SearchConfig(beam=1))
+        assert hyp.tokens == greedy.tokens
+        assert hyp.score == pytest.approx(greedy.score, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_reported_score_equals_forced_decoding(seed: int) -> None:
+    model, vocab = tiny(seed)
+    srcs = sources(seed, 6)
+    out = beam_search(Ensemble([model]), srcs, SearchConfig(beam=5, nbest=3))
+    scorer = Scorer(model, vocab, vocab)
+    pairs = [(s, h) for s, hyps in zip(srcs, out, strict=True) for h in hyps]
+    forced = scorer.score([vocab.decode(s.tolist()) for s, _ in pairs],
+                          [vocab.decode(h.tokens) for _, h in pairs])
+    assert [h.score for _, h in pairs] == pytest.approx(forced.totals.tolist(), abs=1e-4)
+    assert [h.member_scores[0] for _, h in pairs] == pytest.approx(forced.totals.tolist(),
+                                                                   abs=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["log-linear", "linear"])
+def test_ensemble_scores_equal_forced_decoding(mode: str) -> None:
+    ens = Ensemble([tiny(1)[0], tiny(2)[0], tiny(3)[0]], mode)
+    srcs = sources(7, 3)
+    cfg = SearchConfig(beam=4, nbest=4, max_len_a=1.0, max_len_b=3)
+    for src, hyps in zip(srcs, beam_search(ens, srcs, cfg),
+                         strict=True):
+        for hyp in hyps:
+            total, members = forced_score(ens, src, hyp.tokens)
+            assert hyp.score == pytest.approx(total, abs=1e-4)
+            assert hyp.member_scores == pytest.approx(members, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_large_beam_finds_the_exhaustive_optimum(seed: int) -> None:
+    model, _ = tiny(seed, words=2, init=1.0)  # peaky distributions over 2 words and </s>
+    ens = Ensemble([model])
+    cfg = SearchConfig(beam=32, max_len_a=0.0, max_len_b=4, unk="forbid")
+    src = sources(seed, 1, words=2)[0]
+    candidates = [list(c) for n in range(5) for c in itertools.product([4, 5], repeat=n)]
+    exhaustive = max(candidates, key=lambda c: forced_score(ens, src, c)[0])
+    found = beam_search(ens, [src], cfg)[0][0]
+    assert found.tokens == exhaustive
+    assert found.score == pytest.approx(forced_score(ens, src, exhaustive)[0], abs=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_batched_equals_one_at_a_time(beam: int) -> None:
+    ens = Ensemble([tiny(0)[0], tiny(5)[0]])
+    srcs = sources(3, 8)
+    cfg = SearchConfig(beam=beam, nbest=beam, max_len_a=1.0, max_len_b=4)
+    batched = beam_search(ens, srcs, cfg)
+    for src, hyps in zip(srcs, batched, strict=True):
+        alone = beam_search(ens, [src], cfg)[0]
+        assert [h.tokens for h in hyps] == [h.tokens for h in alone]
+        assert [h.score for h in hyps] == pytest.approx([h.score for h in alone], abs=1e-5)
