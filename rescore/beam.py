@@ -70,6 +70,9 @@ class Ensemble:
              states: list[Any]) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
         """-> combined log-probs ``(B, V)``, member log-probs ``(M, B, V)``, new states."""
         outs = [m.step(prev, s) for m, s in zip(self.models, states, strict=True)]
+        if len(outs) == 1:  # no copy: the member's distribution is the combined one
+            log_probs = outs[0][0].float()
+            return log_probs, log_probs.unsqueeze(0), [outs[0][1]]
         members = torch.stack([lp.float() for lp, _ in outs])
         return self.combine(members), members, [s for _, s in outs]
 
@@ -134,9 +137,13 @@ def select_candidates(scores: torch.Tensor, log_probs: torch.Tensor) -> Candidat
     only); the first ``K`` other extensions continue. At most ``K`` of the ``2K`` end in
     ``</s>`` (one per beam), so ``K`` continuing ones always exist (possibly at -inf)."""
     b, k, v = log_probs.shape
-    total = scores.unsqueeze(2) + log_probs
-    top_scores, top_index = total.view(b, k * v).topk(min(2 * k, k * v), dim=1)
-    beams, tokens = top_index // v, top_index % v
+    width = min(2 * k, v)
+    # two stages (the best 2K of each beam, then of those) beat one top-k over K * V entries
+    per_beam, per_token = log_probs.topk(width, dim=2)
+    total = (scores.unsqueeze(2) + per_beam).view(b, k * width)
+    top_scores, top_index = total.topk(min(2 * k, k * width), dim=1)
+    beams = top_index // width
+    tokens = per_token.view(b, k * width).gather(1, top_index)
     is_eos = tokens == EOS_ID
     ends = is_eos[:, :k] & torch.isfinite(top_scores[:, :k])
     finished = [(int(s), int(beams[s, j]), float(top_scores[s, j]))
@@ -160,12 +167,9 @@ def _pad(sources: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Ten
     return src.to(device), lengths.to(device)
 
 
-def _forbidden(vocab_size: int, unk: str, device: torch.device) -> torch.Tensor:
-    mask = torch.zeros(vocab_size, dtype=torch.bool, device=device)
-    mask[[PAD_ID, BOS_ID]] = True
-    if unk == "forbid":
-        mask[UNK_ID] = True
-    return mask
+def _forbidden(unk: str) -> list[int]:
+    """Token ids never generated: <pad>, <s>, and <unk> when forbidden."""
+    return [PAD_ID, BOS_ID, UNK_ID] if unk == "forbid" else [PAD_ID, BOS_ID]
 
 
 @torch.inference_mode()
@@ -188,14 +192,13 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
     prev = torch.full((n * k,), BOS_ID, dtype=torch.long, device=device)
     active = torch.arange(n, device=device)  # the original index of each batch row
     results: list[list[Hypothesis]] = [[] for _ in range(n)]
-    forbidden: torch.Tensor | None = None
+    forbidden = _forbidden(config.unk)
     t = 0
     while active.numel():
         combined, members, states = model.step(prev, states)
         b, v = active.numel(), combined.shape[-1]
-        if forbidden is None:
-            forbidden = _forbidden(v, config.unk, device)
-        log_probs = combined.view(b, k, v).masked_fill(forbidden, -math.inf)
+        log_probs = combined.view(b, k, v)
+        log_probs[:, :, forbidden] = -math.inf  # in place: never picked, so members agree
         at_limit = t >= limits[active]
         if bool(at_limit.any()):
             only_eos = torch.ones(v, dtype=torch.bool, device=device)
@@ -267,8 +270,8 @@ def greedy_search(model: Ensemble, source: np.ndarray, config: SearchConfig,
     limit = config.max_length(len(source))
     while True:
         combined, members, states = model.step(prev, states)
-        log_probs = combined[0].masked_fill(_forbidden(combined.shape[-1], config.unk, device),
-                                            -math.inf)
+        log_probs = combined[0].clone()
+        log_probs[_forbidden(config.unk)] = -math.inf
         token = EOS_ID if len(tokens) >= limit else int(log_probs.argmax())
         total += float(log_probs[token])
         members_total = [a + float(members[j, 0, token]) for j, a in enumerate(members_total)]
