@@ -12,7 +12,7 @@ import pandas as pd
 from sacrebleu.significance import PairedTest, Result
 
 from rescore.errors import InputError, RescoreError
-from rescore.files import atomic_output, read_lines
+from rescore.files import atomic_output, atomic_write_bytes, read_lines
 from rescore.metrics import DEFAULT_TOKENIZE, make_bleu, make_chrf
 
 DEFAULT_BOOTSTRAP = 1000
@@ -107,3 +107,232 @@ def compare_systems(
     table = pd.DataFrame(rows)
     return Comparison(table, signatures, {"tokenize": tokenize, "bootstrap": bootstrap,
                                           "baseline": names[0]})
+
+
+# --- full reports: several tables, the oracle, the paper's figures; Markdown, HTML, JSON, CSV
+
+
+@dataclass
+class ReportSpec:
+    """What a report holds. ``tables``: (title, [(name, file)]); every table is compared with
+    ``baseline`` (its first row) when given, else with its own first system. ``source`` and
+    ``vocab`` enable Figure 3 (BLEU by length and by word frequency); ``pca_model`` and
+    ``phrases`` Figure 2; ``oracle``: a rescore-oracle --report JSON."""
+
+    ref: Path
+    tables: list[tuple[str, list[tuple[str, Path]]]]
+    baseline: tuple[str, Path] | None = None
+    source: Path | None = None
+    vocab: Path | None = None
+    pca_model: Path | None = None
+    phrases: Path | None = None
+    oracle: Path | None = None
+    tokenize: str = DEFAULT_TOKENIZE
+    bootstrap: int = DEFAULT_BOOTSTRAP
+    bins: int = 7
+    plot: list[str] | None = None  # systems drawn in Figure 3 (default: all but oracles)
+
+
+def load_spec(path: str | Path) -> ReportSpec:
+    """A JSON report spec (see :class:`ReportSpec`); relative paths are taken from the
+    current directory."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        opt = {k: Path(data[k]) for k in ("source", "vocab", "pca_model", "phrases", "oracle")
+               if data.get(k)}
+        base = data.get("baseline")
+        return ReportSpec(
+            ref=Path(data["ref"]),
+            tables=[(str(t["title"]), [(str(s["name"]), Path(s["file"])) for s in t["systems"]])
+                    for t in data["tables"]],
+            baseline=(str(base["name"]), Path(base["file"])) if base else None,
+            tokenize=str(data.get("tokenize", DEFAULT_TOKENIZE)),
+            bootstrap=int(data.get("bootstrap", DEFAULT_BOOTSTRAP)),
+            bins=int(data.get("bins", 7)),
+            plot=[str(n) for n in data["plot"]] if data.get("plot") else None, **opt)
+    except FileNotFoundError:
+        raise RescoreError(f"{path}: no such report spec") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise RescoreError(f"{path}: invalid report spec ({type(err).__name__}: {err})") from None
+
+
+@dataclass
+class Report:
+    spec: ReportSpec
+    comparisons: list[tuple[str, Comparison]]
+    oracle: dict[str, object] | None
+    figure3: dict[str, pd.DataFrame]  # "length" / "frequency" -> bins x systems
+    images: dict[str, bytes]  # figure name -> PNG
+    pca: pd.DataFrame | None
+
+    def to_markdown(self, image_names: dict[str, str] | None = None) -> str:
+        parts = ["# rescore report", "",
+                 f"Reference: `{self.spec.ref}`; BLEU and chrF by sacrebleu, p-values by paired "
+                 "bootstrap resampling against the first row of each table.", ""]
+        for title, cmp in self.comparisons:
+            parts += [f"## {title}", "", cmp.to_markdown()]
+        if self.oracle:
+            parts += ["## Oracle of the n-best lists", "", _oracle_table(self.oracle)
+                      .astype({"first k hypotheses": str})
+                      .to_markdown(index=False, floatfmt=".2f"), ""]
+        for key, table in self.figure3.items():
+            parts += [f"## Figure 3: BLEU by {FIGURE3[key][0]}", "",
+                      table.astype({"bin": str, "sentences": str})
+                      .to_markdown(index=False, floatfmt=".2f"), ""]
+            if image_names and key in image_names:
+                parts += [f"![BLEU by {FIGURE3[key][0]}]({image_names[key]})", ""]
+        if self.pca is not None:
+            parts += ["## Figure 2: PCA of the encoder's final states", "",
+                      self.pca.to_markdown(index=False, floatfmt=".3f"), ""]
+            if image_names and "pca" in image_names:
+                parts += [f"![PCA]({image_names['pca']})", ""]
+        return "\n".join(parts)
+
+    def to_html(self) -> str:
+        import base64
+        import html
+
+        def table_html(df: pd.DataFrame, fmt: str = "%.2f") -> str:
+            return df.to_html(index=False, float_format=lambda v: fmt % v, border=0,
+                              classes="results", na_rep="")
+
+        def img(key: str, alt: str) -> str:
+            data = base64.b64encode(self.images[key]).decode("ascii")
+            return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+        body = [f"<h1>rescore report</h1><p>Reference <code>{html.escape(str(self.spec.ref))}"
+                "</code>. BLEU and chrF by sacrebleu; p-values by paired bootstrap resampling "
+                "against the first row of each table.</p>"]
+        for title, cmp in self.comparisons:
+            sigs = "".join(f"<li>{html.escape(k)}: <code>{html.escape(v)}</code></li>"
+                           for k, v in cmp.signatures.items())
+            body.append(f"<h2>{html.escape(title)}</h2>{table_html(cmp.table)}"
+                        f"<ul class='sig'>{sigs}</ul>")
+        if self.oracle:
+            body.append(f"<h2>Oracle of the n-best lists</h2>"
+                        f"{table_html(_oracle_table(self.oracle))}")
+        for key, table in self.figure3.items():
+            title, _ = FIGURE3[key]
+            body.append(f"<h2>Figure 3: BLEU by {html.escape(title)}</h2>"
+                        f"{img(key, 'BLEU by ' + title)}{table_html(table)}")
+        if self.pca is not None:
+            body.append("<h2>Figure 2: PCA of the encoder's final states</h2>"
+                        f"{img('pca', 'PCA of encoder states')}"
+                        f"{table_html(self.pca, '%.3f')}")
+        style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}"
+                 "table.results{border-collapse:collapse;margin:.5em 0}"
+                 "table.results td,table.results th{border:1px solid #ccc;padding:2px 6px;"
+                 "text-align:right}table.results td:first-child{text-align:left}"
+                 "img{max-width:100%;display:block;margin:.5em 0}ul.sig{font-size:80%}")
+        return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+                f"<title>rescore report</title><style>{style}</style></head><body>\n"
+                + "\n".join(body) + "\n</body></html>\n")
+
+    def to_json(self) -> str:
+        first = self.comparisons[0][1]
+        data: dict[str, object] = {
+            "tables": [{"title": t, "systems": json.loads(c.table.to_json(orient="records")),
+                        "signatures": c.signatures} for t, c in self.comparisons],
+            "signatures": first.signatures, "settings": first.settings,
+            "oracle": self.oracle,
+            "figure3": {k: json.loads(v.to_json(orient="records"))
+                        for k, v in self.figure3.items()},
+            "figure2": json.loads(self.pca.to_json(orient="records"))
+            if self.pca is not None else None}
+        return json.dumps(data, indent=2) + "\n"
+
+    def to_csv(self) -> str:
+        frames = [c.table.assign(table=t)[["table", *c.table.columns]]
+                  for t, c in self.comparisons]
+        return pd.concat(frames, ignore_index=True).to_csv(index=False)
+
+    def save(self, prefix: str | Path) -> list[Path]:
+        """``PREFIX.md`` (figures as ``PREFIX-NAME.png`` beside it), ``PREFIX.html`` (self-
+        contained: figures embedded), ``PREFIX.json`` and ``PREFIX.csv``."""
+        base = Path(prefix)
+        names = {k: f"{base.name}-{k}.png" for k in self.images}
+        written = []
+        for key, png in self.images.items():
+            path = base.with_name(names[key])
+            atomic_write_bytes(path, png)
+            written.append(path)
+        for ext, text in (("md", self.to_markdown(names)), ("html", self.to_html()),
+                          ("json", self.to_json()), ("csv", self.to_csv())):
+            path = Path(f"{base}.{ext}")
+            with atomic_output(path) as out:
+                out.write(text)
+            written.append(path)
+        return written
+
+
+FIGURE3 = {"length": ("sentence length (source words)", "source words per sentence"),
+           "frequency": ("average word frequency rank", "average frequency rank of the "
+                         "source words")}
+
+
+def _oracle_table(oracle: dict[str, object]) -> pd.DataFrame:
+    at_k = oracle.get("oracle_bleu_at_k", {})
+    rows = [{"first k hypotheses": int(k), "oracle BLEU": float(v)}
+            for k, v in (at_k.items() if isinstance(at_k, dict) else [])]
+    return pd.DataFrame(rows)
+
+
+def build_report(spec: ReportSpec) -> Report:
+    """Score every table, load the oracle, compute the figures the spec enables."""
+    from rescore import figures
+
+    refs = read_lines(spec.ref)
+    if not refs:
+        raise RescoreError(f"{spec.ref}: empty reference file")
+    loaded: dict[Path, list[str]] = {}
+
+    def system(path: Path) -> list[str]:
+        if path not in loaded:
+            loaded[path] = load_system(path, len(refs), str(spec.ref))
+        return loaded[path]
+
+    comparisons = []
+    plotted: dict[str, list[str]] = {}
+    for title, systems in spec.tables:
+        rows = [(n, system(p)) for n, p in systems]
+        if spec.baseline is not None:
+            rows.insert(0, (spec.baseline[0], system(spec.baseline[1])))
+        comparisons.append((title, compare_systems(refs, rows, spec.tokenize, spec.bootstrap)))
+        for name, hyps in rows:
+            if not name.startswith("oracle"):
+                plotted.setdefault(name, hyps)
+    oracle = None
+    if spec.oracle is not None:
+        try:
+            oracle = json.loads(spec.oracle.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise RescoreError(f"{spec.oracle}: unreadable oracle report ({err})") from None
+    figure3: dict[str, pd.DataFrame] = {}
+    images: dict[str, bytes] = {}
+    if spec.source is not None:
+        sources = read_lines(spec.source)
+        if len(sources) != len(refs):
+            raise InputError(spec.source, min(len(sources), len(refs)) + 1,
+                             f"{len(sources)} lines but the reference has {len(refs)}")
+        keys = {"length": [float(len(s.split())) for s in sources]}
+        if spec.vocab is not None:
+            ranks = figures.frequency_ranks(read_lines(spec.vocab))
+            keys["frequency"] = [figures.average_rank(s, ranks) for s in sources]
+        if spec.plot is not None:
+            unknown = [n for n in spec.plot if n not in plotted]
+            if unknown:
+                raise RescoreError(f"systems to plot not in any table: {', '.join(unknown)}")
+            plotted = {n: plotted[n] for n in spec.plot}
+        named = list(plotted.items())
+        for key, values in keys.items():
+            table = figures.bleu_by_bins(refs, named, values, spec.bins, spec.tokenize)
+            figure3[key] = table
+            images[key] = figures.plot_bins(table, [n for n, _ in named], FIGURE3[key][1],
+                                            f"BLEU by {FIGURE3[key][0]}")
+    pca = None
+    if spec.pca_model is not None and spec.phrases is not None:
+        phrases = figures.load_phrases(spec.phrases)
+        coords, explained = figures.pca_2d(figures.encoder_states(spec.pca_model, phrases))
+        pca = pd.DataFrame({"phrase": phrases, "pc1": coords[:, 0], "pc2": coords[:, 1]})
+        images["pca"] = figures.plot_pca(coords, phrases, explained)
+    return Report(spec, comparisons, oracle, figure3, images, pca)

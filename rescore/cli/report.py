@@ -1,50 +1,80 @@
 """rescore-report: compare systems' outputs against a reference with BLEU, chrF and paired
-bootstrap significance (sacrebleu), as Markdown, JSON and CSV."""
+bootstrap significance (sacrebleu), with the paper's figures (BLEU by sentence length and by
+word frequency; a PCA of encoder states), as Markdown, a self-contained HTML page, JSON and
+CSV."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rescore.cli.common import make_parser, run
 from rescore.errors import RescoreError
-from rescore.files import read_lines
 from rescore.metrics import DEFAULT_TOKENIZE, TOKENIZERS
-from rescore.report import DEFAULT_BOOTSTRAP, compare_systems, load_system
+from rescore.report import DEFAULT_BOOTSTRAP, ReportSpec, build_report, load_spec
 
 PROG = "rescore-report"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, __doc__.split(":", 1)[1].strip())
-    parser.add_argument("--ref", required=True, help="reference translations, one per line")
-    parser.add_argument("systems", nargs="+", metavar="NAME=FILE",
+    parser.add_argument("--ref", help="reference translations, one per line")
+    parser.add_argument("systems", nargs="*", metavar="NAME=FILE",
                         help="system outputs, one per line; the first is the baseline")
+    parser.add_argument("--spec", help="a JSON report spec (several tables, a shared "
+                        "baseline, oracle, figures; see rescore.report.ReportSpec) instead of "
+                        "--ref and NAME=FILE")
+    parser.add_argument("--title", default="Systems", help="title of the table")
     parser.add_argument("--tokenize", choices=TOKENIZERS, default=DEFAULT_TOKENIZE,
                         help="sacrebleu tokenization; 'none' for tokenized text such as "
                         "Multi30k here (compares with multi-bleu.perl)")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
                         help="paired bootstrap samples (0: no significance test)")
-    parser.add_argument("--output-prefix", help="write PREFIX.md, PREFIX.json and PREFIX.csv")
+    parser.add_argument("--source", type=Path, help="source sentences: adds Figure 3, BLEU by "
+                        "sentence length (and by word frequency with --vocab)")
+    parser.add_argument("--vocab", type=Path, help="words by falling frequency (a model's "
+                        "src.vocab) for BLEU by average word frequency rank")
+    parser.add_argument("--model", type=Path, help="model directory for Figure 2 (with "
+                        "--phrases)")
+    parser.add_argument("--phrases", type=Path, help="phrases, one per line (tokenized like "
+                        "the model's source): Figure 2, a 2-D PCA of their encoder states")
+    parser.add_argument("--oracle", type=Path, help="a rescore-oracle --report JSON to include")
+    parser.add_argument("--bins", type=int, default=7, help="bins of Figure 3")
+    parser.add_argument("--output-prefix", help="write PREFIX.md, PREFIX.html, PREFIX.json, "
+                        "PREFIX.csv (and PREFIX-*.png figures)")
     return parser
+
+
+def _spec(args: argparse.Namespace) -> ReportSpec:
+    if args.spec:
+        if args.systems or args.ref:
+            raise RescoreError("give either --spec or --ref with NAME=FILE systems, not both")
+        return load_spec(args.spec)
+    if not args.ref or not args.systems:
+        raise RescoreError("give --ref and at least one NAME=FILE system (or --spec)")
+    systems = []
+    for spec in args.systems:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise RescoreError(f"system {spec!r}: expected NAME=FILE")
+        systems.append((name, Path(path)))
+    if (args.model is None) != (args.phrases is None):
+        raise RescoreError("Figure 2 needs both --model and --phrases")
+    return ReportSpec(Path(args.ref), [(args.title, systems)], source=args.source,
+                      vocab=args.vocab, pca_model=args.model, phrases=args.phrases,
+                      oracle=args.oracle, tokenize=args.tokenize, bootstrap=args.bootstrap,
+                      bins=args.bins)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        refs = read_lines(args.ref)
-        if not refs:
-            raise RescoreError(f"{args.ref}: empty reference file")
-        systems = []
-        for spec in args.systems:
-            name, sep, path = spec.partition("=")
-            if not sep or not name or not path:
-                raise RescoreError(f"system {spec!r}: expected NAME=FILE")
-            systems.append((name, load_system(path, len(refs), args.ref)))
-        comparison = compare_systems(refs, systems, args.tokenize, args.bootstrap)
-        print(comparison.to_markdown(), end="")
+        report = build_report(_spec(args))
+        for title, comparison in report.comparisons:
+            print(f"## {title}\n\n{comparison.to_markdown()}")
         if args.output_prefix:
-            comparison.save(args.output_prefix)
+            report.save(args.output_prefix)
 
     run(PROG, body)
 

@@ -1,0 +1,203 @@
+"""Staged pipelines: each stage is one command with declared inputs and outputs; a stage is
+skipped when it is up to date, so a rerun after a change redoes only what changed.
+
+A stage is up to date when it last finished with the same command, its input files and
+folders have the same content (SHA-256) as then, every stage it depends on is up to date and
+has not run since, and its outputs exist. A stage that runs makes every stage after it that
+depends on it run too. Records live in ``ROOT/.stages/NAME.json``, written only when a stage
+finishes; logs in ``ROOT/logs/NAME.log``. An interrupted stage starts again, or continues
+from its own checkpoint when it has a ``resume`` command (training).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rescore.errors import RescoreError
+from rescore.files import atomic_output
+
+
+@dataclass
+class Stage:
+    """``command`` (argv) makes ``outputs`` from ``inputs`` (files or folders made outside
+    the pipeline or by the stages in ``after``). ``resume``: the command that continues an
+    interrupted run when ``partial`` exists (and the command is unchanged)."""
+
+    name: str
+    command: list[str]
+    outputs: list[Path]
+    inputs: list[Path] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    resume: list[str] | None = None
+    partial: Path | None = None
+    description: str = ""
+
+    def shell(self, argv: Sequence[str] | None = None) -> str:
+        return " ".join(shlex.quote(str(a)) for a in (argv or self.command))
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's relative file names and contents (hidden and
+    temporary files left out); ``missing`` for a path that does not exist."""
+    if path.is_file():
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    if path.is_dir():
+        h = hashlib.sha256()
+        for sub in sorted(p for p in path.rglob("*") if p.is_file()
+                          and not any(part.startswith(".") for part in p.relative_to(path).parts)):
+            h.update(str(sub.relative_to(path)).encode() + b"\0" + digest(sub).encode())
+        return h.hexdigest()
+    return "missing"
+
+
+@dataclass
+class Decision:
+    stage: Stage
+    run: bool
+    reason: str
+    resume: bool = False
+
+
+class Pipeline:
+    """Stages in dependency order (each stage's ``after`` names earlier stages)."""
+
+    def __init__(self, root: Path, stages: Sequence[Stage]) -> None:
+        self.root = Path(root)
+        self.stages = list(stages)
+        names: set[str] = set()
+        for stage in self.stages:
+            unknown = [a for a in stage.after if a not in names]
+            if unknown:
+                raise RescoreError(f"stage {stage.name}: depends on {unknown}, not an earlier "
+                                   "stage")
+            if stage.name in names:
+                raise RescoreError(f"stage {stage.name} is defined twice")
+            names.add(stage.name)
+        self.records_dir = self.root / ".stages"
+        self.logs_dir = self.root / "logs"
+
+    def record(self, name: str) -> dict[str, object] | None:
+        path = self.records_dir / f"{name}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def plan(self) -> list[Decision]:
+        """What a run would do, stage by stage, and why."""
+        decisions: list[Decision] = []
+        will_run: set[str] = set()
+        for stage in self.stages:
+            decision = self._decide(stage, will_run)
+            if decision.run:
+                will_run.add(stage.name)
+            decisions.append(decision)
+        return decisions
+
+    def _decide(self, stage: Stage, will_run: set[str]) -> Decision:
+        rec = self.record(stage.name)
+        resume = bool(stage.resume and stage.partial and stage.partial.exists())
+        if rec is None or rec.get("state") != "done":
+            same = rec is not None and rec.get("command") == stage.command
+            if resume and same:
+                return Decision(stage, True, "interrupted: continue", resume=True)
+            return Decision(stage, True, "never finished" if rec is None else "interrupted")
+        if rec.get("command") != stage.command:
+            return Decision(stage, True, "command changed")
+        upstream = [a for a in stage.after if a in will_run]
+        if upstream:
+            return Decision(stage, True, f"{', '.join(upstream)} will run")
+        runs = rec.get("upstream", {})
+        for name in stage.after:
+            up = self.record(name)
+            if up is None or not isinstance(runs, dict) or runs.get(name) != up.get("run_id"):
+                return Decision(stage, True, f"{name} ran since")
+        inputs = rec.get("inputs", {})
+        for path in stage.inputs:
+            if not isinstance(inputs, dict) or inputs.get(str(path)) != digest(path):
+                return Decision(stage, True, f"input {path} changed")
+        missing = [p for p in stage.outputs if not p.exists()]
+        if missing:
+            return Decision(stage, True, f"output {missing[0]} missing")
+        return Decision(stage, False, "up to date")
+
+    def _write_record(self, stage: Stage, state: str, seconds: float = 0.0) -> None:
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        upstream = {}
+        for name in stage.after:
+            up = self.record(name)
+            upstream[name] = up.get("run_id") if up else None
+        data = {"state": state, "command": stage.command, "run_id": uuid.uuid4().hex,
+                "inputs": {str(p): digest(p) for p in stage.inputs} if state == "done" else {},
+                "upstream": upstream, "outputs": [str(p) for p in stage.outputs],
+                "seconds": round(seconds, 3), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        with atomic_output(self.records_dir / f"{stage.name}.json") as out:
+            out.write(json.dumps(data, indent=2) + "\n")
+
+    def run(self, dry_run: bool = False, echo: bool = True) -> list[Decision]:
+        """Run the stages that are not up to date, in order; stop at the first failure
+        (RescoreError naming the stage and its log)."""
+        decisions = self.plan()
+        if dry_run:
+            for d in decisions:
+                print(f"[{'run ' if d.run else 'skip'}] {d.stage.name}: {d.reason}\n"
+                      f"       {d.stage.shell(d.stage.resume if d.resume else None)}")
+            return decisions
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        will_run: set[str] = set()
+        done: list[Decision] = []
+        for stage in self.stages:
+            d = self._decide(stage, will_run)  # again: an earlier stage may have changed things
+            done.append(d)
+            if not d.run:
+                if echo:
+                    print(f"[skip] {stage.name} (up to date)", file=sys.stderr)
+                continue
+            will_run.add(stage.name)
+            self._run_stage(d, echo)
+        return done
+
+    def _run_stage(self, d: Decision, echo: bool) -> None:
+        stage = d.stage
+        argv = stage.resume if d.resume and stage.resume else stage.command
+        for path in stage.outputs:
+            if not d.resume and path.is_dir():  # a fresh start: no leftovers of an older run
+                shutil.rmtree(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if echo:
+            print(f"[run ] {stage.name} ({d.reason})", file=sys.stderr)
+        self._write_record(stage, "running")
+        log = self.logs_dir / f"{stage.name}.log"
+        start = time.perf_counter()
+        with open(log, "w", encoding="utf-8") as out:
+            out.write(f"$ {stage.shell(argv)}\n")
+            out.flush()
+            result = subprocess.run([str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+            raise RescoreError(f"stage {stage.name} failed (exit {result.returncode}; log "
+                               f"{log}):\n  " + "\n  ".join(tail))
+        missing = [p for p in stage.outputs if not p.exists()]
+        if missing:
+            raise RescoreError(f"stage {stage.name} did not write {missing[0]} (log {log})")
+        self._write_record(stage, "done", seconds)
+        if echo:
+            print(f"       done in {seconds:.1f} s", file=sys.stderr)
