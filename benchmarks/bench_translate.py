@@ -52,7 +52,7 @@ def main() -> None:
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "translate.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| method | s | sentences/s |\n|---|---|---|")
+    print("| method | s | sentences/s |\n|---|---|---|")
     for r in rows:
         print(f"| {r['method']} | {r['seconds']:.1f} | {r['sentences_per_s']:.1f} |")
     print(f"\nspeed-up {result['speedup']:.1f}x; identical 1-best {same}/{len(sources)}; "

@@ -15,6 +15,7 @@ rescoring stages are left out). The report lands in WORKDIR/report/report.{md,ht
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -206,8 +207,13 @@ def main() -> None:
                         "instead of training")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
+    parser.add_argument("--train-pairs", type=int, help="override the mode's training pairs")
+    parser.add_argument("--sentences", type=int, help="override the mode's val/test sentences")
+    parser.add_argument("--epochs", type=float, help="override the mode's epochs")
     args = parser.parse_args()
     mode = QUICK if args.quick else FULL
+    mode = dataclasses.replace(mode, **{k: getattr(args, k) for k in (
+        "train_pairs", "sentences", "epochs") if getattr(args, k) is not None})
     work = (args.workdir or ROOT / "work" / ("multi30k-quick" if args.quick
                                              else "multi30k-full")).resolve()
     shared = multi30k_dir()

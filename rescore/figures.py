@@ -19,15 +19,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
 
-from rescore.errors import RescoreError  # noqa: E402
-from rescore.files import read_lines  # noqa: E402
-from rescore.metrics import make_bleu  # noqa: E402
-from rescore.vocab import SPECIALS, Vocab  # noqa: E402
+from rescore.errors import RescoreError
+from rescore.files import read_lines
+from rescore.metrics import make_bleu
+from rescore.vocab import SPECIALS, Vocab
 
 
 def frequency_ranks(words: Sequence[str]) -> dict[str, int]:

@@ -11,18 +11,22 @@ from its own checkpoint when it has a ``resume`` command (training).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import runpy
 import shlex
 import shutil
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from rescore.errors import RescoreError
 from rescore.files import atomic_output
@@ -76,7 +80,8 @@ class Decision:
 class Pipeline:
     """Stages in dependency order (each stage's ``after`` names earlier stages)."""
 
-    def __init__(self, root: Path, stages: Sequence[Stage]) -> None:
+    def __init__(self, root: Path, stages: Sequence[Stage], in_process: bool = True) -> None:
+        self.in_process = in_process
         self.root = Path(root)
         self.stages = list(stages)
         names: set[str] = set()
@@ -188,12 +193,16 @@ class Pipeline:
         with open(log, "w", encoding="utf-8") as out:
             out.write(f"$ {stage.shell(argv)}\n")
             out.flush()
-            result = subprocess.run([str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+            argv = [str(a) for a in argv]
+            if self.in_process and len(argv) > 1 and argv[0] == sys.executable:
+                code = _run_python(argv[1:], out)
+            else:
+                code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
         seconds = time.perf_counter() - start
-        if result.returncode != 0:
+        if code != 0:
             tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-            raise RescoreError(f"stage {stage.name} failed (exit {result.returncode}; log "
+            raise RescoreError(f"stage {stage.name} failed (exit {code}; log "
                                f"{log}):\n  " + "\n  ".join(tail))
         missing = [p for p in stage.outputs if not p.exists()]
         if missing:
@@ -201,3 +210,36 @@ class Pipeline:
         self._write_record(stage, "done", seconds)
         if echo:
             print(f"       done in {seconds:.1f} s", file=sys.stderr)
+
+
+def _run_python(args: list[str], out: IO[str]) -> int:
+    """Run ``python ARGS`` (``-m module ...``, ``-c code ...`` or ``script.py ...``) in this
+    process, output to ``out``: a stage then costs no interpreter start and no second import
+    of torch. Returns the exit status (a traceback goes to the log)."""
+    old_argv = sys.argv
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            if args[0] == "-m" and len(args) > 1:
+                sys.argv = [args[1], *args[2:]]
+                runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+            elif args[0] == "-c" and len(args) > 1:
+                sys.argv = ["-c", *args[2:]]
+                exec(compile(args[1], "<stage>", "exec"), {"__name__": "__main__"})
+            else:
+                sys.argv = list(args)
+                runpy.run_path(args[0], run_name="__main__")
+        return 0
+    except SystemExit as stop:
+        code = stop.code
+        if code is None or code == 0:
+            return 0
+        if not isinstance(code, int):
+            print(code, file=out)
+            return 1
+        return code
+    except Exception:
+        traceback.print_exc(file=out)
+        return 1
+    finally:
+        sys.argv = old_argv
+        out.flush()

@@ -1,0 +1,131 @@
+"""Staged pipelines: a rerun does no work; deleting one stage's output redoes that stage and
+the stages after it only; changed inputs or commands redo; failures and interruptions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from rescore.errors import RescoreError
+from rescore.pipeline import Pipeline, Stage
+
+# copy every input to the output, adding a line; append the stage name to the run log
+STEP = ("import sys, pathlib; out, log, *ins = sys.argv[1:]; "
+        "text = ''.join(pathlib.Path(i).read_text() for i in ins) + out + '\\n'; "
+        "pathlib.Path(out).write_text(text); "
+        "open(log, 'a').write(pathlib.Path(out).name + '\\n')")
+
+
+def step(name: str, root: Path, inputs: list[Path], after: list[str],
+         extra: str = "") -> Stage:
+    out = root / f"{name}.txt"
+    return Stage(name, [sys.executable, "-c", STEP + extra, str(out), str(root / "runs.log"),
+                        *map(str, inputs)], [out], [p for p in inputs if "src" in p.name],
+                 after)
+
+
+def diamond(root: Path, in_process: bool = True) -> Pipeline:
+    """src -> a -> b -> d, a -> c -> d; e depends on src only."""
+    src = root / "src.txt"
+    if not src.exists():
+        src.write_text("source\n")
+    r = root
+    return Pipeline(root / "state", [
+        step("a", r, [src], []),
+        step("b", r, [r / "a.txt"], ["a"]),
+        step("c", r, [r / "a.txt"], ["a"]),
+        step("d", r, [r / "b.txt", r / "c.txt"], ["b", "c"]),
+        step("e", r, [src], []),
+    ], in_process)
+
+
+def runs(root: Path) -> list[str]:
+    log = root / "runs.log"
+    out = log.read_text().split() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return [name.removesuffix(".txt") for name in out]
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_rerun_does_nothing(tmp_path: Path, in_process: bool) -> None:
+    diamond(tmp_path, in_process).run(echo=False)
+    assert runs(tmp_path) == ["a", "b", "c", "d", "e"]
+    decisions = diamond(tmp_path, in_process).run(echo=False)
+    assert runs(tmp_path) == [] and not any(d.run for d in decisions)
+
+
+def test_deleted_output_redoes_that_stage_and_later_ones_only(tmp_path: Path) -> None:
+    diamond(tmp_path).run(echo=False)
+    runs(tmp_path)
+    (tmp_path / "b.txt").unlink()
+    diamond(tmp_path).run(echo=False)
+    assert runs(tmp_path) == ["b", "d"]
+
+
+def test_changed_input_redoes_its_dependents(tmp_path: Path) -> None:
+    diamond(tmp_path).run(echo=False)
+    runs(tmp_path)
+    (tmp_path / "src.txt").write_text("another source\n")
+    plan = {d.stage.name: d.reason for d in diamond(tmp_path).plan() if d.run}
+    assert plan["a"].startswith("input") and plan["b"] == "a will run"
+    diamond(tmp_path).run(echo=False)
+    assert runs(tmp_path) == ["a", "b", "c", "d", "e"]
+    assert (tmp_path / "d.txt").read_text().startswith("another source")
+
+
+def test_changed_command_redoes(tmp_path: Path) -> None:
+    diamond(tmp_path).run(echo=False)
+    runs(tmp_path)
+    pipe = diamond(tmp_path)
+    pipe.stages[2] = step("c", tmp_path, [tmp_path / "a.txt"], ["a"], extra="; 1")
+    pipe.run(echo=False)
+    assert runs(tmp_path) == ["c", "d"]
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_failure_stops_and_the_next_run_starts_there(tmp_path: Path, in_process: bool) -> None:
+    pipe = diamond(tmp_path, in_process)
+    good = pipe.stages[1]
+    pipe.stages[1] = Stage("b", [sys.executable, "-c", "import sys; print('boom'); "
+                                 "sys.exit(3)"], good.outputs, after=["a"])
+    with pytest.raises(RescoreError, match=r"stage b failed \(exit 3; log .*b.log\):\n  .*boom"):
+        pipe.run(echo=False)
+    assert runs(tmp_path) == ["a"]
+    assert diamond(tmp_path).record("b")["state"] == "running"  # type: ignore[index]
+    diamond(tmp_path).run(echo=False)
+    assert runs(tmp_path) == ["b", "c", "d", "e"]
+
+
+def test_interrupted_stage_resumes_with_its_resume_command(tmp_path: Path) -> None:
+    out, partial = tmp_path / "model.txt", tmp_path / "checkpoint"
+    start = [sys.executable, "-c", f"open({str(partial)!r}, 'w'); raise SystemExit(1)"]
+    resume = [sys.executable, "-c", f"open({str(out)!r}, 'w').write('resumed')"]
+    stage = Stage("train", start, [out], resume=resume, partial=partial)
+    with pytest.raises(RescoreError):
+        Pipeline(tmp_path / "state", [stage]).run(echo=False)
+    (decision,) = Pipeline(tmp_path / "state", [stage]).plan()
+    assert decision.resume and decision.reason == "interrupted: continue"
+    Pipeline(tmp_path / "state", [stage]).run(echo=False)
+    assert out.read_text() == "resumed"
+
+
+def test_missing_output_is_an_error(tmp_path: Path) -> None:
+    stage = Stage("x", [sys.executable, "-c", "pass"], [tmp_path / "never.txt"])
+    with pytest.raises(RescoreError, match="did not write"):
+        Pipeline(tmp_path, [stage]).run(echo=False)
+
+
+def test_dry_run_lists_every_stage_and_runs_nothing(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    diamond(tmp_path).run(dry_run=True)
+    out = capsys.readouterr().out
+    assert [ln.split()[2].rstrip(":") for ln in out.splitlines() if ln.startswith("[")] == \
+        ["a", "b", "c", "d", "e"]
+    assert "-c" in out and runs(tmp_path) == []
+
+
+def test_bad_dependencies() -> None:
+    with pytest.raises(RescoreError, match="not an earlier stage"):
+        Pipeline(Path("."), [Stage("a", ["true"], [], after=["b"]), Stage("b", ["true"], [])])
