@@ -133,6 +133,13 @@ def build(work: Path, mode: Mode, shared: Path | None, threads: int,
                 description=f"add LSTM features to the {split} list"))
             scored[split] = out
         t2 = tables["Table 2: rescoring Moses' 1000-best lists"]
+        moses = work / "rerank" / "moses-weights.1best"
+        stages.append(Stage("rerank-moses", [
+            *cli("nbest"), "--nbest", str(scored["test2016"]), "--weights",
+            str(data / "moses.ini.tuned"), "--output-1best", str(moses)], [moses],
+            after=after("score-test2016")))
+        t2.append({"name": "rescore-nbest with Moses' tuned weights (= Moses 1-best)",
+                   "file": str(moses)})
         labels = {"LSTMF0": "forward LSTM", "LSTM0": "reversed LSTM",
                   "LSTMEnsemble0": "ensemble of 2 reversed LSTMs"}
         for feat, label in labels.items():

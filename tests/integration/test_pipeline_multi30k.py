@@ -51,6 +51,10 @@ def test_report_tables(work: Path, multi30k: Path) -> None:
         assert table["systems"][0]["BLEU"] == pytest.approx(expected)
     table2 = {row["system"]: row["BLEU"] for row in data["tables"][1]["systems"]}
     assert table2["oracle of the 1000-best lists"] > expected
+    # reranking with Moses' own weights gives back Moses' 1-best, byte for byte
+    assert table2["rescore-nbest with Moses' tuned weights (= Moses 1-best)"] == expected
+    moses = (work / "rerank/moses-weights.1best").read_text(encoding="utf-8").splitlines()
+    assert moses == base[:SENTENCES]
     assert data["oracle"]["sentences"] == SENTENCES
     assert set(data["figure3"]) == {"length", "frequency"}
     assert len(data["figure2"]) == len((ROOT / "data/phrases.en").read_text().splitlines())
