@@ -135,9 +135,9 @@ def build(work: Path, mode: Mode, shared: Path | None, threads: int,
         t2 = tables["Table 2: rescoring Moses' 1000-best lists"]
         moses = work / "rerank" / "moses-weights.1best"
         stages.append(Stage("rerank-moses", [
-            *cli("nbest"), "--nbest", str(scored["test2016"]), "--weights",
+            *cli("nbest"), "--nbest", str(data / "nbest/test2016.1000best.gz"), "--weights",
             str(data / "moses.ini.tuned"), "--output-1best", str(moses)], [moses],
-            after=after("score-test2016")))
+            after=["data"]))
         t2.append({"name": "rescore-nbest with Moses' tuned weights (= Moses 1-best)",
                    "file": str(moses)})
         labels = {"LSTMF0": "forward LSTM", "LSTM0": "reversed LSTM",

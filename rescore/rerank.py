@@ -134,7 +134,7 @@ def rerank_file(
             srcs = [sources[b.sent_id] if sources is not None else None for b in present]
             for scorer in features if present else ():
                 values = scorer.score_blocks(present, srcs)
-                present = [b.with_feature(scorer.name, v)
+                present = [_add_feature(b, scorer.name, v)
                            for b, v in zip(present, values, strict=True)]
             scored = iter(present)
             for sent_id, original in chunk:
@@ -142,6 +142,15 @@ def rerank_file(
                 _write_sentence(sent_id, block, means, weights, out_nbest, out_1best,
                                 f"{sent_id}\t" if world > 1 else "", missing, nbest, stats)
     return stats
+
+
+def _add_feature(block: NbestBlock, name: str, values: np.ndarray) -> NbestBlock:
+    """``block.with_feature``; a name the list already has is an input error (file, line)."""
+    if name in block.schema.names:
+        raise InputError(block.path, block.line_number(0), f"the list already has a feature "
+                         f"{name}: give the new one another name (--model NAME=DIR, "
+                         "--ensemble-name NAME)")
+    return block.with_feature(name, values)
 
 
 def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
@@ -164,7 +173,7 @@ def _write_sentence(sent_id: int, block: NbestBlock | None, means: Sequence[Mean
         return
     stats.hypotheses += len(block)
     for mean in means:
-        block = block.with_feature(mean.name, mean.values(block))
+        block = _add_feature(block, mean.name, mean.values(block))
     before = block.hypothesis(0)
     if weights is not None:
         block = rerank_block(block, weights)

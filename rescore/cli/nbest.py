@@ -11,6 +11,7 @@ import torch
 from rescore.cli.common import add_progress_flag, make_parser, run, want_progress
 from rescore.errors import RescoreError
 from rescore.features import FeatureScorer, KenLMFeature, LSTMFeature
+from rescore.nbest import check_feature_name
 from rescore.rerank import (
     MISSING_POLICIES,
     AverageCombiner,
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also add LSTMEnsemble0, the mean of the LSTM features of this run "
                         "(or of the comma-separated feature NAMES, which may include LSTM "
                         "features the list has from an earlier run)")
+    parser.add_argument("--ensemble-name", default="LSTMEnsemble0", metavar="NAME",
+                        help="name of the --ensemble feature")
     parser.add_argument("--combine", choices=("weights", "average"),
                         help="weights: features x --weights (the default with --weights); "
                         "average: the paper's even average of the list's total and the LSTM "
@@ -95,7 +98,11 @@ def main(argv: list[str] | None = None) -> None:
             if not names:
                 raise RescoreError("--ensemble: no LSTM models to average (give --model, or "
                                    "NAMES of LSTM features the list has)")
-            means = [MeanFeature("LSTMEnsemble0", names)]
+            try:
+                check_feature_name(args.ensemble_name)
+            except ValueError as err:
+                raise RescoreError(f"--ensemble-name: {err}") from None
+            means = [MeanFeature(args.ensemble_name, names)]
         combiner: Weights | Combiner | None = None
         if args.combine == "average":
             if args.average_feature:

@@ -92,3 +92,22 @@ def test_source_shorter_than_list(small: dict[str, Path], tmp_path: Path) -> Non
     result = run_cli("rescore-nbest", "--nbest", small["nbest"], "--source", short,
                      "--model", small["m0"], "--output-nbest", tmp_path / "o")
     assert result.returncode == 2 and "past the end of" in result.stderr
+
+
+def test_feature_name_already_in_the_list(small: dict[str, Path], tmp_path: Path) -> None:
+    first = tmp_path / "first.nbest"
+    ok = run_cli("rescore-nbest", "--nbest", small["nbest"], "--source", small["src"],
+                 "--model", small["m0"], "--model", small["m1"], "--ensemble",
+                 "--output-nbest", first)
+    assert ok.returncode == 0, ok.stderr
+    for extra in (["--model", small["m0"]], ["--ensemble", "LSTM0,LSTM1"]):
+        out = tmp_path / "again.nbest"
+        result = run_cli("rescore-nbest", "--nbest", first, "--source", small["src"], *extra,
+                         "--output-nbest", out)
+        assert result.returncode == 2 and "the list already has a feature" in result.stderr
+        assert f"{first}:1:" in result.stderr and "Traceback" not in result.stderr
+        assert not out.exists()
+    named = run_cli("rescore-nbest", "--nbest", first, "--ensemble", "LSTM0,LSTM1",
+                    "--ensemble-name", "Mean2", "--output-nbest", tmp_path / "named.nbest")
+    assert named.returncode == 0, named.stderr
+    assert read_nbest(tmp_path / "named.nbest").__next__().schema.names[-1] == "Mean2"
