@@ -17,12 +17,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
 
 from rescore.errors import RescoreError  # noqa: E402
 from rescore.files import atomic_output  # noqa: E402
@@ -55,9 +58,10 @@ def cli(name: str) -> list[str]:
     return [PY, "-m", f"rescore.cli.{name}"]
 
 
-def build(work: Path, mode: Mode, shared: Path | None, threads: int,
+def build(work: Path, mode: Mode, shared: Path | None,
           models: Path | None = None) -> Pipeline:
-    """The stages; ``models``: use these trained fwd/rev/rev2 model folders (no training)."""
+    """The stages; ``models``: use these trained fwd/rev/rev2 model folders (no training).
+    The thread count is not part of any command (it changes no output): main() sets it."""
     data = work / "data"
     stages: list[Stage] = []
     if shared is not None:
@@ -86,13 +90,11 @@ def build(work: Path, mode: Mode, shared: Path | None, threads: int,
         out = work / "models" / name
         args = [*cli("train"), "--preset", mode.preset, "--src-train", str(data / "train.en.gz"),
                 "--tgt-train", str(data / "train.fr.gz"), "--src-valid", str(data / "val.en"),
-                "--tgt-valid", str(data / "val.fr"), "--output", str(out), "--threads",
-                str(threads), *extra]
+                "--tgt-valid", str(data / "val.fr"), "--output", str(out), *extra]
         if mode.epochs:
             args += ["--epochs", str(mode.epochs)]
         stages.append(Stage(f"train-{name}", args, [out / "model.pt"], after=["data"],
-                            resume=[*cli("train"), "--resume", "--output", str(out),
-                                    "--threads", str(threads)],
+                            resume=[*cli("train"), "--resume", "--output", str(out)],
                             partial=out / "checkpoint.pt", description=f"train {name}"))
         model_dirs[name] = out
     model_inputs = list(model_dirs.values()) if models is not None else []
@@ -112,7 +114,7 @@ def build(work: Path, mode: Mode, shared: Path | None, threads: int,
     for key, label, beam, names in runs:
         out = work / "translate" / f"{key}.txt"
         args = [*cli("translate"), "--input", str(data / "test2016.en"), "--output", str(out),
-                "--beam", str(beam), "--threads", str(threads)]
+                "--beam", str(beam)]
         for n in names:
             args += ["--model", str(model_dirs[n])]
         stages.append(Stage(f"translate-{key}", args, [out], model_inputs, after()))
@@ -212,7 +214,8 @@ def main() -> None:
                         "work/multi30k-full")
     parser.add_argument("--models", type=Path, help="use trained models DIR/{fwd,rev,rev2} "
                         "instead of training")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="CPU threads for every stage (not part of the stages' identity)")
     parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
     parser.add_argument("--train-pairs", type=int, help="override the mode's training pairs")
     parser.add_argument("--sentences", type=int, help="override the mode's val/test sentences")
@@ -224,9 +227,11 @@ def main() -> None:
     work = (args.workdir or ROOT / "work" / ("multi30k-quick" if args.quick
                                              else "multi30k-full")).resolve()
     shared = multi30k_dir()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # stages run as subprocesses
+    torch.set_num_threads(args.threads)  # stages run in this process
     try:
         pipeline = build(work, mode, shared if (shared / "train.en.gz").exists() else None,
-                         args.threads, args.models.resolve() if args.models else None)
+                         args.models.resolve() if args.models else None)
         pipeline.run(dry_run=args.dry_run)
     except RescoreError as err:
         print(f"multi30k pipeline: error: {err}", file=sys.stderr)
