@@ -27,6 +27,12 @@ class ModelConfig:
     num_layers: int = 4
     reverse_source: bool = True  # feed the source in reversed order (the paper's trick)
     init_range: float = 0.08  # uniform init in [-init_range, init_range]
+    dropout: float = 0.0  # on embeddings, between LSTM layers and before the generator
+    # (training only; the paper uses none: an option for small corpora such as Multi30k)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise RescoreError(f"dropout must be in [0, 1), not {self.dropout}")
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,13 @@ class Seq2Seq(nn.Module):
         self.config = config
         c = config
         self.src_embed = nn.Embedding(c.src_vocab_size, c.embed_dim)
-        self.encoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True)
+        between_layers = c.dropout if c.num_layers > 1 else 0.0
+        self.encoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True,
+                               dropout=between_layers)
         self.tgt_embed = nn.Embedding(c.tgt_vocab_size, c.embed_dim)
-        self.decoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True)
+        self.decoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True,
+                               dropout=between_layers)
+        self.dropout = nn.Dropout(c.dropout)  # identity in eval mode and when 0
         self.generator = nn.Linear(c.hidden_dim, c.tgt_vocab_size)
         self.reset_parameters()
 
@@ -54,15 +58,16 @@ class Seq2Seq(nn.Module):
         encoder layer, each ``(layers, B, hidden)``. Reverses the source if configured."""
         if self.config.reverse_source:
             src = reverse_padded(src, src_lengths)
-        packed = pack_padded_sequence(self.src_embed(src), src_lengths.cpu().clamp(min=1),
+        packed = pack_padded_sequence(self.dropout(self.src_embed(src)),
+                                      src_lengths.cpu().clamp(min=1),
                                       batch_first=True, enforce_sorted=False)
         _, state = self.encoder(packed)
         return state
 
     def decode(self, tgt_in: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Teacher-forced decoder: inputs ``(B, T)`` -> logits ``(B, T, V)`` and final state."""
-        output, state = self.decoder(self.tgt_embed(tgt_in), state)
-        return self.generator(output), state
+        output, state = self.decoder(self.dropout(self.tgt_embed(tgt_in)), state)
+        return self.generator(self.dropout(output)), state
 
     def step(self, prev: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One decoder step: previous tokens ``(B,)`` -> log-probabilities ``(B, V)``."""

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model (override the preset)")
     for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden_dim", "num_layers"):
         model.add_argument("--" + name.replace("_", "-"), type=int)
+    model.add_argument("--dropout", type=float,
+                       help="dropout rate in training (embeddings, between layers, before the "
+                            "output layer); the paper and the presets use 0")
     train = parser.add_argument_group("training (override the preset)")
     for name, kind in (("batch_size", int), ("lr", float), ("epochs", float),
                        ("decay_start_epoch", float), ("clip_norm", float), ("max_len", int),
@@ -86,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             preset = get_preset(args.preset)
             vs = vars(args)
             model_cfg = replace_fields(preset.model, {k: vs[k] for k in (
-                "src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden_dim", "num_layers")})
+                "src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden_dim", "num_layers",
+                "dropout")})
             if args.no_reverse_source:
                 model_cfg = dataclasses.replace(model_cfg, reverse_source=False)
             train_cfg = replace_fields(preset.train, {k: vs[k] for k in (

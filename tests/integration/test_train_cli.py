@@ -58,6 +58,7 @@ def test_train_writes_a_self_describing_model_dir(corpus: dict[str, Path], tmp_p
             "train-summary.json"} <= {p.name for p in out.iterdir()}
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["hidden_dim"] == 24 and config["model"]["reverse_source"] is True
+    assert config["model"]["dropout"] == 0.0  # the paper's recipe: no dropout by default
     assert config["model"]["src_vocab_size"] == 44  # 40 words + 4 specials
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     valid = [r for r in log if r["type"] == "valid"]
@@ -141,6 +142,11 @@ def test_resume_problems(corpus: dict[str, Path], tmp_path: Path) -> None:
     corrupt = run_cli("rescore-train", "--resume", "--output", out, "--no-progress")
     assert corrupt.returncode == 2 and "corrupt or unreadable checkpoint" in corrupt.stderr
     assert "Traceback" not in changed.stderr + corrupt.stderr
+    bad = run_cli("rescore-train", *TINY, *data_args(corpus), "--dropout", "1.5", "--output",
+                  tmp_path / "d")
+    assert bad.returncode == 2 and "dropout must be in [0, 1)" in bad.stderr
+    assert not (tmp_path / "d").exists()
+    assert "Traceback" not in bad.stderr
 
 
 def test_divergence_stops_and_keeps_the_last_checkpoint(corpus: dict[str, Path],

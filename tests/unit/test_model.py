@@ -97,3 +97,21 @@ def test_batched_scoring_equals_unbatched() -> None:
     np.testing.assert_allclose(batched.totals, [t.sum() for t in batched.tokens])
     assert (batched.totals < 0).all()
     assert batched.unknown.tolist() == [t.count("OOV") for t in targets]
+
+
+def test_dropout_acts_in_training_only() -> None:
+    """Dropout (an option; the paper uses none) changes training outputs, never scores: in
+    eval mode a model with dropout equals the same weights without it."""
+    torch.manual_seed(0)
+    drop = Seq2Seq(dataclasses.replace(TINY, dropout=0.5))
+    plain = Seq2Seq(TINY)
+    plain.load_state_dict(drop.state_dict())  # same parameter names: checkpoints interchange
+    batch = make_batch([np.array([5, 6, 7])], [np.array([4, 9, 11])])
+    drop.eval(), plain.eval()
+    torch.testing.assert_close(drop.token_log_probs(batch), plain.token_log_probs(batch))
+    drop.train()
+    torch.manual_seed(1)
+    first = drop.forward(batch)
+    torch.manual_seed(2)
+    assert not torch.allclose(first, drop.forward(batch))
+    assert drop.encoder.dropout == 0.5 and plain.encoder.dropout == 0.0

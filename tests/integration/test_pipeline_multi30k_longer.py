@@ -1,0 +1,41 @@
+"""The longer-trained Table 2 pipeline: its dry run lists the stages and their commands, with
+training only when no trained models are given."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dry_run(work: Path, *extra: str) -> list[str]:
+    result = subprocess.run([sys.executable, str(ROOT / "pipelines/multi30k_longer.py"),
+                             "--dry-run", "--workdir", str(work), *extra],
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return (result.stdout + result.stderr).splitlines()
+
+
+def test_dry_run_lists_training_scoring_tuning_and_report(multi30k: Path,
+                                                          tmp_path: Path) -> None:
+    lines = dry_run(tmp_path / "w")
+    names = [ln.split()[2].rstrip(":") for ln in lines if ln.startswith("[run ]")]
+    assert names[:4] == ["train-rev-long", "train-rev-drop", "score-val", "score-test2016"]
+    assert {"tune-grid-LSTMR0", "tune-grid-LSTMEnsemble0", "tune-mert-LSTMR0",
+            "rerank-mert-LSTMR0", "average-LSTMD0", "oracle"} <= set(names)
+    assert names[-1] == "report"
+    commands = [ln.strip() for ln in lines if not ln.startswith("[")]
+    drop = next(c for c in commands if "models/rev-drop" in c and "rescore.cli.train" in c)
+    long = next(c for c in commands if "models/rev-long" in c and "rescore.cli.train" in c)
+    assert "--dropout 0.2" in drop and "--dropout" not in long
+    assert "--epochs 14 --decay-start-epoch 11.5" in long
+
+
+def test_given_models_are_not_trained(multi30k: Path, tmp_path: Path) -> None:
+    lines = dry_run(tmp_path / "w", "--models", str(tmp_path / "models"))
+    assert not [ln for ln in lines if "rescore.cli.train" in ln]
+    score = next(ln for ln in lines if "--model LSTMR0=" in ln)
+    assert f"LSTMR0={tmp_path / 'models' / 'rev-long'}" in score
+    assert "--ensemble LSTMR0,LSTMD0" in score
