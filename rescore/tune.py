@@ -17,6 +17,7 @@ cached as parquet, so tuning never rescores.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,8 +78,10 @@ def build_table(nbest: str | Path, references: Sequence[str], tokenize: str = DE
     bleu = make_bleu(tokenize, sentence=True)
     schema: FeatureSchema | None = None
     sents, values, stats, totals = [], [], [], []
+    missing: list[int] = []
     for sent_id, block in iter_sentences(nbest, len(references), ref_name):
         if block is None:
+            missing.append(sent_id)
             continue
         if schema is None:
             schema = block.schema
@@ -97,6 +100,10 @@ def build_table(nbest: str | Path, references: Sequence[str], tokenize: str = DE
         totals.append(block.totals)
     if schema is None:
         raise InputError(nbest, 1, "no hypotheses to tune on")
+    if missing:  # BLEU over part of the dev set would tune for another corpus
+        raise InputError(ref_name, missing[0] + 1, f"the list {nbest} has no hypotheses for "
+                         f"{len(missing)} of the {len(references)} reference lines (first: "
+                         f"sentence id {missing[0]}); the reference and the list do not match")
     return FeatureTable(schema, np.concatenate(sents), np.concatenate(values),
                         np.concatenate(stats), np.concatenate(totals))
 
@@ -109,17 +116,27 @@ def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
     if cache is not None and fresh:
         frame = pd.read_parquet(cache)
         meta = frame.attrs.get("schema") or {}
-        if meta.get("tokenize") == tokenize and len(frame):
+        if meta.get("tokenize") == tokenize and meta.get("references") == \
+                references_digest(references) and len(frame):
             return FeatureTable.from_frame(frame, FeatureSchema(tuple(meta["names"]),
                                                                 tuple(meta["sizes"])))
     table = build_table(nbest, references, tokenize, ref_name)
     if cache is not None:
         frame = table.to_frame()
         frame.attrs["schema"]["tokenize"] = tokenize
+        frame.attrs["schema"]["references"] = references_digest(references)
         tmp = cache.with_name(cache.name + ".tmp")
         frame.to_parquet(tmp)
         tmp.replace(cache)
     return table
+
+
+def references_digest(references: Sequence[str]) -> str:
+    """SHA-256 of the references: the cached BLEU statistics hold only for these."""
+    h = hashlib.sha256()
+    for line in references:
+        h.update(line.encode("utf-8") + b"\n")
+    return h.hexdigest()
 
 
 def corpus_bleu_of(table: FeatureTable, scores: np.ndarray) -> float:

@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--average-feature", metavar="NAME",
                         help="with --combine average: the feature to average with the total "
                         "(one the list has already, e.g. LSTM0 from an earlier run)")
+    parser.add_argument("--max-hyp-tokens", type=int, default=500, metavar="N",
+                        help="a hypothesis longer than N tokens is an error (file:line) for the "
+                        "LSTM features: a guard against broken lists (default 500)")
     parser.add_argument("--device", default="cpu", help="device for LSTM models (cpu, cuda; "
                         "under torchrun each process takes cuda:LOCAL_RANK)")
     parser.add_argument("--output-nbest", help="reranked n-best list (Moses format)")
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         device = torch.device(args.device)
         if device.type == "cuda" and "LOCAL_RANK" in os.environ:
             device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        lstms = [LSTMFeature(path, name, device)
+        lstms = [LSTMFeature(path, name, device, args.max_hyp_tokens)
                  for name, path in (_model_spec(spec, i) for i, spec in enumerate(args.model))]
         if lstms and args.source is None:
             raise RescoreError("--model needs --source (the source sentences of the list)")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rescore.errors import InputError
 from rescore.nbest import NbestBlock, check_feature_name
 
 
@@ -20,6 +21,7 @@ class FeatureScorer(ABC):
 
     num_values: int = 1
     group_size: int = 1  # sentences worth scoring together (see score_blocks)
+    max_tokens: int | None = None  # a longer hypothesis is an input error (file:line)
 
     def __init__(self, name: str) -> None:
         self.name = check_feature_name(name)
@@ -48,6 +50,18 @@ class FeatureScorer(ABC):
                                          for h in block.hypotheses),
                                         dtype=np.int64, count=len(block)))
             distinct.append(list(index))
+            if self.max_tokens is not None:
+                self._check_lengths(block, distinct[-1])
         scores = self.score_many(distinct, sources)
         return [np.asarray(s, dtype=np.float64).reshape(len(d), self.num_values)[inv]
                 for s, d, inv in zip(scores, distinct, inverses, strict=True)]
+
+    def _check_lengths(self, block: NbestBlock, distinct: Sequence[str]) -> None:
+        limit = self.max_tokens
+        assert limit is not None
+        for hyp in distinct:
+            if hyp.count(" ") >= limit and len(hyp.split()) > limit:  # cheap test first
+                line = block.line_number(block.hypotheses.index(hyp))
+                raise InputError(block.path, line, f"hypothesis of {len(hyp.split())} tokens: "
+                                 f"longer than {limit}, the most {self.name} scores "
+                                 "(--max-hyp-tokens)")

@@ -25,8 +25,11 @@ class LSTMFeature(FeatureScorer):
     """
 
     def __init__(self, directory: str | Path, name: str = "LSTM0",
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, max_tokens: int = 500) -> None:
         super().__init__(name)
+        if max_tokens < 1:
+            raise RescoreError(f"the longest hypothesis to score must be >= 1, not {max_tokens}")
+        self.max_tokens = max_tokens
         self.scorer = Scorer.from_directory(directory, device)
         self.directory = Path(directory)
         self.stats = TrieStats()

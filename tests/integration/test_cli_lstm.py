@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rescore.nbest import read_nbest
+from rescore.scoring import Scorer
 from rescore.vocab import Vocab
 from tests.conftest import run_cli, write_tiny_model
 
@@ -111,3 +112,32 @@ def test_feature_name_already_in_the_list(small: dict[str, Path], tmp_path: Path
                     "--ensemble-name", "Mean2", "--output-nbest", tmp_path / "named.nbest")
     assert named.returncode == 0, named.stderr
     assert read_nbest(tmp_path / "named.nbest").__next__().schema.names[-1] == "Mean2"
+
+
+def test_overly_long_and_empty_hypotheses(small: dict[str, Path], tmp_path: Path) -> None:
+    """A hypothesis over --max-hyp-tokens is an error naming its line (no output); an empty
+    one is scored as </s> alone."""
+    lines = small["nbest"].read_text(encoding="utf-8").splitlines(keepends=True)
+    first = [ln for ln in lines if ln.startswith("0 |||")]
+    fields = first[2].split(" ||| ")
+    long_line = " ||| ".join([fields[0], " ".join(["un"] * 600) + " ", *fields[2:]])
+    empty_line = " ||| ".join([fields[0], "", *fields[2:]])
+    listed = tmp_path / "odd.nbest"
+    listed.write_text("".join([first[0], first[1], long_line, empty_line, *first[3:]]),
+                      encoding="utf-8")
+    one_src = tmp_path / "one.en"
+    one_src.write_text(small["src"].read_text(encoding="utf-8").splitlines()[0] + "\n")
+    out = tmp_path / "o.nbest"
+    args = ["--nbest", listed, "--source", one_src, "--model", small["m0"], "--output-nbest", out]
+    bad = run_cli("rescore-nbest", *args)
+    assert bad.returncode == 2 and f"{listed}:3: hypothesis of 600 tokens" in bad.stderr
+    assert "Traceback" not in bad.stderr and not out.exists()
+    ok = run_cli("rescore-nbest", *args, "--max-hyp-tokens", "600")
+    assert ok.returncode == 0, ok.stderr
+    block = next(iter(read_nbest(out)))
+    lstm = block.feature("LSTM0")[:, 0]
+    scorer = Scorer.from_directory(small["m0"])
+    src = one_src.read_text(encoding="utf-8").split()
+    alone = scorer.score([src], [[]]).totals[0]  # ln P(</s> | source)
+    assert lstm[3] == pytest.approx(alone, abs=1e-4)
+    assert lstm[2] < lstm[3]  # 600 words cost more than stopping at once

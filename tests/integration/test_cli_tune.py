@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rescore.weights import load_weights
 from tests.conftest import run_cli
@@ -48,3 +49,31 @@ def test_tune_writes_weights_that_never_lower_dev_bleu(tmp_path: Path) -> None:
     bad = run_cli("rescore-tune", "--nbest", nbest, "--ref", short, "--output", tmp_path / "x.json")
     assert bad.returncode == 2 and "past the end of" in bad.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_reference_longer_than_the_list_and_cache_per_reference(tmp_path: Path) -> None:
+    """A dev reference with lines the list has no hypotheses for is refused (file:line); the
+    feature-table cache is not reused for another reference."""
+    lines = [f"{k} ||| a b c d e ||| LM0= -1 ||| 0\n{k} ||| a b x y z ||| LM0= -2 ||| 0\n"
+             for k in range(3)]
+    nbest = tmp_path / "dev.nbest"
+    nbest.write_text("".join(lines))
+    ref, long = tmp_path / "dev.ref", tmp_path / "long.ref"
+    ref.write_text("a b c d e\n" * 3)
+    long.write_text("a b c d e\n" * 4)
+    cache = tmp_path / "t.parquet"
+    args = ["--nbest", nbest, "--cache", cache, "--restarts", "1"]
+    bad = run_cli("rescore-tune", *args, "--ref", long, "--output", tmp_path / "x.json")
+    assert bad.returncode == 2, bad.stderr
+    assert f"{long}:4:" in bad.stderr and "no hypotheses for 1 of the 4" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "x.json").exists()
+    good = run_cli("rescore-tune", *args, "--ref", ref, "--output", tmp_path / "w.json")
+    assert good.returncode == 0, good.stderr
+    first = json.loads((tmp_path / "w.report.json").read_text())
+    assert first["dev_bleu_tuned"] == pytest.approx(100.0)  # LM0 prefers "a b c d e", the reference
+    other = tmp_path / "other.ref"
+    other.write_text("a b x y z\n" * 3)  # same list and cache, another reference
+    again = run_cli("rescore-tune", *args, "--ref", other, "--output", tmp_path / "v.json")
+    assert again.returncode == 0, again.stderr
+    second = json.loads((tmp_path / "v.report.json").read_text())
+    assert second["dev_bleu_start"] < 50 and second["dev_bleu_tuned"] == pytest.approx(100.0)
