@@ -131,26 +131,62 @@ class Candidates:
     finished: list[tuple[int, int, float]] = field(default_factory=list)  # (sentence, beam, score)
 
 
+def beam_topk(scores: torch.Tensor, log_probs: torch.Tensor, n: int,
+              chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``n`` best one-token extensions of each sentence's beams: the largest values of
+    ``scores[s, j] + log_probs[s, j, t]`` over beams ``j`` and tokens ``t`` (``scores (b, K)``,
+    ``log_probs (b, K, V)``) -> values, beams, tokens, each ``(b, n)``, best first. The values
+    equal a top-k over the ``K * V`` sums; among tied values the choice may differ.
+
+    Exact and cheap: the ``n`` largest sums lie in the ``n`` chunks (``chunk`` tokens of one
+    beam) with the largest ``score + chunk maximum`` (a chunk left out has ``n`` chunks above
+    it, whose maxima are ``n`` sums at least as large as all of its own); so one pass of chunk
+    maxima, a top-k over chunks and one over ``n * chunk`` candidates replace a top-k over
+    every token of every beam, and nothing ``(b, K, V)``-sized is written."""
+    b, k, v = log_probs.shape
+    n = min(n, k * v)
+    full = v // chunk
+    if full < 4 * n // k + 1:  # small vocabularies: the direct top-k
+        total = (scores.unsqueeze(2) + log_probs).view(b, k * v)
+        values, index = total.topk(n, dim=1)
+        return values, index // v, index % v
+    if log_probs.stride(2) != 1:
+        log_probs = log_probs.contiguous()
+    s0, s1, _ = log_probs.stride()  # s1 is 0 for beams expanded from one row
+    chunks = log_probs.as_strided((b, k, full, chunk), (s0, s1, chunk, 1))  # no copy
+    maxima = (chunks.amax(dim=3) + scores.unsqueeze(2)).view(b, k * full)
+    _, best = maxima.topk(min(n, k * full), dim=1)  # (b, n): beam * full + chunk
+    rows = torch.arange(b, device=log_probs.device).unsqueeze(1)
+    beam_of, chunk_of = best // full, best % full
+    cand = (chunks[rows, beam_of, chunk_of] + scores[rows, beam_of].unsqueeze(2)).view(b, -1)
+    tail = v - full * chunk  # tokens after the last whole chunk: always candidates
+    if tail:
+        tails = (log_probs[:, :, full * chunk:] + scores.unsqueeze(2)).reshape(b, k * tail)
+        cand = torch.cat([cand, tails], dim=1)
+    values, pos = cand.topk(n, dim=1)
+    in_chunks = pos < best.shape[1] * chunk
+    slot = pos.clamp(max=best.shape[1] * chunk - 1)
+    picked = best.gather(1, slot // chunk)
+    beams = torch.where(in_chunks, picked // full, (pos - best.shape[1] * chunk) // max(tail, 1))
+    tokens = torch.where(in_chunks, (picked % full) * chunk + slot % chunk,
+                         full * chunk + (pos - best.shape[1] * chunk) % max(tail, 1))
+    return values, beams, tokens
+
+
 def select_candidates(scores: torch.Tensor, log_probs: torch.Tensor) -> Candidates:
     """The best ``2K`` one-token extensions of each sentence's ``K`` beams (``scores (b, K)``,
     ``log_probs (b, K, V)``): ``</s>`` extensions ranked in the first ``K`` finish (finite ones
     only); the first ``K`` other extensions continue. At most ``K`` of the ``2K`` end in
     ``</s>`` (one per beam), so ``K`` continuing ones always exist (possibly at -inf)."""
-    b, k, v = log_probs.shape
-    width = min(2 * k, v)
-    # two stages (the best 2K of each beam, then of those) beat one top-k over K * V entries
-    per_beam, per_token = log_probs.topk(width, dim=2)
-    total = (scores.unsqueeze(2) + per_beam).view(b, k * width)
-    top_scores, top_index = total.topk(min(2 * k, k * width), dim=1)
-    beams = top_index // width
-    tokens = per_token.view(b, k * width).gather(1, top_index)
+    k = log_probs.shape[1]
+    top_scores, beams, tokens = beam_topk(scores, log_probs, 2 * k)
     is_eos = tokens == EOS_ID
     ends = is_eos[:, :k] & torch.isfinite(top_scores[:, :k])
     finished = [(int(s), int(beams[s, j]), float(top_scores[s, j]))
                 for s, j in ends.nonzero().tolist()]
     # stable: continuing candidates keep their rank order; the first K of them are taken
-    rank = torch.where(is_eos, torch.full_like(top_index, 2 * k + 1),
-                       torch.arange(top_index.shape[1], device=top_index.device))
+    rank = torch.where(is_eos, torch.full_like(tokens, 2 * k + 1),
+                       torch.arange(tokens.shape[1], device=tokens.device))
     keep = rank.argsort(dim=1, stable=True)[:, :k]
     return Candidates(top_scores.gather(1, keep), beams.gather(1, keep),
                       tokens.gather(1, keep), finished)
@@ -183,13 +219,13 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
         return []
     src, lengths = _pad(sources, device)
     limits = torch.tensor([config.max_length(len(s)) for s in sources], device=device)
-    rows = torch.arange(n, device=device).repeat_interleave(k)
-    states = model.select_state(model.encode(src, lengths), rows)
+    # the K beams of a sentence are equal at the start: its first step is computed once
+    states = model.encode(src, lengths)
     scores = torch.full((n, k), -math.inf, device=device)
     scores[:, 0] = 0.0
     member_scores = torch.zeros((m, n, k), device=device)
     history = torch.empty((n, k, 0), dtype=torch.long, device=device)
-    prev = torch.full((n * k,), BOS_ID, dtype=torch.long, device=device)
+    prev = torch.full((n,), BOS_ID, dtype=torch.long, device=device)
     active = torch.arange(n, device=device)  # the original index of each batch row
     results: list[list[Hypothesis]] = [[] for _ in range(n)]
     forbidden = _forbidden(config.unk)
@@ -197,15 +233,18 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
     while active.numel():
         combined, members, states = model.step(prev, states)
         b, v = active.numel(), combined.shape[-1]
-        log_probs = combined.view(b, k, v)
+        rows = k if t else 1  # decoder rows a sentence has in this step
+        log_probs = combined.view(b, rows, v)
         log_probs[:, :, forbidden] = -math.inf  # in place: never picked, so members agree
         at_limit = t >= limits[active]
         if bool(at_limit.any()):
             only_eos = torch.ones(v, dtype=torch.bool, device=device)
             only_eos[EOS_ID] = False
             log_probs[at_limit] = log_probs[at_limit].masked_fill(only_eos, -math.inf)
+        members = members.view(m, b, rows, v)
+        if rows < k:  # views, no copies: beams 1.. are at -inf and never continue
+            log_probs, members = log_probs.expand(b, k, v), members.expand(m, b, k, v)
         cand = select_candidates(scores, log_probs)
-        members = members.view(m, b, k, v)
         for s, beam, score in cand.finished:
             sentence = int(active[s])
             length = t + 1  # tokens with </s>
@@ -230,7 +269,7 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
             member_scores = member_scores[:, keep]
             cand.next_beams, cand.next_tokens = cand.next_beams[keep], cand.next_tokens[keep]
             index = index[keep]
-        state_rows = (index * k + cand.next_beams).reshape(-1)
+        state_rows = (index * rows + cand.next_beams * (rows > 1)).reshape(-1)
         states = model.select_state(states, state_rows)
         prev = cand.next_tokens.reshape(-1)
     for hyps in results:

@@ -16,6 +16,7 @@ from rescore.beam import (
     Ensemble,
     SearchConfig,
     beam_search,
+    beam_topk,
     forced_score,
     greedy_search,
     select_candidates,
@@ -213,3 +214,58 @@ def test_batched_equals_one_at_a_time(beam: int) -> None:
         alone = beam_search(ens, [src], cfg)[0]
         assert [h.tokens for h in hyps] == [h.tokens for h in alone]
         assert [h.score for h in hyps] == pytest.approx([h.score for h in alone], abs=1e-5)
+
+
+@pytest.mark.parametrize("v", [8000, 8003, 300, 50])
+def test_beam_topk_equals_a_topk_over_all_extensions(v: int) -> None:
+    gen = torch.Generator().manual_seed(v)
+    b, k = 6, 5
+    log_probs = torch.log_softmax(torch.randn(b, k, v, generator=gen) * 3, dim=2)
+    scores = torch.randn(b, k, generator=gen) * 4
+    scores[0, 1:] = -math.inf  # the first step: one live beam
+    log_probs[1] = math.log(1 / v)  # all tied
+    scores[1] = 0.0
+    log_probs[2, :, v // 2:] = -math.inf
+    log_probs[3, 2, -1] = 0.0  # the best extension in the tail (v not a multiple of 64)
+    log_probs[4, :, :3] = -0.01  # ties among the best
+    for n in (1, 7, 2 * k):
+        values, beams, tokens = beam_topk(scores, log_probs, n)
+        total = (scores.unsqueeze(2) + log_probs).view(b, k * v)
+        assert torch.equal(values, total.topk(n, dim=1).values)
+        rows = torch.arange(b).unsqueeze(1)
+        assert torch.equal(scores[rows, beams] + log_probs[rows, beams, tokens], values)
+        pairs = [set(zip(bs, ts, strict=True)) for bs, ts in
+                 zip(beams.tolist(), tokens.tolist(), strict=True)]
+        assert all(len(p) == n for p in pairs)  # distinct extensions
+
+
+def test_chunked_selection_changes_no_search_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a vocabulary large enough for the chunked top-k (and the first step computed once
+    per sentence), search gives what the direct top-k over all extensions gives."""
+    import rescore.beam as beam_module
+
+    model, _ = tiny(4, words=1000, init=0.3)
+    ens = Ensemble([model])
+    srcs = sources(5, 6, words=1000)
+    cfg = SearchConfig(beam=6, nbest=6, max_len_a=1.0, max_len_b=3)
+    chunked = beam_search(ens, srcs, cfg)
+    direct_topk = beam_module.beam_topk
+    monkeypatch.setattr(beam_module, "beam_topk",
+                        lambda s, lp, n: direct_topk(s, lp, n, chunk=10**9))
+    direct = beam_search(ens, srcs, cfg)
+    for a, b in zip(chunked, direct, strict=True):
+        assert [h.tokens for h in a] == [h.tokens for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-6)
+    monkeypatch.undo()
+    for src, hyps in zip(srcs, chunked, strict=True):
+        assert [h.tokens for h in beam_search(ens, [src], cfg)[0]] == [h.tokens for h in hyps]
+
+
+def test_zero_length_limit_ends_at_the_first_step() -> None:
+    model, _ = tiny(2)
+    ens = Ensemble([model])
+    srcs = sources(1, 3)
+    out = beam_search(ens, srcs, SearchConfig(beam=4, nbest=2, max_len_a=0.0, max_len_b=0))
+    for src, hyps in zip(srcs, out, strict=True):
+        assert len(hyps) == 1 and hyps[0].tokens == []  # only </s> can end at the limit
+        assert hyps[0].score == pytest.approx(forced_score(ens, src, [])[0], abs=1e-6)
