@@ -146,9 +146,41 @@ def corpus_bleu_of(table: FeatureTable, scores: np.ndarray) -> float:
     return float(corpus_bleu_from_stats(table.stats[picks].sum(axis=0)))
 
 
+# steps at which a sample of each sentence's envelope is taken (see _envelope)
+_SAMPLE_STEPS = np.concatenate([-np.logspace(-3, 6, 19)[::-1], [0.0], np.logspace(-3, 6, 19)])
+
+
 def _envelope(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Upper envelope of lines a_i + g b_i over g in (-inf, inf): the winning line indices in
-    order of g and the breakpoints between them (one fewer). Ties: the earlier listed line."""
+    order of g and the breakpoints between them (one fewer). Ties: the earlier listed line.
+
+    Exact, with a vectorised prefilter for long lists: the envelope E_S of a sample S (the
+    best lines at a few dozen steps) lies under the true one, so a line that reaches the true
+    envelope reaches E_S somewhere; line - E_S is concave, so that is at a breakpoint of E_S
+    or towards +-inf. Lines that stay below E_S everywhere (most of a 1000-best list) are
+    dropped before the scan; lines on or touching E_S are kept, so ties resolve as without
+    the prefilter."""
+    if len(a) <= 32:
+        return _envelope_scan(a, b)
+    sample = np.unique(np.argmax(a[None, :] + _SAMPLE_STEPS[:, None] * b[None, :], axis=1))
+    s_lines, s_breaks = _envelope_scan(a[sample], b[sample])
+    s_lines = sample[s_lines]
+    first, last = s_lines[0], s_lines[-1]  # the smallest and the largest slope of E_S
+    keep = (b < b[first]) | (b > b[last])
+    keep |= (b == b[first]) & (a >= a[first])
+    keep |= (b == b[last]) & (a >= a[last])
+    if len(s_breaks):
+        at_breaks = a[s_lines[1:]] + s_breaks * b[s_lines[1:]]  # E_S at its breakpoints
+        values = a[:, None] + b[:, None] * s_breaks[None, :]
+        slack = 1e-9 * (1.0 + np.abs(at_breaks))  # rounding must never drop a touching line
+        keep |= (values >= at_breaks[None, :] - slack[None, :]).any(axis=1)
+    kept = np.flatnonzero(keep)
+    lines, breaks = _envelope_scan(a[kept], b[kept])
+    return kept[lines], breaks
+
+
+def _envelope_scan(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_envelope` by one scan over the lines sorted by slope (Python loop)."""
     order = np.lexsort((np.arange(len(a)), -a, b))  # by slope, then best intercept first
     lines: list[int] = []
     starts: list[float] = []

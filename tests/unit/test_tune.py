@@ -83,3 +83,21 @@ def test_corpus_bleu_of_picks_first_on_ties() -> None:
     picks_stats = table.stats[[0, 3]].sum(axis=0)
     assert corpus_bleu_of(table, np.zeros(6)) == pytest.approx(
         float(corpus_bleu_from_stats(picks_stats)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_prefiltered_envelope_equals_the_full_scan(seed: int) -> None:
+    """Long lists go through the sample prefilter; the envelope must be the full scan's,
+    line for line (ties included: integer features repeat lines and slopes)."""
+    from rescore.tune import _envelope_scan
+
+    rng = np.random.default_rng(seed)
+    n = 1000
+    if seed % 2:
+        a, b = rng.integers(-40, 5, n).astype(float), rng.integers(-6, 6, n).astype(float)
+    else:
+        a, b = rng.normal(-30, 8, n), rng.normal(0, 1, n) * 10 ** rng.uniform(-3, 3)
+    lines, breaks = _envelope(a, b)
+    full_lines, full_breaks = _envelope_scan(a, b)
+    assert lines.tolist() == full_lines.tolist()
+    np.testing.assert_array_equal(breaks, full_breaks)
