@@ -93,7 +93,13 @@ def main() -> None:
     if args.full_list:
         full = LSTMFeature(args.model)
         start = time.perf_counter()
-        ours(list(read_nbest(nbest)), full)
+        group: list = []  # type: ignore[type-arg]
+        for block in read_nbest(nbest):  # streamed, as rescore-nbest reads it
+            group.append(block)
+            if len(group) == full.group_size:
+                ours(group, full)
+                group = []
+        ours(group, full)
         result["full_list"] = {"seconds": time.perf_counter() - start,
                                "decoder_steps": full.stats.decoder_steps,
                                "target_tokens_scored": full.stats.tokens}

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "LSTM features: a guard against broken lists (default 500)")
     parser.add_argument("--device", default="cpu", help="device for LSTM models (cpu, cuda; "
                         "under torchrun each process takes cuda:LOCAL_RANK)")
+    parser.add_argument("--threads", type=int, help="CPU threads for the LSTM models "
+                        "(torch.set_num_threads; default: torch's)")
     parser.add_argument("--output-nbest", help="reranked n-best list (Moses format)")
     parser.add_argument("--output-1best", help="best hypothesis per sentence, one per line")
     parser.add_argument("--missing", choices=MISSING_POLICIES, default="empty",
@@ -81,6 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     def body() -> None:
         if args.output_nbest is None and args.output_1best is None:
             raise RescoreError("nothing to write: give --output-nbest and/or --output-1best")
+        if args.threads is not None:
+            if args.threads < 1:
+                raise RescoreError(f"--threads must be at least 1, not {args.threads}")
+            torch.set_num_threads(args.threads)
         device = torch.device(args.device)
         if device.type == "cuda" and "LOCAL_RANK" in os.environ:
             device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))

@@ -68,6 +68,7 @@ def test_two_processes_write_what_one_writes(small: dict[str, Path], tmp_path: P
     (["--model", "M0", "--model", "M1", "--combine", "average"], "needs --ensemble"),
     (["--combine", "average"], "needs an LSTM model"),
     (["--model", "NOWHERE"], "no config.json"),
+    (["--model", "M0", "--threads", "0"], "--threads must be at least 1"),
 ])
 def test_bad_model_options(small: dict[str, Path], tmp_path: Path, extra: list[str],
                            message: str) -> None:
