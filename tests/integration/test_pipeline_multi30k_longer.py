@@ -24,7 +24,8 @@ def test_dry_run_lists_training_scoring_tuning_and_report(multi30k: Path,
     names = [ln.split()[2].rstrip(":") for ln in lines if ln.startswith("[run ]")]
     assert names[:4] == ["train-rev-long", "train-rev-drop", "score-val", "score-test2016"]
     assert {"tune-grid-LSTMR0", "tune-grid-LSTMEnsemble0", "tune-mert-LSTMR0",
-            "rerank-mert-LSTMR0", "average-LSTMD0", "oracle"} <= set(names)
+            "rerank-mert-LSTMR0", "average-LSTMD0", "oracle", "translate-rev-long",
+            "translate-ensemble"} <= set(names)
     assert names[-1] == "report"
     commands = [ln.strip() for ln in lines if not ln.startswith("[")]
     drop = next(c for c in commands if "models/rev-drop" in c and "rescore.cli.train" in c)
