@@ -276,8 +276,14 @@ def mert(table: FeatureTable, start: np.ndarray, *, restarts: int = 5,
     return best_w, best_bleu
 
 
+# lam: fine where it matters (an LSTM log-probability is tens of nats, a Moses total a few
+# units, so the best lam is small), coarse above: 0.005 steps to 0.1, 0.02 to 0.2, 0.05 to 1
+DEFAULT_GRID = tuple(float(x) for x in np.round(np.concatenate([
+    np.arange(0, 0.1, 0.005), np.arange(0.1, 0.2, 0.02), np.arange(0.2, 1.0001, 0.05)]), 3))
+
+
 def grid_search(table: FeatureTable, baseline: np.ndarray, feature: int,
-                grid: Sequence[float] = tuple(np.round(np.linspace(0, 1, 21), 2))
+                grid: Sequence[float] = DEFAULT_GRID
                 ) -> tuple[float, float, list[tuple[float, float]]]:
     """Best ``lam`` for score = (1 - lam) * (values @ baseline) + lam * values[:, feature]:
     ``(lam, dev BLEU, [(lam, BLEU) for the whole grid])``. ``baseline`` has weight 0 on

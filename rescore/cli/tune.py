@@ -16,6 +16,7 @@ from rescore.files import atomic_output
 from rescore.metrics import DEFAULT_TOKENIZE, TOKENIZERS
 from rescore.oracle import load_references
 from rescore.tune import (
+    DEFAULT_GRID,
     corpus_bleu_of,
     grid_search,
     load_table,
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=("mert", "grid"), default="mert")
     parser.add_argument("--init-weights", help="starting weights (Moses ini or JSON); features "
                         "they lack start at 0. mert: default all equal; grid: required")
+    parser.add_argument("--grid", metavar="VALUES",
+                        help="grid: comma-separated interpolation weights in [0, 1] (default: "
+                        "0.005 steps to 0.1, 0.02 to 0.2, 0.05 to 1)")
     parser.add_argument("--feature", default="LSTM0",
                         help="grid: the feature to interpolate with the baseline weights")
     parser.add_argument("--tune-features", metavar="NAMES",
@@ -50,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", type=Path, help="feature table cache (parquet); default: "
                         "OUTPUT with .features.parquet")
     return parser
+
+
+def parse_grid(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return DEFAULT_GRID
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise RescoreError(f"--grid {text!r}: give comma-separated numbers") from None
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise RescoreError(f"--grid {text!r}: give weights in [0, 1]")
+    return values
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             base = init.vector(schema, default=0.0)
             base[col] = 0.0
             start_bleu = corpus_bleu_of(table, table.values @ base)
-            lam, bleu, curve = grid_search(table, base, col)
+            lam, bleu, curve = grid_search(table, base, col, parse_grid(args.grid))
             w = (1 - lam) * base
             w[col] = lam
             report["grid"] = curve

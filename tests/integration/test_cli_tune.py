@@ -77,3 +77,21 @@ def test_reference_longer_than_the_list_and_cache_per_reference(tmp_path: Path) 
     assert again.returncode == 0, again.stderr
     second = json.loads((tmp_path / "v.report.json").read_text())
     assert second["dev_bleu_start"] < 50 and second["dev_bleu_tuned"] == pytest.approx(100.0)
+
+
+def test_grid_points_can_be_given(tmp_path: Path) -> None:
+    lines = [f"{k} ||| a b c d e ||| LM0= -1 Noise0= 0 ||| 0\n"
+             f"{k} ||| a b x y z ||| LM0= -2 Noise0= 1 ||| 0\n" for k in range(3)]
+    nbest, ref, init = tmp_path / "dev.nbest", tmp_path / "dev.ref", tmp_path / "init.json"
+    nbest.write_text("".join(lines))
+    ref.write_text("a b c d e\n" * 3)
+    init.write_text('{"LM0": 1.0, "Noise0": 0.0}')
+    args = ["--nbest", nbest, "--ref", ref, "--init-weights", init, "--method", "grid",
+            "--feature", "Noise0"]
+    ok = run_cli("rescore-tune", *args, "--grid", "0,0.5,1", "--output", tmp_path / "w.json")
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads((tmp_path / "w.report.json").read_text())
+    assert [g for g, _ in report["grid"]] == [0.0, 0.5, 1.0] and report["lambda"] == 0.0
+    bad = run_cli("rescore-tune", *args, "--grid", "0,2", "--output", tmp_path / "x.json")
+    assert bad.returncode == 2 and "weights in [0, 1]" in bad.stderr
+    assert not (tmp_path / "x.json").exists()

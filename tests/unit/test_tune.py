@@ -7,7 +7,15 @@ import pytest
 
 from rescore.metrics import STATS_DIM, corpus_bleu_from_stats
 from rescore.nbest import FeatureSchema
-from rescore.tune import FeatureTable, _envelope, corpus_bleu_of, grid_search, line_search, mert
+from rescore.tune import (
+    DEFAULT_GRID,
+    FeatureTable,
+    _envelope,
+    corpus_bleu_of,
+    grid_search,
+    line_search,
+    mert,
+)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -73,7 +81,9 @@ def test_mert_never_below_start() -> None:
 def test_grid_search() -> None:
     table = random_table(3)
     lam, bleu, curve = grid_search(table, np.array([1.0, 0.0]), 1)
-    assert len(curve) == 21 and (lam, bleu) in curve
+    assert [g for g, _ in curve] == list(DEFAULT_GRID) and (lam, bleu) in curve
+    assert DEFAULT_GRID[0] == 0.0 and DEFAULT_GRID[-1] == 1.0
+    assert DEFAULT_GRID[1] == 0.005 and list(DEFAULT_GRID) == sorted(set(DEFAULT_GRID))
     assert bleu == max(b for _, b in curve)
     assert curve[0][1] == pytest.approx(corpus_bleu_of(table, table.values[:, 0]))
 
