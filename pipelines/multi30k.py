@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,6 +191,15 @@ def build(work: Path, mode: Mode, shared: Path | None,
         plot = ["Moses baseline", *plot, "reversed LSTM, weight grid-tuned on val",
                 "ensemble + Moses features, MERT on val"]
     spec["plot"] = plot
+    stages.append(report_stage(work, spec, [ROOT / "data/phrases.en", *model_inputs],
+                               [s.name for s in stages if s.name != "download"]))
+    return Pipeline(work, stages)
+
+
+def report_stage(work: Path, spec: dict[str, object], inputs: list[Path],
+                 after: list[str]) -> Stage:
+    """The report stage: ``spec`` is written to WORKDIR/report/spec.json (rewritten only when
+    it changes, so an unchanged spec never reruns the report) and rescore-report reads it."""
     spec_path = work / "report" / "spec.json"
     text = json.dumps(spec, indent=2) + "\n"
     if not spec_path.exists() or spec_path.read_text(encoding="utf-8") != text:
@@ -197,13 +207,10 @@ def build(work: Path, mode: Mode, shared: Path | None,
         with atomic_output(spec_path) as out_file:
             out_file.write(text)
     report = work / "report" / "report"
-    stages.append(Stage("report", [*cli("report"), "--spec", str(spec_path), "--output-prefix",
-                                   str(report)],
-                        [Path(f"{report}.md"), Path(f"{report}.html"), Path(f"{report}.json")],
-                        [spec_path, ROOT / "data/phrases.en", *model_inputs],
-                        [s.name for s in stages if s.name != "download"],
-                        description="tables, figures, HTML"))
-    return Pipeline(work, stages)
+    return Stage("report", [*cli("report"), "--spec", str(spec_path), "--output-prefix",
+                            str(report)],
+                 [Path(f"{report}.md"), Path(f"{report}.html"), Path(f"{report}.json")],
+                 [spec_path, *inputs], after, description="tables, figures, HTML")
 
 
 def main() -> None:
@@ -229,18 +236,23 @@ def main() -> None:
     shared = multi30k_dir()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # stages run as subprocesses
     torch.set_num_threads(args.threads)  # stages run in this process
+    run_pipeline("multi30k", lambda: build(
+        work, mode, shared if (shared / "train.en.gz").exists() else None,
+        args.models.resolve() if args.models else None), work, args.dry_run)
+
+
+def run_pipeline(name: str, make: Callable[[], Pipeline], work: Path, dry_run: bool) -> None:
+    """Build and run a pipeline; errors are one line and exit status 2, an interrupt 130."""
     try:
-        pipeline = build(work, mode, shared if (shared / "train.en.gz").exists() else None,
-                         args.models.resolve() if args.models else None)
-        pipeline.run(dry_run=args.dry_run)
+        make().run(dry_run=dry_run)
     except RescoreError as err:
-        print(f"multi30k pipeline: error: {err}", file=sys.stderr)
+        print(f"{name} pipeline: error: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("multi30k pipeline: interrupted; run the same command again to resume",
+        print(f"{name} pipeline: interrupted; run the same command again to resume",
               file=sys.stderr)
         sys.exit(130)
-    if not args.dry_run:
+    if not dry_run:
         print(f"report: {work / 'report' / 'report.html'} (and .md, .json)", file=sys.stderr)
 
 

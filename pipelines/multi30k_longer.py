@@ -17,7 +17,6 @@ WORKDIR/report/report.{md,html,json,csv} (default WORKDIR: work/multi30k-longer)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -27,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from pipelines.multi30k import MOSES_FEATURES, cli  # noqa: E402
+from pipelines.multi30k import MOSES_FEATURES, cli, report_stage, run_pipeline  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
-from rescore.files import atomic_output  # noqa: E402
 from rescore.paths import multi30k_dir  # noqa: E402
 from rescore.pipeline import Pipeline, Stage  # noqa: E402
 
@@ -131,17 +129,7 @@ def build(work: Path, data: Path, models: Path | None, mert_restarts: int,
                        {"title": "Table 2: rescoring with reversed LSTMs trained 14 epochs",
                         "systems": systems}],
             "oracle": str(oracle_json)}
-    spec_path = work / "report" / "spec.json"
-    text = json.dumps(spec, indent=2) + "\n"
-    if not spec_path.exists() or spec_path.read_text(encoding="utf-8") != text:
-        spec_path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(spec_path) as out_file:
-            out_file.write(text)
-    report = work / "report" / "report"
-    stages.append(Stage("report", [*cli("report"), "--spec", str(spec_path), "--output-prefix",
-                                   str(report)],
-                        [Path(f"{report}.md"), Path(f"{report}.html"), Path(f"{report}.json")],
-                        [spec_path], [s.name for s in stages], description="tables, HTML"))
+    stages.append(report_stage(work, spec, [], [s.name for s in stages]))
     return Pipeline(work, stages)
 
 
@@ -159,24 +147,15 @@ def main() -> None:
     data = multi30k_dir()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
-    try:
+    work = args.workdir.resolve()
+
+    def make() -> Pipeline:
         if not (data / "nbest/test2016.1000best.gz").exists():
             raise RescoreError(f"{data}: no Moses n-best lists (set RESCORE_SHARED_DATA)")
-        pipeline = build(args.workdir.resolve(), data,
-                         args.models.resolve() if args.models else None,
-                         args.mert_restarts, args.mert_iterations)
-        pipeline.run(dry_run=args.dry_run)
-    except RescoreError as err:
-        print(f"multi30k_longer pipeline: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("multi30k_longer pipeline: interrupted; run the same command again to resume",
-              file=sys.stderr)
-        sys.exit(130)
-    if not args.dry_run:
-        print(f"report: {args.workdir / 'report' / 'report.html'} (and .md, .json)",
-              file=sys.stderr)
+        return build(work, data, args.models.resolve() if args.models else None,
+                     args.mert_restarts, args.mert_iterations)
 
+    run_pipeline("multi30k_longer", make, work, args.dry_run)
 
 if __name__ == "__main__":
     main()
