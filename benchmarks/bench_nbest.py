@@ -31,7 +31,7 @@ from rescore.weights import load_weights
 nbest, weights, out = sys.argv[1:4]
 w = load_weights(weights)
 start = time.perf_counter()
-stats = rerank_file(nbest, weights=w, output_nbest=out, output_1best=out + ".1best")
+stats = rerank_file(nbest, combiner=w, output_nbest=out, output_1best=out + ".1best")
 elapsed = time.perf_counter() - start
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent
 hwm = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))

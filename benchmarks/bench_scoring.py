@@ -25,7 +25,7 @@ from rescore.features.lstm import LSTMFeature
 from rescore.files import read_lines
 from rescore.nbest import read_nbest
 from rescore.paths import multi30k_dir
-from rescore.scoring import Scorer
+from rescore.scoring import score_pairs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -56,19 +56,19 @@ def main() -> None:
             break
         blocks.append(block)
     feature = LSTMFeature(args.model)
-    scorer = Scorer(feature.scorer.model, feature.scorer.src_vocab, feature.scorer.tgt_vocab,
-                    batch_size=args.batch)
-    one = Scorer(scorer.model, scorer.src_vocab, scorer.tgt_vocab, batch_size=1)
+    loaded = feature.loaded
+    model, src_vocab, tgt_vocab = loaded.model, loaded.src_vocab, loaded.tgt_vocab
 
-    def listed(b_scorer: Scorer, subset: list) -> None:  # type: ignore[type-arg]
+    def listed(batch: int, subset: list) -> None:  # type: ignore[type-arg]
         for b in subset:
-            b_scorer.score([sources[b.sent_id].split()] * len(b),
-                           [h.split() for h in b.hypotheses])
+            score_pairs(model, src_vocab, tgt_vocab, [sources[b.sent_id].split()] * len(b),
+                        [h.split() for h in b.hypotheses], batch_size=batch)
 
     def distinct(subset: list) -> None:  # type: ignore[type-arg]
         for b in subset:
             hyps = list(dict.fromkeys(b.hypotheses))
-            scorer.score([sources[b.sent_id].split()] * len(hyps), [h.split() for h in hyps])
+            score_pairs(model, src_vocab, tgt_vocab, [sources[b.sent_id].split()] * len(hyps),
+                        [h.split() for h in hyps], batch_size=args.batch)
 
     entries = sum(len(b) for b in blocks)
     few = blocks[: args.one_at_a_time]
@@ -80,8 +80,8 @@ def main() -> None:
 
     t_c = timed(lambda: ours(blocks, feature))
     t_b2 = timed(lambda: distinct(blocks))
-    t_b = timed(lambda: listed(scorer, blocks))
-    t_a = timed(lambda: listed(one, few))
+    t_b = timed(lambda: listed(args.batch, blocks))
+    t_a = timed(lambda: listed(1, few))
     rates = {"(a) one at a time": few_entries / t_a,
              "(b) padded batches, as listed": entries / t_b,
              "(b') padded batches, distinct": entries / t_b2, "(c) rescore": entries / t_c}

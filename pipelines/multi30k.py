@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +26,22 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from rescore.errors import RescoreError  # noqa: E402
-from rescore.files import atomic_output  # noqa: E402
 from rescore.paths import multi30k_dir  # noqa: E402
-from rescore.pipeline import Pipeline, Stage  # noqa: E402
-
-PY = sys.executable
-MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,"
-                  "TranslationModel0")
+from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
+from rescore.stages import (  # noqa: E402
+    MOSES_FEATURES,
+    PY,
+    Rows,
+    average_rows,
+    grid_tunings,
+    oracle_stage,
+    report_stage,
+    rerank_stage,
+    score_stage,
+    train_stage,
+    translate_stage,
+    tuned_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -49,14 +55,13 @@ class Mode:
     beams: tuple[int, ...] = (1, 2, 12)
 
 
+MODELS = {"fwd": ["--no-reverse-source"], "rev": [], "rev2": ["--seed", "2"]}
+
+
 QUICK = Mode("cpu-tiny", train_pairs=10000, sentences=100, epochs=2.0, mert_restarts=1,
              mert_iterations=3)
 FULL = Mode("cpu-multi30k", train_pairs=None, sentences=None, epochs=None, mert_restarts=2,
             mert_iterations=5)
-
-
-def cli(name: str) -> list[str]:
-    return [PY, "-m", f"rescore.cli.{name}"]
 
 
 def build(work: Path, mode: Mode, shared: Path | None,
@@ -83,105 +88,74 @@ def build(work: Path, mode: Mode, shared: Path | None,
     have_lists = shared is not None and (shared / "nbest/test2016.1000best.gz").exists()
 
     model_dirs = {}
-    for name, extra in (("fwd", ["--no-reverse-source"]), ("rev", []),
-                        ("rev2", ["--seed", "2"])):
+    for name, extra in MODELS.items():
         if models is not None:
             model_dirs[name] = models / name
             continue
         out = work / "models" / name
-        args = [*cli("train"), "--preset", mode.preset, "--src-train", str(data / "train.en.gz"),
-                "--tgt-train", str(data / "train.fr.gz"), "--src-valid", str(data / "val.en"),
-                "--tgt-valid", str(data / "val.fr"), "--output", str(out), *extra]
+        args = ["--preset", mode.preset, "--src-train", data / "train.en.gz", "--tgt-train",
+                data / "train.fr.gz", "--src-valid", data / "val.en", "--tgt-valid",
+                data / "val.fr", *extra]
         if mode.epochs:
             args += ["--epochs", str(mode.epochs)]
-        stages.append(Stage(f"train-{name}", args, [out / "model.pt"], after=["data"],
-                            resume=[*cli("train"), "--resume", "--output", str(out)],
-                            partial=out / "checkpoint.pt", description=f"train {name}"))
+        stages.append(train_stage(f"train-{name}", out, args, after=["data"]))
         model_dirs[name] = out
     model_inputs = list(model_dirs.values()) if models is not None else []
-    trained = [f"train-{n}" for n in model_dirs] if models is None else []
+    after = [*(f"train-{n}" for n in model_dirs if models is None), "data"]
 
-    def after(*names: str) -> list[str]:
-        return [*trained, "data", *names]
-
-    tables: dict[str, list[dict[str, str]]] = {"Table 1: standalone translation": [],
-                                                "Table 2: rescoring Moses' 1000-best lists": []}
-    # --- Table 1: standalone beam search
-    t1 = tables["Table 1: standalone translation"]
+    table1 = Rows()  # Table 1: standalone beam search
     runs = [("fwd-b12", "single forward LSTM, beam 12", 12, ["fwd"]),
             ("rev-b12", "single reversed LSTM, beam 12", 12, ["rev"])]
     runs += [(f"ens-b{b}", f"ensemble of 2 reversed LSTMs, beam {b}", b, ["rev", "rev2"])
              for b in mode.beams]
     for key, label, beam, names in runs:
         out = work / "translate" / f"{key}.txt"
-        args = [*cli("translate"), "--input", str(data / "test2016.en"), "--output", str(out),
-                "--beam", str(beam)]
-        for n in names:
-            args += ["--model", str(model_dirs[n])]
-        stages.append(Stage(f"translate-{key}", args, [out], model_inputs, after()))
-        t1.append({"name": label, "file": str(out)})
+        table1.add(translate_stage(f"translate-{key}", data / "test2016.en", out,
+                                   [model_dirs[n] for n in names], beam, inputs=model_inputs,
+                                   after=after), label, out)
+    stages += table1.stages
+    tables = {"Table 1: standalone translation": table1.systems}
 
     oracle_json = None
     if have_lists:
-        scored = {}
-        for split in ("val", "test2016"):
-            out = work / "scored" / f"{split}.nbest.gz"
-            stages.append(Stage(
-                f"score-{split}",
-                [*cli("nbest"), "--nbest", str(data / f"nbest/{split}.1000best.gz"), "--source",
-                 str(data / f"{split}.en"), "--model", f"LSTMF0={model_dirs['fwd']}",
-                 "--model", f"LSTM0={model_dirs['rev']}", "--model",
-                 f"LSTM1={model_dirs['rev2']}", "--ensemble", "LSTM0,LSTM1", "--output-nbest",
-                 str(out)], [out], model_inputs, after(),
-                description=f"add LSTM features to the {split} list"))
-            scored[split] = out
-        t2 = tables["Table 2: rescoring Moses' 1000-best lists"]
+        scored = {split: work / "scored" / f"{split}.nbest.gz" for split in ("val", "test2016")}
+        for split, out in scored.items():
+            stages.append(score_stage(
+                f"score-{split}", data / f"nbest/{split}.1000best.gz", data / f"{split}.en",
+                [("LSTMF0", model_dirs["fwd"]), ("LSTM0", model_dirs["rev"]),
+                 ("LSTM1", model_dirs["rev2"])], out, ensemble=["LSTM0", "LSTM1"],
+                inputs=model_inputs, after=after))
+        table2 = Rows()
         moses = work / "rerank" / "moses-weights.1best"
-        stages.append(Stage("rerank-moses", [
-            *cli("nbest"), "--nbest", str(data / "nbest/test2016.1000best.gz"), "--weights",
-            str(data / "moses.ini.tuned"), "--output-1best", str(moses)], [moses],
-            after=["data"]))
-        t2.append({"name": "rescore-nbest with Moses' tuned weights (= Moses 1-best)",
-                   "file": str(moses)})
+        table2.add(rerank_stage("rerank-moses", data / "nbest/test2016.1000best.gz", moses,
+                                weights=data / "moses.ini.tuned", after=["data"]),
+                   "rescore-nbest with Moses' tuned weights (= Moses 1-best)", moses)
         labels = {"LSTMF0": "forward LSTM", "LSTM0": "reversed LSTM",
                   "LSTMEnsemble0": "ensemble of 2 reversed LSTMs"}
-        for feat, label in labels.items():
-            out = work / "rerank" / f"avg-{feat}.1best"
-            stages.append(Stage(f"average-{feat}", [
-                *cli("nbest"), "--nbest", str(scored["test2016"]), "--combine", "average",
-                "--average-feature", feat, "--output-1best", str(out)], [out],
-                after=after("score-test2016")))
-            t2.append({"name": f"{label}, the paper's untuned average", "file": str(out)})
-        tuned = {f"grid-{f}": (["--method", "grid", "--feature", f], f"{labels[f]}, "
-                               "weight grid-tuned on val") for f in labels}
-        tuned["mert"] = (["--method", "mert", "--tune-features",
-                          f"{MOSES_FEATURES},LSTMEnsemble0", "--restarts",
-                          str(mode.mert_restarts), "--iterations", str(mode.mert_iterations)],
-                         "ensemble + Moses features, MERT on val")
-        for key, (extra, label) in tuned.items():
-            weights = work / "tune" / f"{key}.json"
-            stages.append(Stage(f"tune-{key}", [
-                *cli("tune"), "--nbest", str(scored["val"]), "--ref", str(data / "val.fr"),
-                "--init-weights", str(data / "moses.ini.tuned"), *extra, "--output",
-                str(weights), "--cache", str(work / "tune" / "val.features.parquet")],
-                [weights], after=after("score-val")))
-            out = work / "rerank" / f"{key}.1best"
-            stages.append(Stage(f"rerank-{key}", [
-                *cli("nbest"), "--nbest", str(scored["test2016"]), "--weights", str(weights),
-                "--output-1best", str(out)], [out], after=after("score-test2016", f"tune-{key}")))
-            t2.append({"name": label, "file": str(out)})
-        oracle = work / "oracle" / "test2016.oracle"
-        oracle_json = work / "oracle" / "test2016.oracle.json"
-        stages.append(Stage("oracle", [
-            *cli("oracle"), "--nbest", str(data / "nbest/test2016.1000best.gz"), "--ref",
-            str(data / "test2016.fr"), "--output", str(oracle), "--report", str(oracle_json)],
-            [oracle, oracle_json], after=["data"]))
-        t2.append({"name": "oracle of the 1000-best lists", "file": str(oracle)})
+        averages = average_rows(scored["test2016"], labels, work, [*after, "score-test2016"])
+        tunings = grid_tunings(labels)
+        tunings["mert"] = (["--method", "mert", "--tune-features",
+                            f"{MOSES_FEATURES},LSTMEnsemble0", "--restarts",
+                            str(mode.mert_restarts), "--iterations", str(mode.mert_iterations)],
+                           "ensemble + Moses features, MERT on val")
+        tuned = tuned_rows(scored["val"], scored["test2016"], data / "val.fr",
+                           data / "moses.ini.tuned", tunings, work, [*after, "score-val"],
+                           [*after, "score-test2016"])
+        oracle, oracle_json = oracle_stage(data / "nbest/test2016.1000best.gz",
+                                           data / "test2016.fr",
+                                           work / "oracle" / "test2016.oracle", after=["data"])
+        for rows in (averages, tuned):
+            table2.stages += rows.stages
+            table2.systems += rows.systems
+        table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
+        stages += table2.stages
+        tables["Table 2: rescoring Moses' 1000-best lists"] = table2.systems
 
-    spec = {"ref": str(data / "test2016.fr"), "source": str(data / "test2016.en"),
-            "tables": [{"title": t, "systems": s} for t, s in tables.items() if s],
-            "vocab": str(model_dirs["rev"] / "src.vocab"),
-            "pca_model": str(model_dirs["rev"]), "phrases": str(ROOT / "data/phrases.en")}
+    spec: dict[str, object] = {
+        "ref": str(data / "test2016.fr"), "source": str(data / "test2016.en"),
+        "tables": [{"title": t, "systems": s} for t, s in tables.items() if s],
+        "vocab": str(model_dirs["rev"] / "src.vocab"),
+        "pca_model": str(model_dirs["rev"]), "phrases": str(ROOT / "data/phrases.en")}
     if have_lists:
         spec["baseline"] = {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")}
     if oracle_json is not None:
@@ -194,23 +168,6 @@ def build(work: Path, mode: Mode, shared: Path | None,
     stages.append(report_stage(work, spec, [ROOT / "data/phrases.en", *model_inputs],
                                [s.name for s in stages if s.name != "download"]))
     return Pipeline(work, stages)
-
-
-def report_stage(work: Path, spec: dict[str, object], inputs: list[Path],
-                 after: list[str]) -> Stage:
-    """The report stage: ``spec`` is written to WORKDIR/report/spec.json (rewritten only when
-    it changes, so an unchanged spec never reruns the report) and rescore-report reads it."""
-    spec_path = work / "report" / "spec.json"
-    text = json.dumps(spec, indent=2) + "\n"
-    if not spec_path.exists() or spec_path.read_text(encoding="utf-8") != text:
-        spec_path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(spec_path) as out_file:
-            out_file.write(text)
-    report = work / "report" / "report"
-    return Stage("report", [*cli("report"), "--spec", str(spec_path), "--output-prefix",
-                            str(report)],
-                 [Path(f"{report}.md"), Path(f"{report}.html"), Path(f"{report}.json")],
-                 [spec_path, *inputs], after, description="tables, figures, HTML")
 
 
 def main() -> None:
@@ -238,22 +195,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)  # stages run in this process
     run_pipeline("multi30k", lambda: build(
         work, mode, shared if (shared / "train.en.gz").exists() else None,
-        args.models.resolve() if args.models else None), work, args.dry_run)
-
-
-def run_pipeline(name: str, make: Callable[[], Pipeline], work: Path, dry_run: bool) -> None:
-    """Build and run a pipeline; errors are one line and exit status 2, an interrupt 130."""
-    try:
-        make().run(dry_run=dry_run)
-    except RescoreError as err:
-        print(f"{name} pipeline: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print(f"{name} pipeline: interrupted; run the same command again to resume",
-              file=sys.stderr)
-        sys.exit(130)
-    if not dry_run:
-        print(f"report: {work / 'report' / 'report.html'} (and .md, .json)", file=sys.stderr)
+        args.models.resolve() if args.models else None), args.dry_run,
+        work / "report" / "report.html")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,21 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from pipelines.multi30k import MOSES_FEATURES, cli, report_stage, run_pipeline  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
 from rescore.paths import multi30k_dir  # noqa: E402
-from rescore.pipeline import Pipeline, Stage  # noqa: E402
+from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
+from rescore.stages import (  # noqa: E402
+    MOSES_FEATURES,
+    Rows,
+    average_rows,
+    grid_tunings,
+    oracle_stage,
+    report_stage,
+    score_stage,
+    train_stage,
+    translate_stage,
+    tuned_rows,
+)
 
 RECIPE = ["--preset", "cpu-multi30k", "--epochs", "14", "--decay-start-epoch", "11.5",
           "--seed", "3"]
@@ -47,87 +58,58 @@ def build(work: Path, data: Path, models: Path | None, mert_restarts: int,
             dirs[name] = models / name
             continue
         out = work / "models" / name
-        stages.append(Stage(
-            f"train-{name}", [*cli("train"), *RECIPE, *extra, "--src-train",
-                              str(data / "train.en.gz"), "--tgt-train", str(data / "train.fr.gz"),
-                              "--src-valid", str(data / "val.en"), "--tgt-valid",
-                              str(data / "val.fr"), "--output", str(out)],
-            [out / "model.pt"], [data / "train.en.gz", data / "train.fr.gz"],
-            resume=[*cli("train"), "--resume", "--output", str(out)],
-            partial=out / "checkpoint.pt", description=f"train {label}"))
+        stages.append(train_stage(
+            f"train-{name}", out, [*RECIPE, *extra, "--src-train", data / "train.en.gz",
+                                   "--tgt-train", data / "train.fr.gz", "--src-valid",
+                                   data / "val.en", "--tgt-valid", data / "val.fr"],
+            inputs=[data / "train.en.gz", data / "train.fr.gz"], description=f"train {label}"))
         dirs[name] = out
     model_inputs = list(dirs.values()) if models is not None else []
     trained = [s.name for s in stages]
     features = {feat: label for feat, _, label in MODELS.values()}
     features[ENSEMBLE] = "ensemble of the two reversed LSTMs"
 
-    scored = {}
-    for split in ("val", "test2016"):
-        out = work / "scored" / f"{split}.nbest.gz"
-        command = [*cli("nbest"), "--nbest", str(data / f"nbest/{split}.1000best.gz"),
-                   "--source", str(data / f"{split}.en")]
-        for name, (feat, _, _) in MODELS.items():
-            command += ["--model", f"{feat}={dirs[name]}"]
-        command += ["--ensemble", ",".join(feat for feat, _, _ in MODELS.values()),
-                    "--output-nbest", str(out)]
-        stages.append(Stage(f"score-{split}", command, [out], model_inputs, trained,
-                            description=f"add LSTM features to the {split} list"))
-        scored[split] = out
+    scored = {split: work / "scored" / f"{split}.nbest.gz" for split in ("val", "test2016")}
+    for split, out in scored.items():
+        stages.append(score_stage(
+            f"score-{split}", data / f"nbest/{split}.1000best.gz", data / f"{split}.en",
+            [(feat, dirs[name]) for name, (feat, _, _) in MODELS.items()], out,
+            ensemble=[feat for feat, _, _ in MODELS.values()], inputs=model_inputs,
+            after=trained))
 
-    systems: list[dict[str, str]] = []
     rerank_after = [*trained, "score-test2016"]
-    for feat, label in features.items():
-        out = work / "rerank" / f"avg-{feat}.1best"
-        stages.append(Stage(f"average-{feat}", [
-            *cli("nbest"), "--nbest", str(scored["test2016"]), "--combine", "average",
-            "--average-feature", feat, "--output-1best", str(out)], [out], after=rerank_after))
-        systems.append({"name": f"{label}, the paper's untuned average", "file": str(out)})
-    tuned = {f"grid-{feat}": (["--method", "grid", "--feature", feat],
-                              f"{label}, weight grid-tuned on val")
-             for feat, label in features.items()}
+    table2 = average_rows(scored["test2016"], features, work, rerank_after)
+    tunings = grid_tunings(features)
     single = MODELS["rev-long"][0]
-    tuned[f"mert-{single}"] = (["--method", "mert", "--tune-features",
-                                f"{MOSES_FEATURES},{single}", "--restarts", str(mert_restarts),
-                                "--iterations", str(mert_iterations)],
-                               f"{features[single]} + Moses features, MERT on val")
-    for key, (extra, label) in tuned.items():
-        weights = work / "tune" / f"{key}.json"
-        stages.append(Stage(f"tune-{key}", [
-            *cli("tune"), "--nbest", str(scored["val"]), "--ref", str(data / "val.fr"),
-            "--init-weights", str(data / "moses.ini.tuned"), *extra, "--output", str(weights),
-            "--cache", str(work / "tune" / "val.features.parquet")],
-            [weights], after=[*trained, "score-val"]))
-        out = work / "rerank" / f"{key}.1best"
-        stages.append(Stage(f"rerank-{key}", [
-            *cli("nbest"), "--nbest", str(scored["test2016"]), "--weights", str(weights),
-            "--output-1best", str(out)], [out], after=[*rerank_after, f"tune-{key}"]))
-        systems.append({"name": label, "file": str(out)})
-    oracle = work / "oracle" / "test2016.oracle"
-    oracle_json = work / "oracle" / "test2016.oracle.json"
-    stages.append(Stage("oracle", [
-        *cli("oracle"), "--nbest", str(data / "nbest/test2016.1000best.gz"), "--ref",
-        str(data / "test2016.fr"), "--output", str(oracle), "--report", str(oracle_json)],
-        [oracle, oracle_json]))
-    systems.append({"name": "oracle of the 1000-best lists", "file": str(oracle)})
+    tunings[f"mert-{single}"] = (["--method", "mert", "--tune-features",
+                                  f"{MOSES_FEATURES},{single}", "--restarts",
+                                  str(mert_restarts), "--iterations", str(mert_iterations)],
+                                 f"{features[single]} + Moses features, MERT on val")
+    tuned = tuned_rows(scored["val"], scored["test2016"], data / "val.fr",
+                       data / "moses.ini.tuned", tunings, work, [*trained, "score-val"],
+                       rerank_after)
+    table2.stages += tuned.stages
+    table2.systems += tuned.systems
+    oracle, oracle_json = oracle_stage(data / "nbest/test2016.1000best.gz", data / "test2016.fr",
+                                       work / "oracle" / "test2016.oracle")
+    table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
 
-    standalone: list[dict[str, str]] = []  # Table 1: beam search, beam 12
+    table1 = Rows()  # Table 1: beam search, beam 12
     runs = [(name, [name], label) for name, (_, _, label) in MODELS.items()]
     runs.append(("ensemble", list(MODELS), features[ENSEMBLE]))
     for key, names, label in runs:
         out = work / "translate" / f"{key}-b12.txt"
-        command = [*cli("translate"), "--input", str(data / "test2016.en"), "--output", str(out),
-                   "--beam", "12"]
-        for name in names:
-            command += ["--model", str(dirs[name])]
-        stages.append(Stage(f"translate-{key}", command, [out], model_inputs, trained))
-        standalone.append({"name": f"{label}, beam 12", "file": str(out)})
+        table1.add(translate_stage(f"translate-{key}", data / "test2016.en", out,
+                                   [dirs[n] for n in names], 12, inputs=model_inputs,
+                                   after=trained), f"{label}, beam 12", out)
+    stages += table2.stages + table1.stages
 
     spec = {"ref": str(data / "test2016.fr"),
             "baseline": {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")},
             "tables": [{"title": "Table 1: standalone translation (reversed LSTMs, 14 epochs)",
-                        "systems": standalone},
+                        "systems": table1.systems},
                        {"title": "Table 2: rescoring with reversed LSTMs trained 14 epochs",
-                        "systems": systems}],
+                        "systems": table2.systems}],
             "oracle": str(oracle_json)}
     stages.append(report_stage(work, spec, [], [s.name for s in stages]))
     return Pipeline(work, stages)
@@ -155,7 +137,7 @@ def main() -> None:
         return build(work, data, args.models.resolve() if args.models else None,
                      args.mert_restarts, args.mert_iterations)
 
-    run_pipeline("multi30k_longer", make, work, args.dry_run)
+    run_pipeline("multi30k_longer", make, args.dry_run, work / "report" / "report.html")
 
 if __name__ == "__main__":
     main()

@@ -13,109 +13,88 @@ and its command without running anything:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rescore.errors import RescoreError  # noqa: E402
-from rescore.files import atomic_output  # noqa: E402
-from rescore.pipeline import Pipeline, Stage  # noqa: E402
+from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
+from rescore.stages import (  # noqa: E402
+    PY,
+    Rows,
+    average_rows,
+    oracle_stage,
+    report_stage,
+    rerank_stage,
+    score_stage,
+    torchrun,
+    train_stage,
+    translate_stage,
+)
 
-PY = sys.executable
 SEEDS = (1, 2, 3, 4, 5)  # the paper's ensemble: 5 reversed LSTMs
 
 
-def cli(name: str) -> list[str]:
-    return [PY, "-m", f"rescore.cli.{name}"]
-
-
-def torchrun(gpus: int, module: str) -> list[str]:
-    return [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus),
-            "-m", f"rescore.cli.{module}"]
-
-
-def build(work: Path, gpus: int, mirror: str | None) -> tuple[Pipeline, Path, str]:
-    """The stages, and the report spec (path, JSON text) the report stage reads."""
+def build(work: Path, gpus: int, mirror: str | None) -> Pipeline:
+    """The stages (the report spec is written when the report stage runs)."""
     data = work / "data"
     prepare = [PY, str(ROOT / "data/wmt14/prepare.py"), "--output", str(data)]
     if mirror:
         prepare += ["--mirror", mirror]
     stages = [Stage("data", prepare, [data / "train.fr.gz", data / "test.fr"],
                     description="fetch and lay out the 12M-pair subset, ntst1213, ntst14")]
+    launcher = torchrun(gpus)
     models = {f"rev{s}": ["--seed", str(s)] for s in SEEDS}
     models["fwd"] = ["--no-reverse-source"]
     for name, extra in models.items():
-        out = work / "models" / name
-        train = [*torchrun(gpus, "train"), "--preset", "sutskever2014", "--src-train",
-                 str(data / "train.en.gz"), "--tgt-train", str(data / "train.fr.gz"),
-                 "--src-valid", str(data / "valid.en"), "--tgt-valid", str(data / "valid.fr"),
-                 "--output", str(out), "--device", "cuda", *extra]
-        stages.append(Stage(f"train-{name}", train, [out / "model.pt"], after=["data"],
-                            resume=[*torchrun(gpus, "train"), "--resume", "--output", str(out),
-                                    "--device", "cuda"], partial=out / "checkpoint.pt"))
+        stages.append(train_stage(
+            f"train-{name}", work / "models" / name,
+            ["--preset", "sutskever2014", "--src-train", data / "train.en.gz", "--tgt-train",
+             data / "train.fr.gz", "--src-valid", data / "valid.en", "--tgt-valid",
+             data / "valid.fr", "--device", "cuda", *extra],
+            after=["data"], resume_args=["--device", "cuda"], launcher=launcher))
     trained = [f"train-{n}" for n in models]
     revs = [work / "models" / f"rev{s}" for s in SEEDS]
 
-    systems: list[tuple[str, list[dict[str, str]]]] = []
-    t1: list[dict[str, str]] = []
+    table1 = Rows()
     runs = [("fwd-b12", [work / "models/fwd"], 12, "single forward LSTM, beam 12"),
             ("rev-b12", revs[:1], 12, "single reversed LSTM, beam 12")]
     runs += [(f"ens5-b{b}", revs, b, f"ensemble of 5 reversed LSTMs, beam {b}")
              for b in (1, 2, 12)]
     for key, dirs, beam, label in runs:
         out = work / "translate" / f"{key}.txt"
-        cmd = [*cli("translate"), "--input", str(data / "test.en"), "--output", str(out),
-               "--beam", str(beam), "--device", "cuda", "--batch-size", "128"]
-        for d in dirs:
-            cmd += ["--model", str(d)]
-        stages.append(Stage(f"translate-{key}", cmd, [out], after=trained))
-        t1.append({"name": label, "file": str(out)})
-    systems.append(("Table 1: standalone translation (newstest2014)", t1))
+        table1.add(translate_stage(f"translate-{key}", data / "test.en", out, dirs, beam,
+                                   extra=["--device", "cuda", "--batch-size", "128"],
+                                   after=trained), label, out)
+    stages += table1.stages
 
     scored = work / "scored" / "test.nbest.gz"
-    score = [*torchrun(gpus, "nbest"), "--nbest", str(data / "nbest/test.1000best.gz"),
-             "--source", str(data / "test.en"), "--device", "cuda", "--model",
-             f"LSTMF0={work / 'models/fwd'}"]
-    for i, d in enumerate(revs):
-        score += ["--model", f"LSTM{i}={d}"]
-    score += ["--ensemble", ",".join(f"LSTM{i}" for i in range(len(revs))), "--output-nbest",
-              str(scored)]
-    stages.append(Stage("score-test", score, [scored], after=trained,
-                        description="add 7 LSTM features to the baseline's 1000-best lists"))
-    t2: list[dict[str, str]] = []
-    for feat, label in (("LSTMF0", "forward LSTM"), ("LSTM0", "single reversed LSTM"),
-                        ("LSTMEnsemble0", "ensemble of 5 reversed LSTMs")):
-        out = work / "rerank" / f"avg-{feat}.1best"
-        stages.append(Stage(f"average-{feat}", [
-            *cli("nbest"), "--nbest", str(scored), "--combine", "average", "--average-feature",
-            feat, "--output-1best", str(out)], [out], after=["score-test"]))
-        t2.append({"name": f"rescoring with the {label} (the paper's average)", "file": str(out)})
+    lstms = [("LSTMF0", work / "models/fwd"), *((f"LSTM{i}", d) for i, d in enumerate(revs))]
+    stages.append(score_stage("score-test", data / "nbest/test.1000best.gz", data / "test.en",
+                              lstms, scored, ensemble=[f"LSTM{i}" for i in range(len(revs))],
+                              extra=["--device", "cuda"], launcher=launcher, after=trained))
+    table2 = average_rows(scored, {"LSTMF0": "forward LSTM", "LSTM0": "single reversed LSTM",
+                                   "LSTMEnsemble0": "ensemble of 5 reversed LSTMs"},
+                          work, ["score-test"])
     baseline = work / "rerank" / "baseline.1best"
-    stages.append(Stage("baseline", [*cli("nbest"), "--nbest",
-                                     str(data / "nbest/test.1000best.gz"),
-                                     "--output-1best", str(baseline)], [baseline], after=["data"]))
-    oracle, oracle_json = work / "oracle/test.oracle", work / "oracle/test.oracle.json"
-    stages.append(Stage("oracle", [*cli("oracle"), "--nbest", str(data / "nbest/test.1000best.gz"),
-                                   "--ref", str(data / "test.fr"), "--output", str(oracle),
-                                   "--report", str(oracle_json)], [oracle, oracle_json],
-                        after=["data"]))
-    t2.append({"name": "oracle of the 1000-best lists", "file": str(oracle)})
-    systems.append(("Table 2: rescoring the baseline's 1000-best lists (newstest2014)", t2))
+    table2.stages.append(rerank_stage("baseline", data / "nbest/test.1000best.gz", baseline,
+                                      after=["data"]))
+    oracle, oracle_json = oracle_stage(data / "nbest/test.1000best.gz", data / "test.fr",
+                                       work / "oracle/test.oracle", after=["data"])
+    table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
+    stages += table2.stages
 
     spec = {"ref": str(data / "test.fr"), "source": str(data / "test.en"), "tokenize": "none",
             "baseline": {"name": "baseline SMT system", "file": str(baseline)},
-            "tables": [{"title": t, "systems": s} for t, s in systems],
+            "tables": [{"title": "Table 1: standalone translation (newstest2014)",
+                        "systems": table1.systems},
+                       {"title": "Table 2: rescoring the baseline's 1000-best lists "
+                        "(newstest2014)", "systems": table2.systems}],
             "oracle": str(oracle_json), "vocab": str(revs[0] / "src.vocab"),
             "pca_model": str(revs[0]), "phrases": str(ROOT / "data/phrases.en")}
-    spec_path = work / "report" / "spec.json"
-    stages.append(Stage("report", [*cli("report"), "--spec", str(spec_path), "--output-prefix",
-                                   str(work / "report/report")],
-                        [work / "report/report.html"], [spec_path],
-                        [s.name for s in stages]))
-    return Pipeline(work, stages), spec_path, json.dumps(spec, indent=2) + "\n"
+    stages.append(report_stage(work, spec, [], [s.name for s in stages]))
+    return Pipeline(work, stages)
 
 
 def main() -> None:
@@ -126,16 +105,9 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="print every stage and its command; run nothing")
     args = parser.parse_args()
-    pipeline, path, text = build(args.workdir.resolve(), args.gpus, args.mirror)
-    try:
-        if not args.dry_run:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(path) as out:
-                out.write(text)
-        pipeline.run(dry_run=args.dry_run)
-    except RescoreError as err:
-        print(f"wmt14 pipeline: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    work = args.workdir.resolve()
+    run_pipeline("wmt14", lambda: build(work, args.gpus, args.mirror), args.dry_run,
+                 work / "report" / "report.html")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from rescore.errors import RescoreError
+from rescore.errors import RescoreError, unknown_choice
 from rescore.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 ENSEMBLE_MODES = ("log-linear", "linear")
@@ -55,8 +55,7 @@ class Ensemble:
         if not models:
             raise RescoreError("an ensemble needs at least one model")
         if mode not in ENSEMBLE_MODES:
-            raise RescoreError(f"unknown ensemble mode {mode!r}; valid: "
-                               f"{', '.join(ENSEMBLE_MODES)}")
+            raise unknown_choice("ensemble mode", mode, ENSEMBLE_MODES)
         self.models = list(models)
         self.mode = mode
 
@@ -101,8 +100,7 @@ class SearchConfig:
             raise RescoreError(f"need beam >= 1 and 1 <= nbest <= beam (beam {self.beam}, "
                                f"nbest {self.nbest})")
         if self.unk not in UNK_POLICIES:
-            raise RescoreError(f"unknown UNK policy {self.unk!r}; valid: "
-                               f"{', '.join(UNK_POLICIES)}")
+            raise unknown_choice("UNK policy", self.unk, UNK_POLICIES)
         if self.max_len_a < 0 or self.max_len_b < 0:
             raise RescoreError("--max-len-a and --max-len-b must be non-negative")
 
@@ -122,7 +120,7 @@ class Hypothesis:
 
 
 @dataclass
-class Candidates:
+class BeamStep:
     """One beam step for ``b`` sentences (see :func:`select_candidates`)."""
 
     next_scores: torch.Tensor  # (b, K) scores of the continuing beams
@@ -173,7 +171,7 @@ def beam_topk(scores: torch.Tensor, log_probs: torch.Tensor, n: int,
     return values, beams, tokens
 
 
-def select_candidates(scores: torch.Tensor, log_probs: torch.Tensor) -> Candidates:
+def select_candidates(scores: torch.Tensor, log_probs: torch.Tensor) -> BeamStep:
     """The best ``2K`` one-token extensions of each sentence's ``K`` beams (``scores (b, K)``,
     ``log_probs (b, K, V)``): ``</s>`` extensions ranked in the first ``K`` finish (finite ones
     only); the first ``K`` other extensions continue. At most ``K`` of the ``2K`` end in
@@ -188,7 +186,7 @@ def select_candidates(scores: torch.Tensor, log_probs: torch.Tensor) -> Candidat
     rank = torch.where(is_eos, torch.full_like(tokens, 2 * k + 1),
                        torch.arange(tokens.shape[1], device=tokens.device))
     keep = rank.argsort(dim=1, stable=True)[:, :k]
-    return Candidates(top_scores.gather(1, keep), beams.gather(1, keep),
+    return BeamStep(top_scores.gather(1, keep), beams.gather(1, keep),
                       tokens.gather(1, keep), finished)
 
 

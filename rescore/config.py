@@ -1,18 +1,16 @@
 """Configuration dataclasses, one per component, with named presets.
 
-Every model directory holds ``config.json`` (model + training config) next to its checkpoint
-and vocabularies, so a model file is self-describing.
+Every model directory holds these in ``config.json`` next to its checkpoint and vocabularies
+(:mod:`rescore.model_dir` writes and reads it), so a model file is self-describing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from rescore.errors import RescoreError
+from rescore.errors import RescoreError, unknown_choice
 
 
 @dataclass(frozen=True)
@@ -81,8 +79,7 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise RescoreError(f"unknown preset {name!r}; valid presets: "
-                           f"{', '.join(PRESETS)}") from None
+        raise unknown_choice("preset", name, PRESETS) from None
 
 
 def replace_fields(config: Any, overrides: dict[str, Any]) -> Any:
@@ -93,23 +90,3 @@ def replace_fields(config: Any, overrides: dict[str, Any]) -> Any:
         raise RescoreError(f"unknown {type(config).__name__} option(s) {sorted(unknown)}; valid: "
                            f"{sorted(names)}")
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def save_config(path: Path, model: ModelConfig, train: TrainConfig, extra: dict[str, Any]) -> None:
-    from rescore.files import atomic_output
-
-    data = {"model": dataclasses.asdict(model), "train": dataclasses.asdict(train), **extra}
-    with atomic_output(path) as out:
-        out.write(json.dumps(data, indent=2) + "\n")
-
-
-def load_config(path: Path) -> tuple[ModelConfig, TrainConfig, dict[str, Any]]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        model = ModelConfig(**data.pop("model"))
-        train = TrainConfig(**data.pop("train"))
-    except FileNotFoundError:
-        raise RescoreError(f"{path}: no config.json: not a rescore model directory") from None
-    except (json.JSONDecodeError, TypeError, KeyError) as err:
-        raise RescoreError(f"{path}: invalid model config: {err}") from None
-    return model, train, data

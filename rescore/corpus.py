@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rescore.errors import InputError, RescoreError
+from rescore.errors import InputError, RescoreError, unknown_choice
 from rescore.files import iter_line_chunks
 from rescore.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
-TOKENIZERS = ("none", "moses")
+TRAIN_TOKENIZERS = ("none", "moses")  # how training text is split into words
 Tokenizer = Callable[[str], list[str]]
 
 
@@ -37,7 +37,7 @@ def make_tokenizer(mode: str, lang: str) -> Tokenizer:
 
         tok = MosesTokenizer(lang=lang)
         return lambda line: tok.tokenize(line, escape=False, return_str=True).lower().split()
-    raise RescoreError(f"unknown tokenizer {mode!r}; valid: {', '.join(TOKENIZERS)}")
+    raise unknown_choice("tokenizer", mode, TRAIN_TOKENIZERS)
 
 
 def iter_pairs(src: Path, tgt: Path) -> Iterator[tuple[int, str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -18,3 +19,8 @@ class InputError(RescoreError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+def unknown_choice(kind: str, value: object, valid: Iterable[object]) -> RescoreError:
+    """The error for a value outside a fixed set: ``unknown KIND 'x'; valid: a, b, c``."""
+    return RescoreError(f"unknown {kind} {value!r}; valid: {', '.join(map(str, valid))}")

@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rescore import model_dir
 from rescore.errors import RescoreError
 from rescore.files import read_lines
 from rescore.metrics import make_bleu
-from rescore.vocab import SPECIALS, Vocab
+from rescore.vocab import SPECIALS
 
 
 def frequency_ranks(words: Sequence[str]) -> dict[str, int]:
@@ -81,15 +82,10 @@ def plot_bins(table: pd.DataFrame, systems: Sequence[str], xlabel: str, title: s
 
 
 @torch.inference_mode()
-def encoder_states(model_dir: str | Path, phrases: Sequence[str]) -> np.ndarray:
+def encoder_states(directory: str | Path, phrases: Sequence[str]) -> np.ndarray:
     """The encoder's final top-layer hidden state for each phrase: ``(n, hidden)``."""
-    from rescore.config import load_config
-    from rescore.train import load_model
-
-    directory = Path(model_dir)
-    model_cfg, _, _ = load_config(directory / "config.json")
-    model = load_model(directory, model_cfg).eval()
-    vocab = Vocab.load(directory / "src.vocab")
+    loaded = model_dir.load(directory)
+    model, vocab = loaded.model, loaded.src_vocab
     states = []
     for phrase in phrases:
         ids = torch.from_numpy(vocab.encode(phrase.split()).astype(np.int64)).unsqueeze(0)

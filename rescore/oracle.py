@@ -9,25 +9,23 @@ the hypotheses among its first k listed entries: how much room the list leaves a
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from tqdm import tqdm
 
-from rescore.errors import RescoreError
+from rescore.errors import RescoreError, unknown_choice
 from rescore.files import read_lines
 from rescore.metrics import (
     DEFAULT_TOKENIZE,
     STATS_DIM,
     corpus_bleu_from_stats,
+    list_stats,
     make_bleu,
-    segment_stats,
+    sentence_bleu_from_stats,
 )
-from rescore.nbest import iter_sentences
 
 OracleMethod = Literal["sentence", "corpus"]
 ORACLE_METHODS: tuple[OracleMethod, ...] = ("sentence", "corpus")
@@ -35,10 +33,9 @@ MAX_PASSES = 20
 
 
 @dataclass
-class Candidates:
+class OracleCandidates:
     """One sentence's distinct hypotheses: text, first listed position (0-based), BLEU
-    statistics ``(c, STATS_DIM)`` and smoothed sentence BLEU ``(c,)``. A sentence without
-    hypotheses has one candidate, the empty string."""
+    statistics ``(c, STATS_DIM)`` and smoothed sentence BLEU ``(c,)``."""
 
     texts: list[str]
     first_pos: np.ndarray
@@ -49,30 +46,18 @@ class Candidates:
 def collect_candidates(
     nbest: str | Path, references: Sequence[str], tokenize: str = DEFAULT_TOKENIZE,
     ref_name: str = "the reference", progress: bool = False,
-) -> list[Candidates]:
-    """Distinct hypotheses of every sentence with their BLEU statistics (one sacrebleu call
-    per distinct hypothesis)."""
-    bleu = make_bleu(tokenize, sentence=True)
-    out: list[Candidates] = []
-    sentences = iter_sentences(nbest, len(references), ref_name)
-    for sent_id, block in tqdm(sentences, total=len(references), unit="sent", desc="oracle",
-                               disable=not progress, file=sys.stderr):
-        first: dict[str, int] = {}
-        for pos, hyp in enumerate(block.hypotheses if block is not None else [""]):
-            first.setdefault(hyp, pos)
-        texts = list(first)
-        rows = [segment_stats(bleu, h, references[sent_id]) for h in texts]
-        out.append(Candidates(texts, np.fromiter(first.values(), dtype=np.int64, count=len(first)),
-                              np.stack([r[0] for r in rows]),
-                              np.array([r[1] for r in rows])))
-    return out
+) -> list[OracleCandidates]:
+    """Distinct hypotheses of every sentence with their BLEU statistics
+    (:func:`rescore.metrics.list_stats`; the list must cover the references)."""
+    return [OracleCandidates(s.texts, s.first_pos, s.stats, sentence_bleu_from_stats(s.stats))
+            for s in list_stats(nbest, references, tokenize, ref_name, progress, "oracle")]
 
 
-def _allowed(c: Candidates, k: int | None) -> np.ndarray:
+def _allowed(c: OracleCandidates, k: int | None) -> np.ndarray:
     return np.ones(len(c.texts), dtype=bool) if k is None else c.first_pos < k
 
 
-def sentence_oracle(cands: Sequence[Candidates], k: int | None = None) -> np.ndarray:
+def sentence_oracle(cands: Sequence[OracleCandidates], k: int | None = None) -> np.ndarray:
     """Per sentence, the index of the best sentence-BLEU candidate among the first k entries
     (ties: the earliest listed)."""
     choice = np.empty(len(cands), dtype=np.int64)
@@ -82,7 +67,7 @@ def sentence_oracle(cands: Sequence[Candidates], k: int | None = None) -> np.nda
     return choice
 
 
-def corpus_oracle(cands: Sequence[Candidates], k: int | None = None) -> np.ndarray:
+def corpus_oracle(cands: Sequence[OracleCandidates], k: int | None = None) -> np.ndarray:
     """Greedy corpus-BLEU oracle: start from the sentence oracle, then sweep the sentences,
     each time taking the candidate that most raises corpus BLEU, until a pass changes none."""
     choice = sentence_oracle(cands, k)
@@ -103,20 +88,20 @@ def corpus_oracle(cands: Sequence[Candidates], k: int | None = None) -> np.ndarr
     return choice
 
 
-def choose(cands: Sequence[Candidates], method: OracleMethod, k: int | None = None) -> list[str]:
+def choose(cands: Sequence[OracleCandidates], method: OracleMethod,
+           k: int | None = None) -> list[str]:
     if method not in ORACLE_METHODS:
-        raise RescoreError(f"unknown oracle method {method!r}; choose from "
-                           f"{', '.join(ORACLE_METHODS)}")
+        raise unknown_choice("oracle method", method, ORACLE_METHODS)
     pick = sentence_oracle if method == "sentence" else corpus_oracle
     return [c.texts[j] for c, j in zip(cands, pick(cands, k), strict=True)]
 
 
-def first_best(cands: Sequence[Candidates]) -> list[str]:
+def first_best(cands: Sequence[OracleCandidates]) -> list[str]:
     """The list's own 1-best (first listed hypothesis) of each sentence."""
     return [c.texts[0] for c in cands]
 
 
-def stats_total(cands: Sequence[Candidates], texts: Sequence[str]) -> np.ndarray:
+def stats_total(cands: Sequence[OracleCandidates], texts: Sequence[str]) -> np.ndarray:
     """Summed statistics of the chosen texts (one per sentence)."""
     rows = [c.stats[c.texts.index(t)] for c, t in zip(cands, texts, strict=True)]
     return np.sum(rows, axis=0) if rows else np.zeros(STATS_DIM)
@@ -127,3 +112,39 @@ def load_references(path: str | Path) -> list[str]:
     if not refs:
         raise RescoreError(f"{path}: empty reference file")
     return refs
+
+
+@dataclass
+class OracleResult:
+    """The oracle's hypotheses and its figures: the list's own 1-best BLEU, the oracle's, and
+    the oracle over the first k entries for every depth the lists are deep enough for."""
+
+    texts: list[str]
+    report: dict[str, object]
+
+
+def run_oracle(nbest: str | Path, references: Sequence[str], method: OracleMethod = "sentence",
+               depths: Sequence[int] = (1, 10, 100, 1000), tokenize: str = DEFAULT_TOKENIZE,
+               ref_name: str = "the reference", progress: bool = False) -> OracleResult:
+    """Oracle rescoring of a list against its references (sacrebleu corpus BLEU).
+
+    Depths beyond the deepest list are left out (the oracle over all entries is
+    ``oracle_bleu``): a 12-best list reports depths 1 and 10, not 100 and 1000."""
+    cands = collect_candidates(nbest, references, tokenize, ref_name, progress)
+    bleu = make_bleu(tokenize)
+
+    def score(texts: list[str]) -> float:
+        return float(bleu.corpus_score(texts, [list(references)]).score)
+
+    deepest = max((int(c.first_pos.max()) + 1 for c in cands), default=1)
+    oracle = choose(cands, method)
+    report: dict[str, object] = {
+        "nbest": str(nbest), "method": method, "sentences": len(references),
+        "distinct_hypotheses": sum(len(c.texts) for c in cands),
+        "baseline_1best_bleu": score(first_best(cands)),
+        "oracle_bleu": score(oracle),
+        "oracle_bleu_at_k": {str(k): score(choose(cands, method, k)) for k in depths
+                             if k <= deepest},
+        "signature": str(bleu.get_signature()),
+    }
+    return OracleResult(oracle, report)

@@ -1,16 +1,20 @@
 """Staged pipelines: each stage is one command with declared inputs and outputs; a stage is
 skipped when it is up to date, so a rerun after a change redoes only what changed.
 
-A stage is up to date when it last finished with the same command, its input files and
-folders have the same content (SHA-256) as then, every stage it depends on is up to date and
-has not run since, and its outputs exist. A stage that runs makes every stage after it that
-depends on it run too. Records live in ``ROOT/.stages/NAME.json``, written only when a stage
-finishes; logs in ``ROOT/logs/NAME.log``. An interrupted stage starts again, or continues
-from its own checkpoint when it has a ``resume`` command (training).
+A stage is up to date when it last finished with the same command and the same code (the
+package version and a digest of the rescore modules its command imports, docstrings and
+comments left out), its input files and folders have the same content (SHA-256) as then, the
+files the pipeline writes for it (a report spec) have the same text, every stage it depends
+on is up to date and has not run since, and its outputs exist. A stage that runs makes every
+stage after it that depends on it run too. Records live in ``ROOT/.stages/NAME.json``,
+written only when a stage finishes; logs in ``ROOT/logs/NAME.log``. An interrupted stage
+starts again, or continues from its own checkpoint when it has a ``resume`` command
+(training).
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -23,13 +27,16 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from rescore import __version__
 from rescore.errors import RescoreError
 from rescore.files import atomic_output
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -46,6 +53,7 @@ class Stage:
     resume: list[str] | None = None
     partial: Path | None = None
     description: str = ""
+    generated: dict[Path, str] = field(default_factory=dict)  # files written before it runs
 
     def shell(self, argv: Sequence[str] | None = None) -> str:
         return " ".join(shlex.quote(str(a)) for a in (argv or self.command))
@@ -67,6 +75,80 @@ def digest(path: Path) -> str:
             h.update(str(sub.relative_to(path)).encode() + b"\0" + digest(sub).encode())
         return h.hexdigest()
     return "missing"
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``rescore.x.y`` (a package's ``__init__.py``), or None."""
+    parts = name.split(".")[1:]
+    base = PACKAGE_DIR.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The rescore modules a source file imports (anywhere in it, lazy imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "rescore"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] == "rescore":
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names
+                      if _module_file(f"{node.module}.{a.name}") is not None}
+    return found
+
+
+def _semantic_digest(path: Path) -> str:
+    """SHA-256 of a source file's syntax tree without docstrings: comments, formatting and
+    documentation changes do not count as code changes."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body[0] = ast.Pass()
+    return hashlib.sha256(ast.dump(tree).encode("utf-8")).hexdigest()
+
+
+def code_digest(command: Sequence[str | Path]) -> str | None:
+    """A digest of the code a command runs: for ``python -m rescore...`` or ``python
+    SCRIPT.py`` the module or script and every rescore module it imports, transitively (with
+    each package's ``__init__``); None for any other command."""
+    args = [str(a) for a in command]
+    if len(args) > 2 and args[1] == "-m" and args[2].split(".")[0] == "rescore":
+        entry = _module_file(args[2])
+    elif len(args) > 1 and args[1].endswith(".py") and Path(args[1]).is_file():
+        entry = Path(args[1])
+    else:
+        return None
+    if entry is None:
+        return None
+    files: dict[Path, None] = {}
+    todo = [entry]
+    while todo:
+        path = todo.pop()
+        if path in files:
+            continue
+        files[path] = None
+        for name in _imported_modules(path):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # the module and every package above it
+                found = _module_file(".".join(parts[:i]))
+                if found is not None and found not in files:
+                    todo.append(found)
+    h = hashlib.sha256()
+    for path in sorted(files):
+        label = path.relative_to(PACKAGE_DIR) if path.is_relative_to(PACKAGE_DIR) else path.name
+        h.update(f"{label}\0{_semantic_digest(path)}\n".encode())
+    return h.hexdigest()
+
+
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -95,6 +177,14 @@ class Pipeline:
             names.add(stage.name)
         self.records_dir = self.root / ".stages"
         self.logs_dir = self.root / "logs"
+        self._code: dict[str, str | None] = {}
+
+    def code(self, stage: Stage) -> dict[str, str | None]:
+        """What the stage's record keeps of the code: the package version and the digest of
+        the modules its command runs."""
+        if stage.name not in self._code:
+            self._code[stage.name] = code_digest(stage.command)
+        return {"version": __version__, "digest": self._code[stage.name]}
 
     def record(self, name: str) -> dict[str, object] | None:
         path = self.records_dir / f"{name}.json"
@@ -125,6 +215,12 @@ class Pipeline:
             return Decision(stage, True, "never finished" if rec is None else "interrupted")
         if rec.get("command") != stage.command:
             return Decision(stage, True, "command changed")
+        if rec.get("code") != self.code(stage):
+            return Decision(stage, True, "code changed")
+        made = rec.get("generated", {})
+        for path, text in stage.generated.items():
+            if not isinstance(made, dict) or made.get(str(path)) != _text_digest(text):
+                return Decision(stage, True, f"{path} changed")
         upstream = [a for a in stage.after if a in will_run]
         if upstream:
             return Decision(stage, True, f"{', '.join(upstream)} will run")
@@ -148,7 +244,9 @@ class Pipeline:
         for name in stage.after:
             up = self.record(name)
             upstream[name] = up.get("run_id") if up else None
-        data = {"state": state, "command": stage.command, "run_id": uuid.uuid4().hex,
+        data = {"state": state, "command": stage.command, "code": self.code(stage),
+                "generated": {str(p): _text_digest(t) for p, t in stage.generated.items()},
+                "run_id": uuid.uuid4().hex,
                 "inputs": {str(p): digest(p) for p in stage.inputs} if state == "done" else {},
                 "upstream": upstream, "outputs": [str(p) for p in stage.outputs],
                 "seconds": round(seconds, 3), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -185,6 +283,10 @@ class Pipeline:
             if not d.resume and path.is_dir():  # a fresh start: no leftovers of an older run
                 shutil.rmtree(path)
             path.parent.mkdir(parents=True, exist_ok=True)
+        for path, text in stage.generated.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(path) as out_file:
+                out_file.write(text)
         if echo:
             print(f"[run ] {stage.name} ({d.reason})", file=sys.stderr)
         self._write_record(stage, "running")
@@ -243,3 +345,20 @@ def _run_python(args: list[str], out: IO[str]) -> int:
     finally:
         sys.argv = old_argv
         out.flush()
+
+
+def run_pipeline(name: str, make: Callable[[], Pipeline], dry_run: bool,
+                 report: Path | None = None) -> None:
+    """A pipeline script's main: build the stages and run them (or list them with
+    ``dry_run``, writing nothing); errors are one line and exit status 2, an interrupt 130."""
+    try:
+        make().run(dry_run=dry_run)
+    except RescoreError as err:
+        print(f"{name} pipeline: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{name} pipeline: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        sys.exit(130)
+    if not dry_run and report is not None:
+        print(f"report: {report} (and .md, .json)", file=sys.stderr)

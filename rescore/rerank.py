@@ -1,11 +1,13 @@
-"""Reranking: a pure reranker for one sentence's hypotheses, and a driver over whole files."""
+"""Reranking: a pure reranker for one sentence's hypotheses (:func:`rerank_block` with a
+:class:`Combiner`), and a driver over whole files in three steps: :func:`annotate` adds the
+feature scorers' columns, :func:`rerank_block` reorders, :class:`NbestWriter` writes."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol, TypeVar
@@ -67,21 +69,6 @@ def rerank_block(block: NbestBlock, combiner: Combiner | Weights) -> NbestBlock:
     return block.with_totals(scores).reordered(rerank_order(scores))
 
 
-@dataclass(frozen=True)
-class MeanFeature:
-    """A feature that is the mean of other features' values (the ensemble of LSTM models)."""
-
-    name: str
-    of: tuple[str, ...]
-
-    def values(self, block: NbestBlock) -> np.ndarray:
-        missing = [n for n in self.of if n not in block.schema.names]
-        if missing:
-            raise InputError(block.path, block.first_line, f"no feature {', '.join(missing)} "
-                             f"to average into {self.name}")
-        return np.mean([block.feature(n)[:, 0] for n in self.of], axis=0)
-
-
 @dataclass
 class RerankStats:
     """What a run did, for the CLI's summary line."""
@@ -92,12 +79,61 @@ class RerankStats:
     changed_1best: int = 0
 
 
+def annotate(sentences: Iterable[tuple[int, NbestBlock | None]],
+             features: Sequence[FeatureScorer], sources: Sequence[str] | None
+             ) -> Iterator[tuple[int, NbestBlock | None]]:
+    """Add every feature, in order, to each sentence's block (None stays None: a sentence
+    without hypotheses). Sentences are scored in groups of the largest ``group_size`` of the
+    features, so models batch several sentences' hypotheses."""
+    group = max([f.group_size for f in features], default=1)
+    for chunk in _chunks(iter(sentences), group):
+        present = [b for _, b in chunk if b is not None]
+        srcs = [sources[b.sent_id] if sources is not None else None for b in present]
+        for scorer in features if present else ():
+            values = scorer.score_blocks(present, srcs)
+            present = [_add_feature(b, scorer.name, v)
+                       for b, v in zip(present, values, strict=True)]
+        scored = iter(present)
+        for sent_id, original in chunk:
+            yield sent_id, (next(scored) if original is not None else None)
+
+
+class NbestWriter:
+    """Writes reranked sentences: the n-best list and the 1-best lines (with ``prefix`` ids
+    for shards), counting what it wrote in ``stats``."""
+
+    def __init__(self, out_nbest: IO[str] | None, out_1best: IO[str] | None, nbest: str | Path,
+                 missing: MissingPolicy, with_ids: bool = False) -> None:
+        self.out_nbest, self.out_1best = out_nbest, out_1best
+        self.nbest, self.missing, self.with_ids = nbest, missing, with_ids
+        self.stats = RerankStats()
+
+    def write(self, sent_id: int, block: NbestBlock | None, first_before: str | None) -> None:
+        """``first_before``: the 1-best before reranking (counts a changed 1-best)."""
+        prefix = f"{sent_id}\t" if self.with_ids else ""
+        self.stats.sentences += 1
+        if block is None:
+            if self.missing == "error":
+                raise InputError(self.nbest, None, f"no hypotheses for sentence {sent_id} "
+                                 "(use --missing empty to write an empty 1-best line)")
+            self.stats.missing.append(sent_id)
+            if self.out_1best is not None:
+                self.out_1best.write(prefix + "\n")
+            return
+        self.stats.hypotheses += len(block)
+        best = block.hypothesis(0)
+        self.stats.changed_1best += best != first_before
+        if self.out_nbest is not None:
+            self.out_nbest.write(block.text())
+        if self.out_1best is not None:
+            self.out_1best.write(prefix + best + "\n")
+
+
 def rerank_file(
     nbest: str | Path,
     *,
-    weights: Weights | Combiner | None = None,
+    combiner: Combiner | Weights | None = None,
     features: Sequence[FeatureScorer] = (),
-    means: Sequence[MeanFeature] = (),
     source: str | Path | None = None,
     output_nbest: str | Path | None = None,
     output_1best: str | Path | None = None,
@@ -105,13 +141,13 @@ def rerank_file(
     progress: bool = False,
     shard: tuple[int, int] = (0, 1),
 ) -> RerankStats:
-    """Add ``features`` to every hypothesis, rerank with ``weights`` (if given) and write.
+    """Read ``nbest``, add ``features`` to every hypothesis (:func:`annotate`), rerank with
+    ``combiner`` (feature weights or a rule such as the paper's average; without it the order
+    and totals are kept: the list is only annotated) and write.
 
-    ``means`` add features averaging others (after ``features``). ``weights`` is a Weights
-    (features x weights) or any Combiner (the paper's average); without it the order and
-    totals are kept (the list is only annotated). A sentence
-    for which the list has no hypotheses gets an empty 1-best line (``missing="empty"``) or
-    is an error (``"error"``); later sentences never shift. Outputs appear atomically.
+    A sentence for which the list has no hypotheses gets an empty 1-best line
+    (``missing="empty"``) or is an error (``"error"``); later sentences never shift. Outputs
+    appear atomically.
 
     ``shard=(rank, world)``: this process handles the sentences with ``id % world == rank``
     and writes ``OUTPUT.shardRANK`` files that :func:`merge_shards` joins in id order.
@@ -122,26 +158,18 @@ def rerank_file(
         output_1best = None if output_1best is None else shard_path(output_1best, rank)
     sources = read_lines(source) if source is not None else None
     num = len(sources) if sources is not None else None
-    stats = RerankStats()
-    sentences = iter_sentences(nbest, num, str(source))
+    mine = ((i, b) for i, b in iter_sentences(nbest, num, str(source)) if i % world == rank)
     with atomic_outputs(output_nbest, output_1best) as (out_nbest, out_1best), \
             tqdm(total=num, unit="sent", disable=not progress, file=sys.stderr,
                  desc="rerank") as bar:
-        group = max([f.group_size for f in features], default=1)
-        for chunk in _chunks(((i, b) for i, b in sentences if i % world == rank), group):
-            bar.update(len(chunk) * world)
-            present = [b for _, b in chunk if b is not None]
-            srcs = [sources[b.sent_id] if sources is not None else None for b in present]
-            for scorer in features if present else ():
-                values = scorer.score_blocks(present, srcs)
-                present = [_add_feature(b, scorer.name, v)
-                           for b, v in zip(present, values, strict=True)]
-            scored = iter(present)
-            for sent_id, original in chunk:
-                block = next(scored) if original is not None else None
-                _write_sentence(sent_id, block, means, weights, out_nbest, out_1best,
-                                f"{sent_id}\t" if world > 1 else "", missing, nbest, stats)
-    return stats
+        writer = NbestWriter(out_nbest, out_1best, nbest, missing, with_ids=world > 1)
+        for sent_id, block in annotate(mine, features, sources):
+            bar.update(world)
+            before = block.hypothesis(0) if block is not None else None
+            if block is not None and combiner is not None:
+                block = rerank_block(block, combiner)
+            writer.write(sent_id, block, before)
+    return writer.stats
 
 
 def _add_feature(block: NbestBlock, name: str, values: np.ndarray) -> NbestBlock:
@@ -156,33 +184,6 @@ def _add_feature(block: NbestBlock, name: str, values: np.ndarray) -> NbestBlock
 def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
-
-
-def _write_sentence(sent_id: int, block: NbestBlock | None, means: Sequence[MeanFeature],
-                    weights: Weights | Combiner | None, out_nbest: IO[str] | None,
-                    out_1best: IO[str] | None, prefix: str, missing: MissingPolicy,
-                    nbest: str | Path, stats: RerankStats) -> None:
-    stats.sentences += 1
-    if block is None:
-        if missing == "error":
-            raise InputError(nbest, None, f"no hypotheses for sentence {sent_id} "
-                             "(use --missing empty to write an empty 1-best line)")
-        stats.missing.append(sent_id)
-        if out_1best is not None:
-            out_1best.write(prefix + "\n")
-        return
-    stats.hypotheses += len(block)
-    for mean in means:
-        block = _add_feature(block, mean.name, mean.values(block))
-    before = block.hypothesis(0)
-    if weights is not None:
-        block = rerank_block(block, weights)
-    best = block.hypothesis(0)
-    stats.changed_1best += best != before
-    if out_nbest is not None:
-        out_nbest.write(block.text())
-    if out_1best is not None:
-        out_1best.write(prefix + best + "\n")
 
 
 def shard_path(path: str | Path, rank: int) -> Path:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from rescore.config import load_config
 from rescore.corpus import make_batch
 from rescore.model import Seq2Seq
-from rescore.train import load_model
 from rescore.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 
 
@@ -32,43 +29,33 @@ class PairScores:
     unknown: np.ndarray
 
 
-class Scorer:
-    """A model with its vocabularies, ready to score tokenized sentence pairs."""
+def score_pairs(model: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab,
+                sources: Sequence[Sequence[str]], targets: Sequence[Sequence[str]],
+                batch_size: int = 64) -> PairScores:
+    """Score pair i = (sources[i], targets[i]) by a plain teacher-forced forward pass (token
+    lists, already tokenized; an empty source is read as a lone </s>), on the model's device.
 
-    def __init__(self, model: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab,
-                 device: torch.device | None = None, batch_size: int = 64) -> None:
-        self.device = device or torch.device("cpu")
-        self.model = model.to(self.device).eval()
-        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
-        self.batch_size = batch_size
-
-    @classmethod
-    def from_directory(cls, directory: str | Path, device: torch.device | None = None,
-                       batch_size: int = 64) -> Scorer:
-        path = Path(directory)
-        model_cfg, _, _ = load_config(path / "config.json")
-        return cls(load_model(path, model_cfg), Vocab.load(path / "src.vocab"),
-                   Vocab.load(path / "tgt.vocab"), device, batch_size)
-
-    def score(self, sources: Sequence[Sequence[str]],
-              targets: Sequence[Sequence[str]]) -> PairScores:
-        """Score pair i = (sources[i], targets[i]); token lists, already tokenized. An empty
-        source is read as a lone </s>."""
-        src_ids = [self.src_vocab.encode(s) if len(s) else np.array([EOS_ID], np.int32)
-                   for s in sources]
-        tgt_ids = [self.tgt_vocab.encode(t) for t in targets]
-        order = sorted(range(len(tgt_ids)), key=lambda i: (len(tgt_ids[i]), len(src_ids[i])))
-        tokens: list[np.ndarray] = [np.empty(0)] * len(tgt_ids)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start:start + self.batch_size]
-                batch = make_batch([src_ids[i] for i in rows], [tgt_ids[i] for i in rows])
-                logp = self.model.token_log_probs(batch.to(self.device)).double().cpu().numpy()
-                for j, i in enumerate(rows):
-                    tokens[i] = logp[j, : len(tgt_ids[i]) + 1]
-        totals = np.array([t.sum() for t in tokens])
-        unknown = np.array([int((t == UNK_ID).sum()) for t in tgt_ids])
-        return PairScores(totals, tokens, unknown)
+    Pairs are sorted by length and padded in batches of ``batch_size``. This is the reference
+    that the faster scorers (:func:`score_prefix_shared`) are checked against.
+    """
+    device = next(model.parameters()).device
+    src_ids = [src_vocab.encode(s) if len(s) else np.array([EOS_ID], np.int32) for s in sources]
+    tgt_ids = [tgt_vocab.encode(t) for t in targets]
+    order = sorted(range(len(tgt_ids)), key=lambda i: (len(tgt_ids[i]), len(src_ids[i])))
+    tokens: list[np.ndarray] = [np.empty(0)] * len(tgt_ids)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            batch = make_batch([src_ids[i] for i in rows], [tgt_ids[i] for i in rows])
+            logp = model.token_log_probs(batch.to(device)).double().cpu().numpy()
+            for j, i in enumerate(rows):
+                tokens[i] = logp[j, : len(tgt_ids[i]) + 1]
+    model.train(was_training)
+    totals = np.array([t.sum() for t in tokens])
+    unknown = np.array([int((t == UNK_ID).sum()) for t in tgt_ids])
+    return PairScores(totals, tokens, unknown)
 
 
 @dataclass

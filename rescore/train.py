@@ -5,12 +5,13 @@ data-parallel training through torchrun (DistributedDataParallel)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
-import os
 import random
+import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,31 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from rescore.config import ModelConfig, TrainConfig
-from rescore.corpus import Batch, BinarizedCorpus, epoch_batches
+from rescore.config import ModelConfig, TrainConfig, get_preset, replace_fields
+from rescore.corpus import (
+    Batch,
+    BinarizedCorpus,
+    PreparedData,
+    epoch_batches,
+    load_prepared,
+    prepare_data,
+)
+from rescore.distributed import barrier, dist_info
 from rescore.errors import RescoreError
-from rescore.model import Seq2Seq, summed_cross_entropy
+from rescore.files import atomic_output
+from rescore.model import Seq2Seq, count_parameters, summed_cross_entropy
+from rescore.model_dir import (
+    CHECKPOINT,
+    LOG,
+    SUMMARY,
+    atomic_torch_save,
+    load_config,
+    load_torch_file,
+    save_config,
+    save_weights,
+)
 
-CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
-LOG = "log.jsonl"
-
+logger = logging.getLogger(__name__)
 
 class TrainingDiverged(RescoreError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
@@ -70,26 +87,6 @@ class Progress:
     seconds: float = 0.0
 
 
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def dist_info() -> DistInfo:
-    """Rank and world size when launched by torchrun (WORLD_SIZE set), else a single process."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    if dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size())
-    return DistInfo()
-
-
 def validation_perplexity(model: Seq2Seq, corpus: BinarizedCorpus, device: torch.device,
                           batch_size: int = 128) -> float:
     """exp(summed NLL / target tokens, </s> included) over the whole corpus."""
@@ -115,7 +112,9 @@ def _autocast(device: torch.device) -> Any:
 
 
 class Trainer:
-    """Runs the recipe on a binarized corpus. Knows the model only through ``loss(batch)``."""
+    """Runs the recipe on a binarized corpus: SGD updates on length-bucketed batches (the
+    model's forward pass and :func:`summed_cross_entropy`), half-epoch validation
+    perplexity, checkpoints and the final weights in the model directory ``out_dir``."""
 
     def __init__(self, model: Seq2Seq, train: BinarizedCorpus, valid: BinarizedCorpus | None,
                  cfg: TrainConfig, out_dir: Path, device: torch.device,
@@ -146,7 +145,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
         }
-        _atomic_torch_save(state, self.out_dir / CHECKPOINT)
+        atomic_torch_save(state, self.out_dir / CHECKPOINT)
 
     def load_checkpoint(self) -> None:
         path = self.out_dir / CHECKPOINT
@@ -247,7 +246,7 @@ class Trainer:
                 break
         bar.close()
         if self.dist.main:
-            save_model(self.model, self.out_dir / MODEL)
+            save_weights(self.model, self.out_dir)
         return self.progress
 
     def log(self, record: dict[str, Any]) -> None:
@@ -256,38 +255,128 @@ class Trainer:
                 f.write(json.dumps(record) + "\n")
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+# -- a whole run: prepare the model directory (or resume it), train, summarise -------------
 
 
-def save_model(model: Seq2Seq, path: Path) -> None:
-    """Weights only (the config is in config.json beside it)."""
-    _atomic_torch_save({"model": model.state_dict(), "config": asdict(model.config)}, path)
+@dataclass
+class TrainRequest:
+    """What ``rescore-train`` asks for. ``model_overrides`` / ``train_overrides``: non-None
+    values replace the preset's (unknown names are an error)."""
+
+    output: Path
+    resume: bool = False
+    preset: str = "cpu-multi30k"
+    src_train: Path | None = None
+    tgt_train: Path | None = None
+    src_valid: Path | None = None
+    tgt_valid: Path | None = None
+    tokenize: str = "none"
+    src_lang: str = "en"
+    tgt_lang: str = "fr"
+    reverse_source: bool = True
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress_bar: bool = False
 
 
-def load_torch_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise RescoreError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many kinds for a damaged file
-        raise RescoreError(f"{path}: corrupt or unreadable checkpoint ({type(err).__name__}: "
-                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise RescoreError(f"{path}: not a rescore checkpoint")
-    return state
+@dataclass
+class TrainResult:
+    """Where a run ended: ``progress.step`` of ``total_steps`` updates."""
+
+    output: Path
+    progress: Progress
+    total_steps: int
+    parameters: int
+
+    @property
+    def finished(self) -> bool:
+        return self.progress.step >= self.total_steps
+
+    @property
+    def words_per_second(self) -> float:
+        return self.progress.tgt_tokens / max(self.progress.seconds, 1e-9)
 
 
-def load_model(directory: Path, config: ModelConfig) -> Seq2Seq:
-    """The trained model of a model directory (model.pt, else the latest checkpoint)."""
-    path = directory / MODEL if (directory / MODEL).exists() else directory / CHECKPOINT
-    state = load_torch_file(path)
-    model = Seq2Seq(config)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise RescoreError(f"{path}: weights do not match {directory / 'config.json'}: "
-                           f"{str(err).splitlines()[0]}") from None
-    return model
+def _new_run_config(request: TrainRequest) -> tuple[ModelConfig, TrainConfig]:
+    missing = [n for n in ("src_train", "tgt_train") if getattr(request, n) is None]
+    if missing:
+        raise RescoreError("give --" + " and --".join(m.replace("_", "-") for m in missing))
+    preset = get_preset(request.preset)
+    model_cfg = replace_fields(preset.model, request.model_overrides)
+    if not request.reverse_source:
+        model_cfg = replace(model_cfg, reverse_source=False)
+    return model_cfg, replace_fields(preset.train, request.train_overrides)
+
+
+def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, PreparedData]:
+    """The configuration and data of a run: read back from the model directory to resume,
+    else built (vocabularies, binarized data, config.json; by the main process only)."""
+    out = request.output
+    if request.resume:
+        model_cfg, train_cfg, _ = load_config(out)
+        return model_cfg, train_cfg, load_prepared(out)
+    if (out / CHECKPOINT).exists():
+        raise RescoreError(f"{out} already holds a training run: use --resume to continue "
+                           "it, or another --output")
+    model_cfg, train_cfg = _new_run_config(request)
+    info = dist_info()
+    if info.main:
+        assert request.src_train is not None and request.tgt_train is not None  # checked above
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            data = prepare_data(out, request.src_train, request.tgt_train, request.src_valid,
+                                request.tgt_valid, model_cfg.src_vocab_size,
+                                model_cfg.tgt_vocab_size, request.tokenize, request.src_lang,
+                                request.tgt_lang, train_cfg.max_len)
+        except BaseException:
+            if created:  # a failed start leaves no empty model directory behind
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        model_cfg = replace(model_cfg, src_vocab_size=len(data.src_vocab),
+                            tgt_vocab_size=len(data.tgt_vocab))
+        extra = {"preset": request.preset, "tokenize": request.tokenize,
+                 "data": {k: asdict(v) for k, v in data.stats.items()}}
+        save_config(out, model_cfg, train_cfg, extra)
+        for name, st in data.stats.items():
+            logger.info("%s: kept %d of %d pairs (skipped %d with an empty side, %d longer than "
+                        "%d tokens)", name, st.kept, st.pairs, st.skipped_empty, st.skipped_long,
+                        train_cfg.max_len)
+    barrier()
+    model_cfg, train_cfg, _ = load_config(out)
+    return model_cfg, train_cfg, load_prepared(out)
+
+
+def run_fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig,
+                    data: PreparedData) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: configuration, vocabularies, data size."""
+    return {"model": asdict(model_cfg), "train": asdict(train_cfg),
+            "src_vocab": data.src_vocab.fingerprint(), "tgt_vocab": data.tgt_vocab.fingerprint(),
+            "train_pairs": len(data.train)}
+
+
+def train_model(request: TrainRequest) -> TrainResult:
+    """Prepare (or resume) the run in ``request.output`` and train until the recipe's end or a
+    ``max_steps`` / ``max_seconds`` limit; the weights are written in either case."""
+    model_cfg, train_cfg, data = prepare_run(request)
+    torch.manual_seed(train_cfg.seed)
+    model = Seq2Seq(model_cfg)
+    trainer = Trainer(model, data.train, data.valid, train_cfg, request.output, request.device,
+                      run_fingerprint(model_cfg, train_cfg, data), request.progress_bar)
+    if request.resume:
+        trainer.load_checkpoint()
+    if trainer.dist.main:
+        logger.info("%s parameters, %d pairs, %d updates an epoch, %d in all, from update %d",
+                    f"{count_parameters(model):,}", len(data.train), trainer.steps_per_epoch,
+                    trainer.total_steps, trainer.progress.step)
+    progress = trainer.run(request.max_steps, request.max_seconds)
+    result = TrainResult(request.output, progress, trainer.total_steps, count_parameters(model))
+    if trainer.dist.main:
+        summary = {"steps": progress.step, "tgt_tokens": progress.tgt_tokens,
+                   "seconds": progress.seconds, "tgt_words_per_s": result.words_per_second}
+        with atomic_output(request.output / SUMMARY) as out:
+            out.write(json.dumps(summary, indent=2) + "\n")
+    return result

@@ -12,14 +12,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from rescore import model_dir
 from rescore.beam import Ensemble, Hypothesis, SearchConfig, beam_search
-from rescore.config import load_config
 from rescore.corpus import make_tokenizer
 from rescore.errors import InputError, RescoreError
 from rescore.files import iter_line_chunks
-from rescore.model import Seq2Seq
 from rescore.nbest import format_score
-from rescore.train import load_model
 from rescore.vocab import UNK_ID, Vocab
 
 
@@ -39,27 +37,15 @@ class Translator:
              device: torch.device | None = None) -> Translator:
         if not directories:
             raise RescoreError("give at least one --model")
-        models: list[Seq2Seq] = []
-        vocabs: tuple[Vocab, Vocab] | None = None
-        limits, tokenizers = [], set()
-        for directory in map(Path, directories):
-            model_cfg, train_cfg, extra = load_config(directory / "config.json")
-            pair = (Vocab.load(directory / "src.vocab"), Vocab.load(directory / "tgt.vocab"))
-            if vocabs is None:
-                vocabs = pair
-            elif (pair[0].fingerprint(), pair[1].fingerprint()) != \
-                    (vocabs[0].fingerprint(), vocabs[1].fingerprint()):
-                raise RescoreError(f"{directory}: its vocabularies differ from those of "
-                                   f"{directories[0]}; an ensemble needs equal vocabularies")
-            models.append(load_model(directory, model_cfg).to(device or "cpu").eval())
-            limits.append(train_cfg.max_len)
-            tokenizers.add(str(extra.get("tokenize", "none")))
+        loaded = [model_dir.load(d, device) for d in directories]
+        model_dir.check_compatible(loaded)
+        tokenizers = {m.tokenize for m in loaded}
         if len(tokenizers) > 1:
             raise RescoreError(f"the models were trained on differently tokenized text "
                                f"({', '.join(sorted(tokenizers))})")
-        assert vocabs is not None
-        return cls(Ensemble(models, mode), vocabs[0], vocabs[1], min(limits),
-                   tokenizers.pop(), [f"LSTM{i}" for i in range(len(models))])
+        return cls(Ensemble([m.model for m in loaded], mode), loaded[0].src_vocab,
+                   loaded[0].tgt_vocab, min(m.train_config.max_len for m in loaded),
+                   tokenizers.pop(), [f"LSTM{i}" for i in range(len(loaded))])
 
 
 def read_sources(path: str | Path, translator: Translator, src_lang: str,

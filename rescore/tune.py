@@ -18,7 +18,7 @@ cached as parquet, so tuning never rescores.
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,16 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rescore.errors import InputError
-from rescore.metrics import (
-    DEFAULT_TOKENIZE,
-    STATS_DIM,
-    corpus_bleu_from_stats,
-    make_bleu,
-    segment_stats,
-)
-from rescore.nbest import FeatureSchema, iter_sentences
+from rescore.errors import InputError, RescoreError, unknown_choice
+from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats, list_stats
+from rescore.nbest import FeatureSchema
 from rescore.weights import Weights
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,37 +69,25 @@ class FeatureTable:
 
 def build_table(nbest: str | Path, references: Sequence[str], tokenize: str = DEFAULT_TOKENIZE,
                 ref_name: str = "the reference") -> FeatureTable:
-    """Read a dev n-best list (features added already) and compute every hypothesis' BLEU
-    statistics against its reference (one sacrebleu call per distinct hypothesis)."""
-    bleu = make_bleu(tokenize, sentence=True)
+    """Read a dev n-best list (features added already) and every hypothesis' BLEU statistics
+    against its reference (:func:`rescore.metrics.list_stats`: each distinct hypothesis
+    scored once, each reference's n-grams extracted once). The list must cover the
+    references and have the same features on every sentence."""
     schema: FeatureSchema | None = None
     sents, values, stats, totals = [], [], [], []
-    missing: list[int] = []
-    for sent_id, block in iter_sentences(nbest, len(references), ref_name):
-        if block is None:
-            missing.append(sent_id)
-            continue
+    for sentence in list_stats(nbest, references, tokenize, ref_name):
+        block = sentence.block
         if schema is None:
             schema = block.schema
         elif block.schema != schema:
             raise InputError(block.path, block.first_line, "tuning needs the same features on "
                              f"every sentence: {block.schema.names} here, {schema.names} before")
-        cache: dict[str, np.ndarray] = {}
-        rows = []
-        for hyp in block.hypotheses:
-            if hyp not in cache:
-                cache[hyp] = segment_stats(bleu, hyp, references[sent_id])[0]
-            rows.append(cache[hyp])
-        sents.append(np.full(len(block), sent_id))
+        sents.append(np.full(len(block), sentence.sent_id))
         values.append(block.values)
-        stats.append(np.stack(rows))
+        stats.append(sentence.entry_stats())
         totals.append(block.totals)
     if schema is None:
         raise InputError(nbest, 1, "no hypotheses to tune on")
-    if missing:  # BLEU over part of the dev set would tune for another corpus
-        raise InputError(ref_name, missing[0] + 1, f"the list {nbest} has no hypotheses for "
-                         f"{len(missing)} of the {len(references)} reference lines (first: "
-                         f"sentence id {missing[0]}); the reference and the list do not match")
     return FeatureTable(schema, np.concatenate(sents), np.concatenate(values),
                         np.concatenate(stats), np.concatenate(totals))
 
@@ -268,7 +252,7 @@ def mert(table: FeatureTable, start: np.ndarray, *, restarts: int = 5,
                     bleu = corpus_bleu_of(table, table.values @ w)  # recheck, exact
                     improved = True
             if log:
-                print(f"mert: start {r} iteration {it + 1}: dev BLEU {bleu:.2f}", file=sys.stderr)
+                logger.info("mert: start %d iteration %d: dev BLEU %.2f", r, it + 1, bleu)
             if not improved:
                 break
         if bleu > best_bleu + 1e-9:
@@ -306,3 +290,91 @@ def vector_to_weights(vec: np.ndarray, schema: FeatureSchema, source: str) -> We
         start = schema.offsets[name]
         out[name] = tuple(float(x) for x in vec[start:start + size])
     return Weights(out, source)
+
+
+# -- a whole tuning run, as rescore-tune asks for it --------------------------------------
+
+TUNE_METHODS = ("mert", "grid")
+
+
+@dataclass
+class TuneRequest:
+    """``rescore-tune``'s options: the dev list and references, the method and its settings.
+    ``init``: starting weights (mert; features they lack start at 0) or the baseline weights
+    (grid, required); ``tune_features``: mert tunes only these (None: all)."""
+
+    nbest: Path
+    references: Sequence[str]
+    method: str = "mert"
+    init: Weights | None = None
+    feature: str = "LSTM0"
+    grid: Sequence[float] = DEFAULT_GRID
+    tune_features: Sequence[str] | None = None
+    restarts: int = 5
+    iterations: int = 10
+    seed: int = 1
+    tokenize: str = DEFAULT_TOKENIZE
+    cache: Path | None = None
+    ref_name: str = "the reference"
+
+
+@dataclass
+class TuneResult:
+    """Tuned weights and how they were found (``report``: method, features, dev BLEU before
+    and after, and the grid's curve for grid)."""
+
+    weights: np.ndarray
+    schema: FeatureSchema
+    dev_bleu_start: float
+    dev_bleu: float
+    report: dict[str, object]
+
+    def to_weights(self, source: str) -> Weights:
+        return vector_to_weights(self.weights, self.schema, source)
+
+
+def feature_mask(schema: FeatureSchema, names: Sequence[str]) -> np.ndarray:
+    """Boolean ``(schema.dim,)`` mask of the columns of the features ``names``."""
+    unknown = [n for n in names if n not in schema.names]
+    if unknown:
+        raise RescoreError(f"--tune-features: {', '.join(unknown)} not in the list "
+                           f"({', '.join(schema.names)})")
+    mask = np.zeros(schema.dim, dtype=bool)
+    for n in names:
+        off = schema.offsets[n]
+        mask[off:off + schema.sizes[schema.names.index(n)]] = True
+    return mask
+
+
+def tune_weights(request: TuneRequest) -> TuneResult:
+    """Read (or load the cached) feature table of the dev list and tune on it."""
+    if request.method not in TUNE_METHODS:
+        raise unknown_choice("tuning method", request.method, TUNE_METHODS)
+    table = load_table(request.nbest, request.references, request.cache, request.tokenize,
+                       request.ref_name)
+    schema = table.schema
+    report: dict[str, object] = {"method": request.method, "features": list(schema.names)}
+    init = request.init
+    if request.method == "mert":
+        start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
+        start_bleu = corpus_bleu_of(table, table.values @ start)
+        free = feature_mask(schema, request.tune_features) if request.tune_features else None
+        w, bleu = mert(table, start, restarts=request.restarts, iterations=request.iterations,
+                       seed=request.seed, log=True, free=free)
+    else:
+        if init is None:
+            raise RescoreError("--method grid needs --init-weights (the baseline weights)")
+        if request.feature not in schema.names:
+            raise RescoreError(f"--feature {request.feature}: not in the list "
+                               f"({', '.join(schema.names)})")
+        col = schema.offsets[request.feature]
+        base = init.vector(schema, default=0.0)
+        base[col] = 0.0
+        start_bleu = corpus_bleu_of(table, table.values @ base)
+        lam, bleu, curve = grid_search(table, base, col, request.grid)
+        w = (1 - lam) * base
+        w[col] = lam
+        report["grid"] = curve
+        report["lambda"] = lam
+    report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu}
+    return TuneResult(w, schema, start_bleu, bleu, report)

@@ -1,23 +1,55 @@
-"""What every command shares: --version, error handling and exit codes."""
+"""What every command shares: the help format, option groups with validators (device, threads,
+progress, seed), logging set-up, error handling and exit codes.
+
+A command's ``main`` parses its arguments and hands a module-level function to :func:`run`;
+that function calls the library and prints what it returns.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 
+import torch
+
 from rescore import __version__
+from rescore.distributed import DEVICES, pick_device
 from rescore.errors import RescoreError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default once: not when its help already says it, never for
+    options without a default (None, an empty list) or for flags that are off."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS) \
+                or action.required:
+            return text
+        return super()._get_help_string(action)
 
 
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def add_progress_flag(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +61,46 @@ def want_progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
 
 
-def run(prog: str, body: Callable[[], None]) -> None:
-    """Run ``body``; turn user errors into one line on stderr and exit status 2."""
+def add_device_args(parser: argparse.ArgumentParser, what: str = "the models") -> None:
+    """``--device`` (the same rule in every command, see :func:`pick_device`) and
+    ``--threads``."""
+    parser.add_argument("--device", default="auto", metavar="|".join(DEVICES),
+                        help=f"device for {what}: auto (CUDA when available, else the CPU), "
+                        "cpu, cuda (under torchrun each process takes cuda:LOCAL_RANK) or "
+                        "cuda:N (default: auto)")
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads for torch (torch.set_num_threads; default: torch's "
+                        "own choice)")
+
+
+def apply_device_args(args: argparse.Namespace) -> torch.device:
+    """Set the thread count and return the device the options ask for."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    return pick_device(args.device)
+
+
+def add_seed_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--seed", type=int, default=1, help=help_text)
+
+
+def setup_logging(prog: str) -> None:
+    """Library messages (``logging``, INFO and up) go to stderr as ``PROG: message``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    root = logging.getLogger("rescore")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def run(prog: str, command: Callable[[argparse.Namespace], None],
+        args: argparse.Namespace) -> None:
+    """Run ``command(args)``; turn user errors into one line on stderr and exit status 2,
+    an interrupt into exit status 130."""
+    setup_logging(prog)
     try:
-        body()
+        command(args)
     except RescoreError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
@@ -41,4 +109,4 @@ def run(prog: str, body: Callable[[], None]) -> None:
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

@@ -10,9 +10,9 @@ import sys
 
 from rescore.cli.common import add_progress_flag, make_parser, run, want_progress
 from rescore.errors import RescoreError
-from rescore.files import atomic_output
-from rescore.metrics import DEFAULT_TOKENIZE, TOKENIZERS, make_bleu
-from rescore.oracle import ORACLE_METHODS, choose, collect_candidates, first_best, load_references
+from rescore.files import atomic_outputs
+from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
+from rescore.oracle import ORACLE_METHODS, load_references, run_oracle
 
 PROG = "rescore-oracle"
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=ORACLE_METHODS, default="sentence",
                         help="sentence: best smoothed sentence BLEU per sentence; corpus: "
                         "greedy corpus-BLEU oracle")
-    parser.add_argument("--tokenize", choices=TOKENIZERS, default=DEFAULT_TOKENIZE,
+    parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
                         help="sacrebleu tokenization")
     parser.add_argument("--depths", default="1,10,100,1000",
                         help="comma-separated k: oracle BLEU over each list's first k entries")
@@ -44,42 +44,27 @@ def _depths(text: str) -> list[int]:
     return ks
 
 
+def oracle_command(args: argparse.Namespace) -> None:
+    refs = load_references(args.ref)
+    result = run_oracle(args.nbest, refs, args.method, _depths(args.depths), args.tokenize,
+                        args.ref, want_progress(args.progress))
+    report = result.report
+    with atomic_outputs(args.output, args.report) as (out, report_out):
+        assert out is not None
+        out.write("".join(t + "\n" for t in result.texts))
+        if report_out is not None:
+            report_out.write(json.dumps(report, indent=2) + "\n")
+    print(f"1-best BLEU {report['baseline_1best_bleu']:.2f}  "
+          f"{args.method} oracle BLEU {report['oracle_bleu']:.2f}")
+    at_k = report["oracle_bleu_at_k"]
+    assert isinstance(at_k, dict)
+    for k, v in at_k.items():
+        print(f"  oracle over first {k:>5} entries: BLEU {v:.2f}")
+    print(f"  {report['signature']}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-
-    def body() -> None:
-        ks = _depths(args.depths)
-        refs = load_references(args.ref)
-        cands = collect_candidates(args.nbest, refs, args.tokenize, args.ref,
-                                   want_progress(args.progress))
-        bleu = make_bleu(args.tokenize)
-
-        def score(texts: list[str]) -> float:
-            return float(bleu.corpus_score(texts, [refs]).score)
-
-        oracle = choose(cands, args.method)
-        at_k = {str(k): score(choose(cands, args.method, k)) for k in ks}
-        report = {
-            "nbest": args.nbest, "method": args.method,
-            "sentences": len(refs),
-            "distinct_hypotheses": sum(len(c.texts) for c in cands),
-            "baseline_1best_bleu": score(first_best(cands)),
-            "oracle_bleu": score(oracle),
-            "oracle_bleu_at_k": at_k,
-        }
-        report["signature"] = str(bleu.get_signature())
-        with atomic_output(args.output) as out:
-            out.write("".join(t + "\n" for t in oracle))
-        if args.report:
-            with atomic_output(args.report) as out:
-                out.write(json.dumps(report, indent=2) + "\n")
-        print(f"1-best BLEU {report['baseline_1best_bleu']:.2f}  "
-              f"{args.method} oracle BLEU {report['oracle_bleu']:.2f}")
-        for k, v in at_k.items():
-            print(f"  oracle over first {k:>5} entries: BLEU {v:.2f}")
-        print(f"  {report['signature']}", file=sys.stderr)
-
-    run(PROG, body)
+    run(PROG, oracle_command, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

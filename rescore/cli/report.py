@@ -9,9 +9,10 @@ import argparse
 from pathlib import Path
 
 from rescore.cli.common import make_parser, run
+from rescore.compare import DEFAULT_BOOTSTRAP
 from rescore.errors import RescoreError
-from rescore.metrics import DEFAULT_TOKENIZE, TOKENIZERS
-from rescore.report import DEFAULT_BOOTSTRAP, ReportSpec, build_report, load_spec
+from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
+from rescore.report import ReportSpec, build_report, load_spec
 
 PROG = "rescore-report"
 
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "baseline, oracle, figures; see rescore.report.ReportSpec) instead of "
                         "--ref and NAME=FILE")
     parser.add_argument("--title", default="Systems", help="title of the table")
-    parser.add_argument("--tokenize", choices=TOKENIZERS, default=DEFAULT_TOKENIZE,
+    parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
                         help="sacrebleu tokenization; 'none' for tokenized text such as "
                         "Multi30k here (compares with multi-bleu.perl)")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
@@ -66,17 +67,16 @@ def _spec(args: argparse.Namespace) -> ReportSpec:
                       bins=args.bins)
 
 
+def report_command(args: argparse.Namespace) -> None:
+    report = build_report(_spec(args))
+    for title, comparison in report.comparisons:
+        print(f"## {title}\n\n{comparison.to_markdown()}")
+    if args.output_prefix:
+        report.save(args.output_prefix)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-
-    def body() -> None:
-        report = build_report(_spec(args))
-        for title, comparison in report.comparisons:
-            print(f"## {title}\n\n{comparison.to_markdown()}")
-        if args.output_prefix:
-            report.save(args.output_prefix)
-
-    run(PROG, body)
+    run(PROG, report_command, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,8 @@ import argparse
 import sys
 import time
 
-import torch
-
 from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, SearchConfig
-from rescore.cli.common import add_progress_flag, make_parser, run, want_progress
+from rescore.cli import common
 from rescore.errors import RescoreError
 from rescore.files import atomic_outputs
 from rescore.translate import Translator, read_sources, translate, write_outputs
@@ -19,7 +17,7 @@ PROG = "rescore-translate"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = make_parser(PROG, __doc__.split(":", 1)[1].strip())
+    parser = common.make_parser(PROG, __doc__.split(":", 1)[1].strip())
     parser.add_argument("--model", action="append", required=True, metavar="DIR",
                         help="model directory of rescore-train; repeat for an ensemble (equal "
                         "vocabularies)")
@@ -28,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "empty input line)")
     parser.add_argument("--output-nbest", help="Moses n-best list 'id ||| hyp ||| LSTM0= s "
                         "... ||| total' (tokenized, ids from 0), for rescore-nbest/-oracle")
-    parser.add_argument("--beam", type=int, default=12, help="beam size")
+    parser.add_argument("--beam", type=common.positive_int, default=12, help="beam size")
     parser.add_argument("--nbest", type=int, help="hypotheses per sentence in --output-nbest "
                         "(at most --beam; default --beam)")
     parser.add_argument("--ensemble-mode", choices=ENSEMBLE_MODES, default="log-linear",
@@ -39,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(off, as in the paper)")
     parser.add_argument("--max-len-a", type=float, default=1.5,
                         help="a hypothesis has at most a * source words + b words")
-    parser.add_argument("--max-len-b", type=int, default=10)
+    parser.add_argument("--max-len-b", type=int, default=10, help="see --max-len-a")
     parser.add_argument("--max-input-len", type=int,
                         help="longest source line in tokens (default: the models' training "
                         "limit); a longer line is an error")
@@ -51,43 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
                         "the default output is tokenized like the models' training text")
     parser.add_argument("--src-lang", default="en", help="source language (tokenizer)")
     parser.add_argument("--tgt-lang", default="fr", help="target language (detokenizer)")
-    parser.add_argument("--batch-size", type=int, default=32,
+    parser.add_argument("--batch-size", type=common.positive_int, default=32,
                         help="sentences decoded together (sorted by length)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
-    add_progress_flag(parser)
+    common.add_device_args(parser, "the models")
+    common.add_progress_flag(parser)
     return parser
 
 
+def translate_command(args: argparse.Namespace) -> None:
+    if args.output is None and args.output_nbest is None:
+        raise RescoreError("nothing to write: give --output and/or --output-nbest")
+    device = common.apply_device_args(args)
+    config = SearchConfig(beam=args.beam, nbest=args.nbest or args.beam,
+                          max_len_a=args.max_len_a, max_len_b=args.max_len_b,
+                          length_norm=args.length_norm, unk=args.unk)
+    translator = Translator.load(args.model, args.ensemble_mode, device)
+    sources = read_sources(args.input, translator, args.src_lang, args.max_input_len)
+    start = time.perf_counter()
+    results = translate(translator, sources, config, args.batch_size, device,
+                        common.want_progress(args.progress))
+    seconds = time.perf_counter() - start
+    with atomic_outputs(args.output, args.output_nbest) as (best, nbest):
+        write_outputs(results, translator, args.unk, best, nbest,
+                      args.tgt_lang if args.detokenize else None)
+    empty = sum(1 for s in sources if len(s) == 0)
+    print(f"{PROG}: {len(sources)} sentences ({empty} empty) in {seconds:.1f} s, "
+          f"{len(sources) / max(seconds, 1e-9):.1f} sentences/s, beam {config.beam}, "
+          f"{len(args.model)} model(s)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-
-    def body() -> None:
-        if args.output is None and args.output_nbest is None:
-            raise RescoreError("nothing to write: give --output and/or --output-nbest")
-        if args.batch_size < 1:
-            raise RescoreError("--batch-size must be at least 1")
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        device = torch.device(args.device)
-        config = SearchConfig(beam=args.beam, nbest=args.nbest or args.beam,
-                              max_len_a=args.max_len_a, max_len_b=args.max_len_b,
-                              length_norm=args.length_norm, unk=args.unk)
-        translator = Translator.load(args.model, args.ensemble_mode, device)
-        sources = read_sources(args.input, translator, args.src_lang, args.max_input_len)
-        start = time.perf_counter()
-        results = translate(translator, sources, config, args.batch_size, device,
-                            want_progress(args.progress))
-        seconds = time.perf_counter() - start
-        with atomic_outputs(args.output, args.output_nbest) as (best, nbest):
-            write_outputs(results, translator, args.unk, best, nbest,
-                          args.tgt_lang if args.detokenize else None)
-        empty = sum(1 for s in sources if len(s) == 0)
-        print(f"{PROG}: {len(sources)} sentences ({empty} empty) in {seconds:.1f} s, "
-              f"{len(sources) / max(seconds, 1e-9):.1f} sentences/s, beam {config.beam}, "
-              f"{len(args.model)} model(s)", file=sys.stderr)
-
-    run(PROG, body)
+    common.run(PROG, translate_command, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -8,21 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from rescore.cli.common import make_parser, run
+from rescore.cli.common import add_seed_arg, make_parser, positive_int, run
 from rescore.errors import RescoreError
-from rescore.files import atomic_output
-from rescore.metrics import DEFAULT_TOKENIZE, TOKENIZERS
+from rescore.files import atomic_outputs
+from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
 from rescore.oracle import load_references
-from rescore.tune import (
-    DEFAULT_GRID,
-    corpus_bleu_of,
-    grid_search,
-    load_table,
-    mert,
-    vector_to_weights,
-)
+from rescore.tune import DEFAULT_GRID, TUNE_METHODS, TuneRequest, tune_weights
 from rescore.weights import load_weights
 
 PROG = "rescore-tune"
@@ -36,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, type=Path,
                         help="weights as JSON; a Moses ini [weight] section is written beside "
                         "it (same name, .ini)")
-    parser.add_argument("--method", choices=("mert", "grid"), default="mert")
+    parser.add_argument("--method", choices=TUNE_METHODS, default="mert",
+                        help="mert: Och's MERT over the weights of all (or --tune-features) "
+                        "features; grid: one interpolation weight between the baseline "
+                        "weights and --feature")
     parser.add_argument("--init-weights", help="starting weights (Moses ini or JSON); features "
                         "they lack start at 0. mert: default all equal; grid: required")
     parser.add_argument("--grid", metavar="VALUES",
@@ -48,9 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mert: comma-separated features to tune (default all); the others "
                         "keep their --init-weights (0 where absent)")
     parser.add_argument("--restarts", type=int, default=5, help="mert: random restarts")
-    parser.add_argument("--iterations", type=int, default=10, help="mert: iterations a start")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--tokenize", choices=TOKENIZERS, default=DEFAULT_TOKENIZE)
+    parser.add_argument("--iterations", type=positive_int, default=10,
+                        help="mert: iterations a start")
+    add_seed_arg(parser, "mert: seed of the random restarts and directions")
+    parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
+                        help="sacrebleu tokenization of hypotheses and references ('none' for "
+                        "tokenized text such as Multi30k here)")
     parser.add_argument("--cache", type=Path, help="feature table cache (parquet); default: "
                         "OUTPUT with .features.parquet")
     return parser
@@ -68,59 +65,31 @@ def parse_grid(text: str | None) -> tuple[float, ...]:
     return values
 
 
+def tune_command(args: argparse.Namespace) -> None:
+    tune_features = None
+    if args.tune_features:
+        tune_features = [n.strip() for n in args.tune_features.split(",") if n.strip()]
+    result = tune_weights(TuneRequest(
+        nbest=args.nbest, references=load_references(args.ref), method=args.method,
+        init=load_weights(args.init_weights) if args.init_weights else None,
+        feature=args.feature, grid=parse_grid(args.grid), tune_features=tune_features,
+        restarts=args.restarts, iterations=args.iterations, seed=args.seed,
+        tokenize=args.tokenize, cache=args.cache or args.output.with_suffix(".features.parquet"),
+        ref_name=args.ref))
+    weights = result.to_weights(str(args.output))
+    ini = args.output.with_suffix(".ini")
+    with atomic_outputs(args.output, ini, args.output.with_suffix(".report.json")) as outs:
+        json_out, ini_out, report_out = outs
+        assert json_out is not None and ini_out is not None and report_out is not None
+        json_out.write(weights.to_json())
+        ini_out.write(weights.to_moses_ini())
+        report_out.write(json.dumps(result.report, indent=2) + "\n")
+    print(f"{PROG}: dev BLEU {result.dev_bleu_start:.2f} at the start, {result.dev_bleu:.2f} "
+          f"tuned; weights in {args.output} and {ini}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-
-    def body() -> None:
-        refs = load_references(args.ref)
-        cache = args.cache or args.output.with_suffix(".features.parquet")
-        table = load_table(args.nbest, refs, cache, args.tokenize, args.ref)
-        schema = table.schema
-        init = load_weights(args.init_weights) if args.init_weights else None
-        report: dict[str, object] = {"method": args.method, "features": list(schema.names)}
-        if args.method == "mert":
-            start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
-            start_bleu = corpus_bleu_of(table, table.values @ start)
-            free = None
-            if args.tune_features:
-                names = [n.strip() for n in args.tune_features.split(",") if n.strip()]
-                unknown = [n for n in names if n not in schema.names]
-                if unknown:
-                    raise RescoreError(f"--tune-features: {', '.join(unknown)} not in the list "
-                                       f"({', '.join(schema.names)})")
-                free = np.zeros(schema.dim, dtype=bool)
-                for n in names:
-                    off = schema.offsets[n]
-                    free[off:off + schema.sizes[schema.names.index(n)]] = True
-            w, bleu = mert(table, start, restarts=args.restarts, iterations=args.iterations,
-                           seed=args.seed, log=True, free=free)
-        else:
-            if init is None:
-                raise RescoreError("--method grid needs --init-weights (the baseline weights)")
-            if args.feature not in schema.names:
-                raise RescoreError(f"--feature {args.feature}: not in the list "
-                                   f"({', '.join(schema.names)})")
-            col = schema.offsets[args.feature]
-            base = init.vector(schema, default=0.0)
-            base[col] = 0.0
-            start_bleu = corpus_bleu_of(table, table.values @ base)
-            lam, bleu, curve = grid_search(table, base, col, parse_grid(args.grid))
-            w = (1 - lam) * base
-            w[col] = lam
-            report["grid"] = curve
-            report["lambda"] = lam
-        weights = vector_to_weights(w, schema, str(args.output))
-        report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu}
-        with atomic_output(args.output) as out:
-            out.write(weights.to_json())
-        with atomic_output(args.output.with_suffix(".ini")) as out:
-            out.write(weights.to_moses_ini())
-        with atomic_output(args.output.with_suffix(".report.json")) as out:
-            out.write(json.dumps(report, indent=2) + "\n")
-        print(f"{PROG}: dev BLEU {start_bleu:.2f} at the start, {bleu:.2f} tuned; weights in "
-              f"{args.output} and {args.output.with_suffix('.ini')}", file=sys.stderr)
-
-    run(PROG, body)
+    run(PROG, tune_command, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
-"""Feature scorers: each adds one named feature (one or more values) to every hypothesis."""
+"""Feature scorers: each adds one named feature (one or more values) to every hypothesis.
+
+:func:`rescore.rerank.annotate` applies a list of them, in order, to each sentence of a list;
+a scorer sees the features added before it (derived features such as :class:`MeanFeature`
+use that)."""
 
 from rescore.features.base import FeatureScorer
+from rescore.features.derived import MeanFeature
 from rescore.features.lstm import LSTMFeature
 from rescore.features.ngram_lm import KenLMFeature
 
-__all__ = ["FeatureScorer", "KenLMFeature", "LSTMFeature"]
+__all__ = ["FeatureScorer", "KenLMFeature", "LSTMFeature", "MeanFeature"]

@@ -22,6 +22,7 @@ class FeatureScorer(ABC):
     num_values: int = 1
     group_size: int = 1  # sentences worth scoring together (see score_blocks)
     max_tokens: int | None = None  # a longer hypothesis is an input error (file:line)
+    needs_source: bool = False  # scores depend on the source sentence (--source required)
 
     def __init__(self, name: str) -> None:
         self.name = check_feature_name(name)
@@ -55,6 +56,10 @@ class FeatureScorer(ABC):
         scores = self.score_many(distinct, sources)
         return [np.asarray(s, dtype=np.float64).reshape(len(d), self.num_values)[inv]
                 for s, d, inv in zip(scores, distinct, inverses, strict=True)]
+
+    def summary(self) -> str | None:
+        """A line on the work done, for the command's report (None: nothing to say)."""
+        return None
 
     def _check_lengths(self, block: NbestBlock, distinct: Sequence[str]) -> None:
         limit = self.max_tokens

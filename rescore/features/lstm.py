@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rescore import model_dir
 from rescore.errors import RescoreError
 from rescore.features.base import FeatureScorer
-from rescore.scoring import Scorer, TrieStats, score_prefix_shared
+from rescore.scoring import TrieStats, score_prefix_shared
 from rescore.vocab import UNK_ID
 
 
@@ -24,18 +25,19 @@ class LSTMFeature(FeatureScorer):
     steps of their common prefixes (:func:`rescore.scoring.score_prefix_shared`).
     """
 
+    group_size = 16
+    needs_source = True
+
     def __init__(self, directory: str | Path, name: str = "LSTM0",
                  device: torch.device | None = None, max_tokens: int = 500) -> None:
         super().__init__(name)
         if max_tokens < 1:
             raise RescoreError(f"the longest hypothesis to score must be >= 1, not {max_tokens}")
         self.max_tokens = max_tokens
-        self.scorer = Scorer.from_directory(directory, device)
+        self.loaded = model_dir.load(directory, device)
         self.directory = Path(directory)
         self.stats = TrieStats()
         self.unknown_hypotheses = 0
-
-    group_size = 16
 
     def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
         return self.score_many([hypotheses], [source])[0]
@@ -46,14 +48,13 @@ class LSTMFeature(FeatureScorer):
         if any(s is None for s in sources):
             raise RescoreError(f"the LSTM feature {self.name} needs the source sentences "
                                "(--source)")
-        src = [self.scorer.src_vocab.encode(str(s).split()) for s in sources]
-        tgt_vocab = self.scorer.tgt_vocab
-        hyps = [[tgt_vocab.encode(h.split()) for h in hs] for hs in hypotheses]
+        loaded = self.loaded
+        src = [loaded.src_vocab.encode(str(s).split()) for s in sources]
+        hyps = [[loaded.tgt_vocab.encode(h.split()) for h in hs] for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in hyps for h in hs)
-        return score_prefix_shared(self.scorer.model, src, hyps, self.scorer.device,
-                                   stats=self.stats)
+        return score_prefix_shared(loaded.model, src, hyps, loaded.device, stats=self.stats)
 
-    def compatible_with(self, other: LSTMFeature) -> bool:
-        """Same vocabularies on both sides (required to ensemble two models)."""
-        return (self.scorer.src_vocab.fingerprint() == other.scorer.src_vocab.fingerprint()
-                and self.scorer.tgt_vocab.fingerprint() == other.scorer.tgt_vocab.fingerprint())
+    def summary(self) -> str:
+        return (f"{self.name} ({self.directory}): {self.unknown_hypotheses} distinct hypotheses "
+                f"with words outside its vocabulary (scored as <unk>); "
+                f"{self.stats.decoder_steps} decoder steps for {self.stats.tokens} target tokens")

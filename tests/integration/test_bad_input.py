@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 GOOD = ("0 ||| a b ||| LM0= -1 WordPenalty0= -2 ||| -3\n"
         "0 ||| a c ||| LM0= -2 WordPenalty0= -2 ||| -4\n"

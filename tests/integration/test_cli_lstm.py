@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from rescore import model_dir
 from rescore.nbest import read_nbest
-from rescore.scoring import Scorer
+from rescore.scoring import score_pairs
 from rescore.vocab import Vocab
-from tests.conftest import run_cli, write_tiny_model
+from tests.helpers import run_cli, write_tiny_model
 
 SENTENCES = 12
 
@@ -40,6 +41,7 @@ def small(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return paths
 
 
+@pytest.mark.system  # DDP: two processes under torchrun
 def test_two_processes_write_what_one_writes(small: dict[str, Path], tmp_path: Path) -> None:
     args = ["--nbest", small["nbest"], "--source", small["src"], "--model", small["m0"],
             "--model", small["m1"], "--ensemble", "--combine", "average"]
@@ -68,7 +70,7 @@ def test_two_processes_write_what_one_writes(small: dict[str, Path], tmp_path: P
     (["--model", "M0", "--model", "M1", "--combine", "average"], "needs --ensemble"),
     (["--combine", "average"], "needs an LSTM model"),
     (["--model", "NOWHERE"], "no config.json"),
-    (["--model", "M0", "--threads", "0"], "--threads must be at least 1"),
+    (["--model", "M0", "--threads", "0"], "argument --threads: must be at least 1"),
 ])
 def test_bad_model_options(small: dict[str, Path], tmp_path: Path, extra: list[str],
                            message: str) -> None:
@@ -137,8 +139,9 @@ def test_overly_long_and_empty_hypotheses(small: dict[str, Path], tmp_path: Path
     assert ok.returncode == 0, ok.stderr
     block = next(iter(read_nbest(out)))
     lstm = block.feature("LSTM0")[:, 0]
-    scorer = Scorer.from_directory(small["m0"])
+    loaded = model_dir.load(small["m0"])
     src = one_src.read_text(encoding="utf-8").split()
-    alone = scorer.score([src], [[]]).totals[0]  # ln P(</s> | source)
+    alone = score_pairs(loaded.model, loaded.src_vocab, loaded.tgt_vocab, [src],
+                        [[]]).totals[0]  # ln P(</s> | source)
     assert lstm[3] == pytest.approx(alone, abs=1e-4)
     assert lstm[2] < lstm[3]  # 600 words cost more than stopping at once

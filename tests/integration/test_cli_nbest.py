@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from rescore.nbest import read_nbest
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
-@pytest.mark.parametrize("name", ["test2016.1000best.gz", "val.1000best.gz",
-                                  "test2016.100best-align.gz"])
+@pytest.mark.parametrize("name", [
+    pytest.param("test2016.1000best.gz", marks=pytest.mark.system),  # whole 1000-best lists
+    pytest.param("val.1000best.gz", marks=pytest.mark.system),
+    "test2016.100best-align.gz"])
 def test_round_trip_is_byte_identical(multi30k: Path, tmp_path: Path, name: str) -> None:
     src = multi30k / "nbest" / name
     out = tmp_path / "copy.nbest"
@@ -24,6 +26,7 @@ def test_round_trip_is_byte_identical(multi30k: Path, tmp_path: Path, name: str)
         assert f.read() == out.read_bytes()
 
 
+@pytest.mark.system  # whole 1000-best lists
 @pytest.mark.parametrize("name", ["test2016", "val"])
 def test_tuned_weights_reproduce_moses_1best(multi30k: Path, tmp_path: Path, name: str) -> None:
     one, nbest = tmp_path / "1best", tmp_path / "nbest"

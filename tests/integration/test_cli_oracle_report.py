@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from sacrebleu.metrics import BLEU, CHRF
 
+from rescore.compare import compare_systems
 from rescore.nbest import read_nbest
-from rescore.report import compare_systems
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
+@pytest.mark.system  # the whole test2016 1000-best list
 @pytest.mark.parametrize("method", ["sentence", "corpus"])
 def test_oracle_on_test2016_1000best(multi30k: Path, tmp_path: Path, method: str) -> None:
     nbest, ref = multi30k / "nbest" / "test2016.1000best.gz", multi30k / "test2016.fr"

@@ -12,7 +12,7 @@ from sacremoses import MosesDetokenizer
 
 from rescore.nbest import read_nbest
 from rescore.vocab import Vocab
-from tests.conftest import run_cli, write_tiny_model
+from tests.helpers import run_cli, write_tiny_model
 
 SENTENCES = 10
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rescore.weights import load_weights
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def test_tune_writes_weights_that_never_lower_dev_bleu(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ def print_precision(x: np.ndarray) -> np.ndarray:
     return np.where(x == 0, 0.0, 0.5 * 10.0 ** (mag - 5))
 
 
+@pytest.mark.system  # every line of the real lists
 def test_totals_are_features_times_tuned_weights_plus_unprinted_penalty(multi30k: Path) -> None:
     """Every line of test2016.1000best: total = features . weights + k * (-100), k >= 0 the
     same for every hypothesis of the sentence (Moses' unprinted UnknownWordPenalty0)."""

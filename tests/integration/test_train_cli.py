@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 TINY = ["--preset", "cpu-tiny", "--threads", "1", "--no-progress", "--hidden-dim", "24",
         "--embed-dim", "16", "--batch-size", "16", "--seed", "3"]
@@ -68,6 +68,7 @@ def test_train_writes_a_self_describing_model_dir(corpus: dict[str, Path], tmp_p
     assert all("tgt_words_per_s" in r for r in log if r["type"] == "train")
 
 
+@pytest.mark.system  # SIGKILL mid-run
 def test_resume_after_sigkill_ends_with_the_same_parameters(corpus: dict[str, Path],
                                                             tmp_path: Path) -> None:
     args = [*TINY, *data_args(corpus), "--epochs", "6", "--checkpoint-every", "3",
@@ -98,6 +99,7 @@ def test_resume_after_sigkill_ends_with_the_same_parameters(corpus: dict[str, Pa
         assert torch.equal(a[name], b[name]), name
 
 
+@pytest.mark.system  # DDP: two processes
 def test_two_processes_with_half_batches_equal_one_with_the_full_batch(
         corpus: dict[str, Path], tmp_path: Path) -> None:
     args = [*TINY, *data_args(corpus), "--max-steps", "2", "--checkpoint-every", "1"]

@@ -24,7 +24,7 @@ from rescore.beam import (
 from rescore.config import ModelConfig
 from rescore.errors import RescoreError
 from rescore.model import Seq2Seq
-from rescore.scoring import Scorer
+from rescore.scoring import score_pairs
 from rescore.vocab import EOS_ID, SPECIALS, UNK_ID, Vocab
 
 A, B, C = 4, 5, 6  # word ids after the four specials
@@ -169,10 +169,9 @@ def test_reported_score_equals_forced_decoding(seed: int) -> None:
     model, vocab = tiny(seed)
     srcs = sources(seed, 6)
     out = beam_search(Ensemble([model]), srcs, SearchConfig(beam=5, nbest=3))
-    scorer = Scorer(model, vocab, vocab)
     pairs = [(s, h) for s, hyps in zip(srcs, out, strict=True) for h in hyps]
-    forced = scorer.score([vocab.decode(s.tolist()) for s, _ in pairs],
-                          [vocab.decode(h.tokens) for _, h in pairs])
+    forced = score_pairs(model, vocab, vocab, [vocab.decode(s.tolist()) for s, _ in pairs],
+                         [vocab.decode(h.tokens) for _, h in pairs])
     assert [h.score for _, h in pairs] == pytest.approx(forced.totals.tolist(), abs=1e-4)
     assert [h.member_scores[0] for _, h in pairs] == pytest.approx(forced.totals.tolist(),
                                                                    abs=1e-4)

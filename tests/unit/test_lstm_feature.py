@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from rescore.config import ModelConfig, TrainConfig, save_config
+from rescore.config import ModelConfig, TrainConfig
+from rescore.features import MeanFeature
 from rescore.features.lstm import LSTMFeature
 from rescore.model import Seq2Seq
+from rescore.model_dir import SRC_VOCAB, TGT_VOCAB, save_config, save_weights
 from rescore.nbest import read_nbest
-from rescore.rerank import AverageCombiner, MeanFeature, rerank_block
-from rescore.scoring import Scorer, TrieStats, score_prefix_shared
-from rescore.train import save_model
+from rescore.rerank import AverageCombiner, rerank_block
+from rescore.scoring import TrieStats, score_pairs, score_prefix_shared
 from rescore.vocab import SPECIALS, Vocab
 
 WORDS = [f"w{i}" for i in range(12)]
@@ -49,9 +50,8 @@ def test_prefix_sharing_equals_one_at_a_time(seed: int) -> None:
     shared = score_prefix_shared(model, [vocab.encode(s) for s in sources],
                                  [[vocab.encode(h) for h in hs] for hs in hyps], stats=stats,
                                  node_batch=7)
-    plain = Scorer(model, vocab, vocab, batch_size=1)
     for src, hs, got in zip(sources, hyps, shared, strict=True):
-        expected = plain.score([src] * len(hs), hs).totals
+        expected = score_pairs(model, vocab, vocab, [src] * len(hs), hs, batch_size=1).totals
         np.testing.assert_allclose(got, expected, atol=1e-4)
     distinct_prefixes = {(k, tuple(h[:t])) for k, hs in enumerate(hyps) for h in hs
                          for t in range(len(h) + 1)}
@@ -63,18 +63,18 @@ def test_lstm_feature_in_a_list(tmp_path: Path) -> None:
     model, vocab = tiny_model()
     directory = tmp_path / "model"
     directory.mkdir()
-    save_config(directory / "config.json", model.config, TrainConfig(), {})
-    vocab.save(directory / "src.vocab")
-    vocab.save(directory / "tgt.vocab")
-    save_model(model, directory / "model.pt")
+    save_config(directory, model.config, TrainConfig(), {})
+    vocab.save(directory / SRC_VOCAB)
+    vocab.save(directory / TGT_VOCAB)
+    save_weights(model, directory)
     nbest = tmp_path / "l.nbest"
     nbest.write_text("0 ||| w1 w2 ||| LM0= -1 ||| -4\n0 ||| w1 w3 ||| LM0= -2 ||| -3\n"
                      "0 ||| w1 w2 ||| LM0= -1.5 ||| -5\n")
     block = next(read_nbest(nbest))
     feature = LSTMFeature(directory)
     values = feature.score_block(block, "w4 w5")
-    expected = Scorer(model, vocab, vocab).score([["w4", "w5"]] * 3,
-                                                 [h.split() for h in block.hypotheses]).totals
+    expected = score_pairs(model, vocab, vocab, [["w4", "w5"]] * 3,
+                           [h.split() for h in block.hypotheses]).totals
     np.testing.assert_allclose(values[:, 0], expected, atol=1e-5)
     assert values[0, 0] == values[2, 0]  # the repeated string scored once
     with_lstm = block.with_feature("LSTM0", values).with_feature("LSTM1", values + 1.0)

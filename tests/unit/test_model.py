@@ -11,7 +11,7 @@ import torch
 from rescore.config import PRESETS, ModelConfig
 from rescore.corpus import make_batch
 from rescore.model import Seq2Seq, reverse_padded
-from rescore.scoring import Scorer
+from rescore.scoring import score_pairs
 from rescore.vocab import BOS_ID, EOS_ID, SPECIALS, Vocab
 
 TINY = ModelConfig(src_vocab_size=30, tgt_vocab_size=25, embed_dim=8, hidden_dim=12,
@@ -88,8 +88,8 @@ def test_batched_scoring_equals_unbatched() -> None:
     sources = [[str(w) for w in rng.choice(words, rng.integers(0, 9))] for _ in range(40)]
     targets = [[str(w) for w in rng.choice([*words, "OOV"], rng.integers(0, 9))]
                for _ in range(40)]
-    batched = Scorer(m, vocab, vocab, batch_size=16).score(sources, targets)
-    single = Scorer(m, vocab, vocab, batch_size=1).score(sources, targets)
+    batched = score_pairs(m, vocab, vocab, sources, targets, batch_size=16)
+    single = score_pairs(m, vocab, vocab, sources, targets, batch_size=1)
     np.testing.assert_allclose(batched.totals, single.totals, atol=1e-5)
     for a, b, t in zip(batched.tokens, single.tokens, targets, strict=True):
         assert len(a) == len(t) + 1  # </s> counted

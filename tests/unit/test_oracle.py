@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from rescore.metrics import corpus_bleu_from_stats, make_bleu, segment_stats
-from rescore.oracle import Candidates, choose, corpus_oracle, sentence_oracle
+from rescore.oracle import OracleCandidates, choose, corpus_oracle, sentence_oracle
 
 
-def candidates(hyps: list[str], ref: str) -> Candidates:
+def candidates(hyps: list[str], ref: str) -> OracleCandidates:
     bleu = make_bleu(sentence=True)
     rows = [segment_stats(bleu, h, ref) for h in hyps]
-    return Candidates(hyps, np.arange(len(hyps)), np.stack([r[0] for r in rows]),
+    return OracleCandidates(hyps, np.arange(len(hyps)), np.stack([r[0] for r in rows]),
                       np.array([r[1] for r in rows]))
 
 

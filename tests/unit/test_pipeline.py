@@ -3,13 +3,15 @@ the stages after it only; changed inputs or commands redo; failures and interrup
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from rescore import __version__, pipeline
 from rescore.errors import RescoreError
-from rescore.pipeline import Pipeline, Stage
+from rescore.pipeline import PACKAGE_DIR, Pipeline, Stage, code_digest
 
 # copy every input to the output, adding a line; append the stage name to the run log
 STEP = ("import sys, pathlib; out, log, *ins = sys.argv[1:]; "
@@ -129,3 +131,53 @@ def test_dry_run_lists_every_stage_and_runs_nothing(tmp_path: Path,
 def test_bad_dependencies() -> None:
     with pytest.raises(RescoreError, match="not an earlier stage"):
         Pipeline(Path("."), [Stage("a", ["true"], [], after=["b"]), Stage("b", ["true"], [])])
+
+
+def test_generated_files_are_written_when_the_stage_runs_and_rerun_it_when_changed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec, out = tmp_path / "spec.json", tmp_path / "out.txt"
+    copy = [sys.executable, "-c", f"import shutil; shutil.copy({str(spec)!r}, {str(out)!r})"]
+
+    def pipe(text: str) -> Pipeline:
+        return Pipeline(tmp_path / "state", [Stage("r", copy, [out], generated={spec: text})])
+
+    pipe("one").run(dry_run=True)
+    assert not spec.exists() and not (tmp_path / "state").exists()  # a dry run writes nothing
+    capsys.readouterr()
+    pipe("one").run(echo=False)
+    assert out.read_text() == "one"
+    assert not pipe("one").plan()[0].run
+    (decision,) = pipe("two").plan()
+    assert decision.run and decision.reason == f"{spec} changed"
+    pipe("two").run(echo=False)
+    assert out.read_text() == "two"
+
+
+def test_records_keep_the_package_version_and_a_code_digest(tmp_path: Path) -> None:
+    diamond(tmp_path).run(echo=False)
+    record = diamond(tmp_path).record("a")
+    assert record is not None and record["code"] == {"version": __version__, "digest": None}
+    stage = Stage("t", [sys.executable, "-m", "rescore.cli.tune", "--help"], [tmp_path / "x"])
+    code = Pipeline(tmp_path, [stage]).code(stage)
+    assert code["version"] == __version__ and code["digest"] == code_digest(stage.command)
+
+
+def test_code_digest_follows_imports_and_ignores_docstrings(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """A copy of the package: editing a module that a command imports changes its digest;
+    editing a docstring or a module it does not import does not."""
+    package = tmp_path / "rescore"
+    shutil.copytree(PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(pipeline, "PACKAGE_DIR", package)
+    tune = [sys.executable, "-m", "rescore.cli.tune"]
+    translate = [sys.executable, "-m", "rescore.cli.translate"]
+    before = code_digest(tune), code_digest(translate)
+    assert None not in before and before[0] != before[1]
+    metrics = package / "metrics.py"  # tune imports it (through rescore.tune); translate not
+    text = metrics.read_text()
+    metrics.write_text(text.replace('"""BLEU and chrF', '"""Edited: BLEU and chrF', 1))
+    assert (code_digest(tune), code_digest(translate)) == before
+    metrics.write_text(text + "\nEXTRA = 1\n")
+    assert code_digest(tune) != before[0] and code_digest(translate) == before[1]
+    assert code_digest(["echo", "x"]) is None

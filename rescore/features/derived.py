@@ -1,0 +1,35 @@
+"""Derived features: values computed from features a hypothesis already has (no model, no
+source), applied by the same driver as every other feature."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rescore.errors import InputError
+from rescore.features.base import FeatureScorer
+from rescore.nbest import NbestBlock
+
+
+class MeanFeature(FeatureScorer):
+    """The mean of other one-value features of the same hypothesis (the ensemble of LSTM
+    models: the mean of their natural-log probabilities)."""
+
+    def __init__(self, name: str, of: Sequence[str]) -> None:
+        super().__init__(name)
+        self.of = tuple(of)
+
+    def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
+        raise TypeError("MeanFeature is computed from a block's features (score_blocks)")
+
+    def values(self, block: NbestBlock) -> np.ndarray:
+        missing = [n for n in self.of if n not in block.schema.names]
+        if missing:
+            raise InputError(block.path, block.first_line, f"no feature {', '.join(missing)} "
+                             f"to average into {self.name}")
+        return np.mean([block.feature(n)[:, 0] for n in self.of], axis=0)
+
+    def score_blocks(self, blocks: Sequence[NbestBlock],
+                     sources: Sequence[str | None]) -> list[np.ndarray]:
+        return [self.values(b)[:, None] for b in blocks]

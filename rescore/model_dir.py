@@ -1,0 +1,158 @@
+"""The model directory: the one owner of its on-disk format.
+
+A directory written by rescore-train holds::
+
+    config.json     model + training configuration and how the data were prepared
+    src.vocab       source words, most frequent first (specials first)
+    tgt.vocab       target words
+    model.pt        the trained weights (written at the end of training)
+    checkpoint.pt   the latest checkpoint (weights, optimizer, progress, RNG states)
+    log.jsonl       training and validation records
+    train-summary.json  updates, seconds and target words/s of the last training call
+    data/           the binarized training and validation data
+
+Every other module asks this one for paths, for loading (:func:`load`) and for the
+compatibility check of an ensemble (:func:`check_compatible`). Loading never imports the
+trainer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rescore.config import ModelConfig, TrainConfig
+from rescore.errors import RescoreError
+from rescore.files import atomic_output
+from rescore.model import Seq2Seq
+from rescore.vocab import Vocab
+
+CONFIG = "config.json"
+SRC_VOCAB = "src.vocab"
+TGT_VOCAB = "tgt.vocab"
+MODEL = "model.pt"
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+SUMMARY = "train-summary.json"
+DATA = "data"
+
+
+def config_path(directory: str | Path) -> Path:
+    return Path(directory) / CONFIG
+
+
+def save_config(directory: str | Path, model: ModelConfig, train: TrainConfig,
+                extra: dict[str, Any]) -> None:
+    """Write ``config.json``: the model and training configuration plus ``extra`` (preset,
+    tokenization, data statistics)."""
+    data = {"model": dataclasses.asdict(model), "train": dataclasses.asdict(train), **extra}
+    with atomic_output(config_path(directory)) as out:
+        out.write(json.dumps(data, indent=2) + "\n")
+
+
+def load_config(directory: str | Path) -> tuple[ModelConfig, TrainConfig, dict[str, Any]]:
+    """``(model config, training config, the rest of config.json)``."""
+    path = config_path(directory)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        model = ModelConfig(**data.pop("model"))
+        train = TrainConfig(**data.pop("train"))
+    except FileNotFoundError:
+        raise RescoreError(f"{path}: no config.json: not a rescore model directory") from None
+    except (json.JSONDecodeError, TypeError, KeyError) as err:
+        raise RescoreError(f"{path}: invalid model config: {err}") from None
+    return model, train, data
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_weights(model: Seq2Seq, directory: str | Path) -> None:
+    """Write ``model.pt``: the weights and, for reference, the model config (config.json
+    beside it is what loading reads)."""
+    atomic_torch_save({"model": model.state_dict(), "config": dataclasses.asdict(model.config)},
+                      Path(directory) / MODEL)
+
+
+def load_torch_file(path: Path) -> dict[str, Any]:
+    """A checkpoint or weights file as a dict with a ``model`` entry; a clear error if it is
+    missing, damaged or not ours."""
+    if not path.exists():
+        raise RescoreError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many kinds for a damaged file
+        raise RescoreError(f"{path}: corrupt or unreadable checkpoint ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise RescoreError(f"{path}: not a rescore checkpoint")
+    return state
+
+
+def weights_path(directory: str | Path) -> Path:
+    """``model.pt`` when training finished, else the latest ``checkpoint.pt``."""
+    directory = Path(directory)
+    return directory / MODEL if (directory / MODEL).exists() else directory / CHECKPOINT
+
+
+def load_network(directory: str | Path, config: ModelConfig) -> Seq2Seq:
+    """The trained network of a model directory, on the CPU, in training mode as built."""
+    path = weights_path(directory)
+    state = load_torch_file(path)
+    model = Seq2Seq(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise RescoreError(f"{path}: weights do not match {config_path(directory)}: "
+                           f"{str(err).splitlines()[0]}") from None
+    return model
+
+
+@dataclass
+class LoadedModel:
+    """A model directory in memory: the network (eval mode, on ``device``), both
+    vocabularies and the rest of its configuration."""
+
+    directory: Path
+    model: Seq2Seq
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    train_config: TrainConfig
+    extra: dict[str, Any]
+    device: torch.device
+
+    @property
+    def tokenize(self) -> str:
+        """How the training text was tokenized (``none`` or ``moses``)."""
+        return str(self.extra.get("tokenize", "none"))
+
+    def vocab_fingerprints(self) -> tuple[str, str]:
+        return self.src_vocab.fingerprint(), self.tgt_vocab.fingerprint()
+
+
+def load(directory: str | Path, device: torch.device | None = None) -> LoadedModel:
+    """Load a model directory for inference (eval mode)."""
+    path = Path(directory)
+    model_cfg, train_cfg, extra = load_config(path)
+    device = device or torch.device("cpu")
+    network = load_network(path, model_cfg).to(device).eval()
+    return LoadedModel(path, network, Vocab.load(path / SRC_VOCAB), Vocab.load(path / TGT_VOCAB),
+                       train_cfg, extra, device)
+
+
+def check_compatible(models: list[LoadedModel]) -> None:
+    """An ensemble needs equal vocabularies on both sides (the same word ids)."""
+    for other in models[1:]:
+        if other.vocab_fingerprints() != models[0].vocab_fingerprints():
+            raise RescoreError(f"{other.directory}: its vocabularies differ from those of "
+                               f"{models[0].directory}; an ensemble needs equal vocabularies")

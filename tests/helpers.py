@@ -1,0 +1,54 @@
+"""Helpers the tests share: running a command as a user would, a tiny model directory, and
+the shared data check (skip, or fail when RESCORE_REQUIRE_SHARED_DATA=1 as in CI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rescore.config import ModelConfig, TrainConfig
+from rescore.model import Seq2Seq
+from rescore.model_dir import SRC_VOCAB, TGT_VOCAB, save_config, save_weights
+from rescore.paths import ENV_VAR
+from rescore.vocab import Vocab
+
+# subprocesses run one torch thread each: the tests' models are tiny, and several threads on
+# a busy 2-core machine make them 10-100x slower, never faster
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def need(path: Path) -> Path:
+    """``path``, or skip (fail under RESCORE_REQUIRE_SHARED_DATA=1) when it is absent."""
+    if not path.exists():
+        msg = (f"shared data not found: {path} (set ${ENV_VAR} to the folder that holds "
+               "multi30k-en-fr/ and moses-formats/)")
+        if os.environ.get("RESCORE_REQUIRE_SHARED_DATA") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def run_cli(command: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run a console command (``rescore-nbest`` ...) as a user would, in a subprocess."""
+    module = "rescore.cli." + command.removeprefix("rescore-")
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)],
+                          capture_output=True, text=True, check=False, env=SUBPROCESS_ENV)
+
+
+def write_tiny_model(directory: Path, src_vocab: Vocab, tgt_vocab: Vocab, seed: int,
+                     size: int = 8, **train: int) -> Path:
+    """A random-init model directory as rescore-train writes it (config, vocabularies, weights)."""
+    directory.mkdir(parents=True)
+    torch.manual_seed(seed)
+    cfg = ModelConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab),
+                      embed_dim=size, hidden_dim=size, num_layers=1)
+    save_config(directory, cfg, TrainConfig(**train), {})
+    src_vocab.save(directory / SRC_VOCAB)
+    tgt_vocab.save(directory / TGT_VOCAB)
+    save_weights(Seq2Seq(cfg), directory)
+    return directory

@@ -1,0 +1,56 @@
+"""The model directory: one module writes and reads it; loading round-trips the weights and
+vocabularies, and an ensemble of mismatched vocabularies is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rescore import model_dir
+from rescore.errors import RescoreError
+from rescore.vocab import SPECIALS, Vocab
+from tests.helpers import write_tiny_model
+
+VOCAB = Vocab([*SPECIALS, "a", "b", "c"])
+
+
+def test_load_round_trips_weights_vocabularies_and_config(tmp_path: Path) -> None:
+    directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3, max_len=17)
+    loaded = model_dir.load(directory)
+    saved = torch.load(directory / model_dir.MODEL, weights_only=False)["model"]
+    for name, tensor in loaded.model.state_dict().items():
+        assert torch.equal(tensor, saved[name])
+    assert not loaded.model.training  # ready for inference
+    assert loaded.src_vocab.words == VOCAB.words and loaded.train_config.max_len == 17
+    assert loaded.tokenize == "none" and loaded.device == torch.device("cpu")
+
+
+def test_checkpoint_is_used_until_training_finished(tmp_path: Path) -> None:
+    directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3)
+    (directory / model_dir.MODEL).rename(directory / model_dir.CHECKPOINT)
+    assert model_dir.weights_path(directory).name == model_dir.CHECKPOINT
+    model_dir.load(directory)
+
+
+def test_bad_directories_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RescoreError, match=r"no config\.json"):
+        model_dir.load(tmp_path)
+    directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3)
+    config = json.loads((directory / model_dir.CONFIG).read_text())
+    config["model"]["hidden_dim"] = 9
+    (directory / model_dir.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(RescoreError, match="weights do not match"):
+        model_dir.load(directory)
+
+
+def test_an_ensemble_needs_equal_vocabularies(tmp_path: Path) -> None:
+    one = model_dir.load(write_tiny_model(tmp_path / "one", VOCAB, VOCAB, seed=1))
+    two = model_dir.load(write_tiny_model(tmp_path / "two", VOCAB, VOCAB, seed=2))
+    model_dir.check_compatible([one, two])
+    other = Vocab([*SPECIALS, "a", "b", "d"])
+    three = model_dir.load(write_tiny_model(tmp_path / "three", VOCAB, other, seed=3))
+    with pytest.raises(RescoreError, match="an ensemble needs equal vocabularies"):
+        model_dir.check_compatible([one, three])
