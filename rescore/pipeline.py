@@ -18,6 +18,7 @@ import ast
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import runpy
 import shlex
@@ -37,6 +38,7 @@ from rescore.errors import RescoreError
 from rescore.files import atomic_output
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -255,12 +257,11 @@ class Pipeline:
 
     def run(self, dry_run: bool = False, echo: bool = True) -> list[Decision]:
         """Run the stages that are not up to date, in order; stop at the first failure
-        (RescoreError naming the stage and its log)."""
+        (RescoreError naming the stage and its log). ``dry_run``: only decide (see
+        :func:`format_plan`); ``echo``: log each stage's start and time (logger
+        ``rescore.pipeline``)."""
         decisions = self.plan()
         if dry_run:
-            for d in decisions:
-                print(f"[{'run ' if d.run else 'skip'}] {d.stage.name}: {d.reason}\n"
-                      f"       {d.stage.shell(d.stage.resume if d.resume else None)}")
             return decisions
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         will_run: set[str] = set()
@@ -270,7 +271,7 @@ class Pipeline:
             done.append(d)
             if not d.run:
                 if echo:
-                    print(f"[skip] {stage.name} (up to date)", file=sys.stderr)
+                    logger.info("[skip] %s (up to date)", stage.name)
                 continue
             will_run.add(stage.name)
             self._run_stage(d, echo)
@@ -288,7 +289,7 @@ class Pipeline:
             with atomic_output(path) as out_file:
                 out_file.write(text)
         if echo:
-            print(f"[run ] {stage.name} ({d.reason})", file=sys.stderr)
+            logger.info("[run ] %s (%s)", stage.name, d.reason)
         self._write_record(stage, "running")
         log = self.logs_dir / f"{stage.name}.log"
         start = time.perf_counter()
@@ -311,7 +312,7 @@ class Pipeline:
             raise RescoreError(f"stage {stage.name} did not write {missing[0]} (log {log})")
         self._write_record(stage, "done", seconds)
         if echo:
-            print(f"       done in {seconds:.1f} s", file=sys.stderr)
+            logger.info("       done in %.1f s", seconds)
 
 
 def _run_python(args: list[str], out: IO[str]) -> int:
@@ -347,12 +348,26 @@ def _run_python(args: list[str], out: IO[str]) -> int:
         out.flush()
 
 
+def format_plan(decisions: Sequence[Decision]) -> str:
+    """What a dry run shows: each stage, run or skip and why, and its command."""
+    return "".join(f"[{'run ' if d.run else 'skip'}] {d.stage.name}: {d.reason}\n"
+                   f"       {d.stage.shell(d.stage.resume if d.resume else None)}\n"
+                   for d in decisions)
+
+
 def run_pipeline(name: str, make: Callable[[], Pipeline], dry_run: bool,
                  report: Path | None = None) -> None:
     """A pipeline script's main: build the stages and run them (or list them with
     ``dry_run``, writing nothing); errors are one line and exit status 2, an interrupt 130."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # stages run in this process set up the rescore logger
     try:
-        make().run(dry_run=dry_run)
+        decisions = make().run(dry_run=dry_run)
+        if dry_run:
+            print(format_plan(decisions), end="")
     except RescoreError as err:
         print(f"{name} pipeline: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -11,7 +11,7 @@ import pytest
 
 from rescore import __version__, pipeline
 from rescore.errors import RescoreError
-from rescore.pipeline import PACKAGE_DIR, Pipeline, Stage, code_digest
+from rescore.pipeline import PACKAGE_DIR, Pipeline, Stage, code_digest, format_plan
 
 # copy every input to the output, adding a line; append the stage name to the run log
 STEP = ("import sys, pathlib; out, log, *ins = sys.argv[1:]; "
@@ -121,7 +121,7 @@ def test_missing_output_is_an_error(tmp_path: Path) -> None:
 
 def test_dry_run_lists_every_stage_and_runs_nothing(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    diamond(tmp_path).run(dry_run=True)
+    print(format_plan(diamond(tmp_path).run(dry_run=True)))
     out = capsys.readouterr().out
     assert [ln.split()[2].rstrip(":") for ln in out.splitlines() if ln.startswith("[")] == \
         ["a", "b", "c", "d", "e"]
