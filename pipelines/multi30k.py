@@ -33,6 +33,7 @@ from rescore.stages import (  # noqa: E402
     PY,
     Rows,
     average_rows,
+    check_models,
     grid_tunings,
     oracle_stage,
     report_stage,
@@ -101,6 +102,7 @@ def build(work: Path, mode: Mode, shared: Path | None,
         stages.append(train_stage(f"train-{name}", out, args, after=["data"]))
         model_dirs[name] = out
     model_inputs = list(model_dirs.values()) if models is not None else []
+    check_models(model_inputs)
     after = [*(f"train-{n}" for n in model_dirs if models is None), "data"]
 
     table1 = Rows()  # Table 1: standalone beam search

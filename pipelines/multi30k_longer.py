@@ -33,6 +33,7 @@ from rescore.stages import (  # noqa: E402
     MOSES_FEATURES,
     Rows,
     average_rows,
+    check_models,
     grid_tunings,
     oracle_stage,
     report_stage,
@@ -65,6 +66,7 @@ def build(work: Path, data: Path, models: Path | None, mert_restarts: int,
             inputs=[data / "train.en.gz", data / "train.fr.gz"], description=f"train {label}"))
         dirs[name] = out
     model_inputs = list(dirs.values()) if models is not None else []
+    check_models(model_inputs)
     trained = [s.name for s in stages]
     features = {feat: label for feat, _, label in MODELS.values()}
     features[ENSEMBLE] = "ensemble of the two reversed LSTMs"

@@ -14,6 +14,7 @@ from typing import IO, BinaryIO
 from rescore.errors import InputError, RescoreError
 
 CHUNK_BYTES = 1 << 20
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def open_binary(path: str | Path) -> BinaryIO:
@@ -37,11 +38,14 @@ def iter_line_chunks(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     Line numbers are 1-based. Only ``\\n`` ends a line (never the other Unicode line
     separators ``str.splitlines`` knows), so a hypothesis containing U+2028 stays one line.
     Invalid UTF-8 and CRLF line ends are rejected with the offending line's number:
-    Moses writes LF-only UTF-8, and a stray ``\\r`` would end up inside the last field.
+    Moses writes LF-only UTF-8, and a stray ``\\r`` would end up inside the last field. A
+    UTF-8 byte-order mark at the start of the file (common in files from other tools) is
+    skipped.
     """
     name = str(path)
     line_no = 1
     carry = b""
+    first = True
     with open_binary(path) as stream:
         while True:
             try:
@@ -50,6 +54,9 @@ def iter_line_chunks(path: str | Path) -> Iterator[tuple[int, list[str]]]:
                 raise InputError(name, line_no, f"cannot read: {err}") from err
             if not data:
                 break
+            if first:
+                first = False
+                data = data.removeprefix(UTF8_BOM)
             data = carry + data
             cut = data.rfind(b"\n") + 1
             carry = data[cut:]
@@ -146,3 +153,12 @@ def atomic_outputs(*paths: str | Path | None) -> Iterator[list[IO[str] | None]]:
     """Several atomic outputs that all appear together or not at all (``None`` entries skip)."""
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(atomic_output(p)) if p is not None else None for p in paths]
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: ``45 s``, ``12 min``, ``2.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

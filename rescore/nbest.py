@@ -305,7 +305,21 @@ def build_block(path: str, sent_id: int, first_line: int, fields: list[list[str]
                 raise InputError(path, first_line + i,
                                  f"non-numeric total score {f[3].strip()!r}") from None
         raise
+    if not (np.isfinite(values).all() and np.isfinite(totals).all()):
+        _reject_non_finite(values, totals, fields, path, first_line)
     return NbestBlock(sent_id, fields, schema, values, totals, path, first_line)
+
+
+def _reject_non_finite(values: np.ndarray, totals: np.ndarray, fields: list[list[str]],
+                       path: str, first_line: int) -> None:
+    """Infinite or NaN scores are an error naming the line: they would rank first (inf) or
+    arbitrarily, and no Moses feature produces them."""
+    bad = ~(np.isfinite(values).all(axis=1) & np.isfinite(totals))
+    i = int(np.flatnonzero(bad)[0])
+    where = "total score" if not np.isfinite(totals[i]) else "feature value"
+    text = fields[i][3].strip() if where == "total score" else fields[i][2].strip()
+    raise InputError(path, first_line + i, f"non-finite {where} (inf or nan) in {text!r}: "
+                     "scores must be finite numbers")
 
 
 def _check_field_count(parts: list[str], path: str, line_no: int) -> None:

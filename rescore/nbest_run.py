@@ -47,7 +47,7 @@ class NbestRequest:
     max_hyp_tokens: int = 500
     output_nbest: Path | str | None = None
     output_1best: Path | str | None = None
-    missing: MissingPolicy = "empty"
+    missing: MissingPolicy = "error"
     progress: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 

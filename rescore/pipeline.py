@@ -23,6 +23,7 @@ import os
 import runpy
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -35,9 +36,10 @@ from typing import IO
 
 from rescore import __version__
 from rescore.errors import RescoreError
-from rescore.files import atomic_output
+from rescore.files import atomic_output, format_seconds
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+EXIT_INTERRUPTED = 130
 logger = logging.getLogger(__name__)
 
 
@@ -264,6 +266,7 @@ class Pipeline:
         if dry_run:
             return decisions
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        planned = [d.stage.name for d in decisions if d.run]
         will_run: set[str] = set()
         done: list[Decision] = []
         for stage in self.stages:
@@ -274,8 +277,23 @@ class Pipeline:
                     logger.info("[skip] %s (up to date)", stage.name)
                 continue
             will_run.add(stage.name)
+            if echo:
+                logger.info("[run ] %s (%s) %s", stage.name, d.reason,
+                            self._progress(stage.name, planned, will_run))
             self._run_stage(d, echo)
         return done
+
+    def _progress(self, name: str, planned: list[str], started: set[str]) -> str:
+        """``[stage 3/18; log PATH; about 4 min left]``: the overall ETA sums the times the
+        stages still to run took when they last finished (unknown for a first run)."""
+        index = planned.index(name) + 1 if name in planned else len(started)
+        total = max(len(planned), index)
+        parts = [f"stage {index}/{total}", f"log {self.logs_dir / (name + '.log')}"]
+        rest = [self.record(n) for n in planned[index - 1:]]
+        seconds = [r.get("seconds") for r in rest if r is not None]
+        if rest and len(seconds) == len(rest) and all(isinstance(s, int | float) for s in seconds):
+            parts.append(f"about {format_seconds(sum(seconds))} left")  # type: ignore[arg-type]
+        return "[" + "; ".join(parts) + "]"
 
     def _run_stage(self, d: Decision, echo: bool) -> None:
         stage = d.stage
@@ -288,8 +306,6 @@ class Pipeline:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_output(path) as out_file:
                 out_file.write(text)
-        if echo:
-            logger.info("[run ] %s (%s)", stage.name, d.reason)
         self._write_record(stage, "running")
         log = self.logs_dir / f"{stage.name}.log"
         start = time.perf_counter()
@@ -303,6 +319,8 @@ class Pipeline:
                 code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False,
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
         seconds = time.perf_counter() - start
+        if code in (EXIT_INTERRUPTED, -signal.SIGINT):  # Ctrl-C reached the stage
+            raise KeyboardInterrupt
         if code != 0:
             tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
             raise RescoreError(f"stage {stage.name} failed (exit {code}; log "
@@ -372,8 +390,8 @@ def run_pipeline(name: str, make: Callable[[], Pipeline], dry_run: bool,
         print(f"{name} pipeline: error: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print(f"{name} pipeline: interrupted; run the same command again to resume",
-              file=sys.stderr)
-        sys.exit(130)
+        print(f"{name} pipeline: interrupted; run the same command again to resume (finished "
+              "stages are skipped, training continues from its checkpoint)", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     if not dry_run and report is not None:
         print(f"report: {report} (and .md, .json)", file=sys.stderr)

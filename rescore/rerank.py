@@ -103,9 +103,11 @@ class NbestWriter:
     for shards), counting what it wrote in ``stats``."""
 
     def __init__(self, out_nbest: IO[str] | None, out_1best: IO[str] | None, nbest: str | Path,
-                 missing: MissingPolicy, with_ids: bool = False) -> None:
+                 missing: MissingPolicy, with_ids: bool = False,
+                 source: tuple[str, int] | None = None) -> None:
         self.out_nbest, self.out_1best = out_nbest, out_1best
         self.nbest, self.missing, self.with_ids = nbest, missing, with_ids
+        self.source = source  # (name, lines) of the source the list is aligned with
         self.stats = RerankStats()
 
     def write(self, sent_id: int, block: NbestBlock | None, first_before: str | None) -> None:
@@ -114,8 +116,7 @@ class NbestWriter:
         self.stats.sentences += 1
         if block is None:
             if self.missing == "error":
-                raise InputError(self.nbest, None, f"no hypotheses for sentence {sent_id} "
-                                 "(use --missing empty to write an empty 1-best line)")
+                raise InputError(self.nbest, None, self._missing_message(sent_id))
             self.stats.missing.append(sent_id)
             if self.out_1best is not None:
                 self.out_1best.write(prefix + "\n")
@@ -129,6 +130,16 @@ class NbestWriter:
             self.out_1best.write(prefix + best + "\n")
 
 
+    def _missing_message(self, sent_id: int) -> str:
+        text = f"no hypotheses for sentence {sent_id}"
+        if self.source is not None:
+            name, lines = self.source
+            text += (f" (line {sent_id + 1} of {name}, which has {lines} lines): does the "
+                     "source belong to this list?")
+        return text + (" Use --missing empty where Moses emitted nothing for some sentences "
+                       "(an empty 1-best line is written for them)")
+
+
 def rerank_file(
     nbest: str | Path,
     *,
@@ -137,7 +148,7 @@ def rerank_file(
     source: str | Path | None = None,
     output_nbest: str | Path | None = None,
     output_1best: str | Path | None = None,
-    missing: MissingPolicy = "empty",
+    missing: MissingPolicy = "error",
     progress: bool = False,
     shard: tuple[int, int] = (0, 1),
 ) -> RerankStats:
@@ -145,8 +156,10 @@ def rerank_file(
     ``combiner`` (feature weights or a rule such as the paper's average; without it the order
     and totals are kept: the list is only annotated) and write.
 
-    A sentence for which the list has no hypotheses gets an empty 1-best line
-    (``missing="empty"``) or is an error (``"error"``); later sentences never shift. Outputs
+    A sentence for which the list has no hypotheses (an id the list skips, or a source line
+    past the list's end) is an error (``missing="error"``, the default: a source that does
+    not belong to the list is caught) or gets an empty 1-best line (``"empty"``, for lists
+    where Moses emitted nothing for some sentences); later sentences never shift. Outputs
     appear atomically.
 
     ``shard=(rank, world)``: this process handles the sentences with ``id % world == rank``
@@ -162,7 +175,8 @@ def rerank_file(
     with atomic_outputs(output_nbest, output_1best) as (out_nbest, out_1best), \
             tqdm(total=num, unit="sent", disable=not progress, file=sys.stderr,
                  desc="rerank") as bar:
-        writer = NbestWriter(out_nbest, out_1best, nbest, missing, with_ids=world > 1)
+        writer = NbestWriter(out_nbest, out_1best, nbest, missing, with_ids=world > 1,
+                             source=(str(source), len(sources)) if sources is not None else None)
         for sent_id, block in annotate(mine, features, sources):
             bar.update(world)
             before = block.hypothesis(0) if block is not None else None

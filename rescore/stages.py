@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rescore.errors import RescoreError
+from rescore.model_dir import weights_path
 from rescore.pipeline import Stage
 
 PY = sys.executable
@@ -36,6 +38,15 @@ def torchrun(gpus: int) -> Launcher:
         return [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                 str(gpus), "-m", f"rescore.cli.{name}"]
     return launch
+
+
+def check_models(directories: Sequence[Path]) -> None:
+    """Trained models a pipeline is given (``--models DIR``) must exist before any stage runs
+    (and in a dry run): one error naming every missing one."""
+    missing = [d for d in directories if not weights_path(d).exists()]
+    if missing:
+        raise RescoreError("no trained model in " + ", ".join(map(str, missing)) + " (a model "
+                           "directory of rescore-train with model.pt or checkpoint.pt)")
 
 
 def train_stage(name: str, out: Path, args: Sequence[str], *, after: Sequence[str] = (),

@@ -380,3 +380,14 @@ def train_model(request: TrainRequest) -> TrainResult:
         with atomic_output(request.output / SUMMARY) as out:
             out.write(json.dumps(summary, indent=2) + "\n")
     return result
+
+
+def checkpoint_step(directory: Path) -> int | None:
+    """The update a ``--resume`` of ``directory`` continues from (None: no checkpoint)."""
+    path = directory / CHECKPOINT
+    if not path.exists():
+        return None
+    try:
+        return int(load_torch_file(path)["progress"]["step"])
+    except (RescoreError, KeyError, TypeError, ValueError):
+        return None

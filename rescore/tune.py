@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from rescore.errors import InputError, RescoreError, unknown_choice
+from rescore.files import format_seconds
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats, list_stats
 from rescore.nbest import FeatureSchema
 from rescore.weights import Weights
@@ -238,6 +240,8 @@ def mert(table: FeatureTable, start: np.ndarray, *, restarts: int = 5,
     best_bleu = corpus_bleu_of(table, table.values @ best_w)
     starts = [best_w, *(_normalise(np.where(mask, rng.uniform(-1.0, 1.0, size=(dim,)), start))
                         for _ in range(restarts))]
+    clock = time.perf_counter()
+    done, budget = 0, len(starts) * iterations  # iterations run, at most in all
     for r, w0 in enumerate(starts):
         w = w0.copy()
         bleu = corpus_bleu_of(table, table.values @ w)
@@ -251,9 +255,14 @@ def mert(table: FeatureTable, start: np.ndarray, *, restarts: int = 5,
                     w = _normalise(np.asarray(w + step * d))
                     bleu = corpus_bleu_of(table, table.values @ w)  # recheck, exact
                     improved = True
+            done += 1
             if log:
-                logger.info("mert: start %d iteration %d: dev BLEU %.2f", r, it + 1, bleu)
+                left = (budget - done) * (time.perf_counter() - clock) / done
+                logger.info("mert: start %d/%d iteration %d/%d: dev BLEU %.2f (best so far "
+                            "%.2f), at most %s left", r + 1, len(starts), it + 1, iterations,
+                            bleu, max(bleu, best_bleu), format_seconds(left))
             if not improved:
+                budget -= iterations - it - 1  # this start has converged
                 break
         if bleu > best_bleu + 1e-9:
             best_w, best_bleu = w, bleu

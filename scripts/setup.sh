@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: a virtual environment in .venv with rescore and its
 # dependencies. torch is pinned to the CPU build 2.13.0 (an unpinned torch pulls gigabytes
-# of CUDA packages). Safe to rerun.
+# of CUDA packages). Safe to rerun. Quiet: pip's output goes to .venv/setup.log and is shown
+# only when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet torch==2.13.0
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+log=.venv/setup.log
+: > "$log"
+step() {
+  if ! "$@" >> "$log" 2>&1; then
+    echo "setup: failed: $*" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+}
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+step "${pip[@]}" --upgrade pip
+step "${pip[@]}" torch==2.13.0
+step "${pip[@]}" -e ".[dev]"

@@ -53,9 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_args(parser, "the LSTM models")
     parser.add_argument("--output-nbest", help="reranked n-best list (Moses format)")
     parser.add_argument("--output-1best", help="best hypothesis per sentence, one per line")
-    parser.add_argument("--missing", choices=MISSING_POLICIES, default="empty",
-                        help="a sentence with no hypotheses: write an empty 1-best line and "
-                        "warn (empty) or stop (error)")
+    parser.add_argument("--missing", choices=MISSING_POLICIES, default="error",
+                        help="a sentence with no hypotheses (an id the list skips, or a "
+                        "--source line past its end): stop with an error (error, the default: "
+                        "it catches a source that does not belong to the list) or write an "
+                        "empty 1-best line and warn (empty: for lists where Moses emitted "
+                        "nothing for some sentences)")
     add_progress_flag(parser)
     return parser
 

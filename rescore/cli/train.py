@@ -18,7 +18,7 @@ from rescore.cli.common import (
 from rescore.config import PRESETS
 from rescore.corpus import TRAIN_TOKENIZERS
 from rescore.distributed import dist_info
-from rescore.train import TrainRequest, train_model
+from rescore.train import TrainRequest, checkpoint_step, train_model
 
 PROG = "rescore-train"
 MODEL_OPTIONS = {"src_vocab_size": "source vocabulary size, specials included",
@@ -93,11 +93,23 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
 
 
 def train_command(args: argparse.Namespace) -> None:
-    result = train_model(request_from_args(args))
-    if dist_info().main:
-        p = result.progress
-        print(f"{PROG}: {p.step} updates, {p.seconds:.0f} s, {result.words_per_second:,.0f} "
-              f"target words/s; model in {result.output}", file=sys.stderr)
+    try:
+        result = train_model(request_from_args(args))
+    except KeyboardInterrupt:
+        step = checkpoint_step(args.output)
+        where = f"update {step} (its last checkpoint)" if step is not None else "the start"
+        print(f"{PROG}: interrupted; continue from {where} with: rescore-train --resume "
+              f"--output {args.output}", file=sys.stderr)
+        raise
+    if not dist_info().main:
+        return
+    p = result.progress
+    print(f"{PROG}: {p.step} updates, {p.seconds:.0f} s, {result.words_per_second:,.0f} "
+          f"target words/s; model in {result.output}", file=sys.stderr)
+    if not result.finished:
+        print(f"{PROG}: stopped early ({p.step} of {result.total_steps} updates: --max-steps or "
+              f"--max-minutes); continue with: rescore-train --resume --output {result.output}",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

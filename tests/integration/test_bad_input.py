@@ -39,6 +39,11 @@ NBEST_CASES = [
     ("weights miss a feature the list has", GOOD.encode(), '{"LM0": 1}', "list.nbest:1",
      "feature(s) WordPenalty0 that the weights"),
     ("bad weights file", GOOD.encode(), '{"LM0": [1,', "w.json:1", "invalid JSON"),
+    # from a user's report: inf was accepted and ranked first
+    ("infinite feature value", GOOD.replace("LM0= -2", "LM0= inf").encode(), WEIGHTS,
+     "list.nbest:2", "non-finite feature value"),
+    ("NaN total", GOOD.replace("||| -2\n", "||| nan\n").encode(), WEIGHTS, "list.nbest:3",
+     "non-finite total score"),
 ]
 
 
@@ -103,3 +108,17 @@ def test_missing_input_file(tmp_path: Path) -> None:
     out = tmp_path / "o"
     result = run_cli("rescore-nbest", "--nbest", tmp_path / "nope.gz", "--output-1best", out)
     check_failure(result, "nope.gz", "cannot open", [out])
+
+
+def test_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    """From a user's report: a list written by another tool started with a UTF-8 BOM and was
+    refused ("sentence id '\\ufeff0' is not a non-negative integer")."""
+    nbest, src, one = tmp_path / "bom.nbest", tmp_path / "src.en", tmp_path / "one"
+    nbest.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    src.write_bytes(b"\xef\xbb\xbfx\ny\n")
+    weights = tmp_path / "w.json"
+    weights.write_text(WEIGHTS)
+    result = run_cli("rescore-nbest", "--nbest", nbest, "--weights", weights, "--source", src,
+                     "--output-1best", one)
+    assert result.returncode == 0, result.stderr
+    assert one.read_text() == "a b\nd\n"

@@ -56,6 +56,7 @@ def test_kenlm_feature_equals_moses_lm0(multi30k: Path, tmp_path: Path) -> None:
     result = run_cli("rescore-nbest", "--nbest", small, "--lm",
                      multi30k / "lm" / "train.fr.5g.arpa.gz", "--output-nbest", out)
     assert result.returncode == 0, result.stderr
+    assert "Loading the LM" not in result.stderr and "****" not in result.stderr  # quiet
     blocks = list(read_nbest(out))
     assert len(blocks) == 20
     for block in blocks:
@@ -79,7 +80,7 @@ def test_missing_sentences_keep_alignment(tmp_path: Path) -> None:
     weights.write_text('{"LM0": 1}')
     one = tmp_path / "one"
     result = run_cli("rescore-nbest", "--nbest", nbest, "--weights", weights, "--source", src,
-                     "--output-1best", one)
+                     "--missing", "empty", "--output-1best", one)
     assert result.returncode == 0, result.stderr
     assert one.read_text() == "b\n\nc\n\n"
     assert "2 sentence(s) have no hypotheses (ids 1, 3)" in result.stderr
@@ -87,6 +88,24 @@ def test_missing_sentences_keep_alignment(tmp_path: Path) -> None:
                      "--output-1best", tmp_path / "two")
     assert result.returncode == 2 and "no hypotheses for sentence 1" in result.stderr
     assert not (tmp_path / "two").exists()
+    default = run_cli("rescore-nbest", "--nbest", nbest, "--source", src,  # error by default
+                      "--output-1best", tmp_path / "three")
+    assert default.returncode == 2 and "line 2 of" in default.stderr
+    assert "which has 4 lines" in default.stderr and "--missing empty" in default.stderr
+
+
+def test_source_of_another_list_is_an_error(multi30k: Path, tmp_path: Path) -> None:
+    """From a user's report: test2016's list with val.en (1,014 lines for 1,000 sentences)
+    only warned, and --model then scored hypotheses against the wrong sources."""
+    nbest = tmp_path / "head.nbest"
+    with gzip.open(multi30k / "nbest/test2016.1000best.gz", "rt", encoding="utf-8") as f:
+        nbest.write_text("".join(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < 3, f)))
+    src = tmp_path / "val.head.en"
+    src.write_text("".join((multi30k / "val.en").read_text().splitlines(True)[:5]))
+    result = run_cli("rescore-nbest", "--nbest", nbest, "--source", src, "--output-1best",
+                     tmp_path / "out")
+    assert result.returncode == 2 and "no hypotheses for sentence 3 (line 4 of" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("command", ["rescore-nbest", "rescore-oracle", "rescore-report"])

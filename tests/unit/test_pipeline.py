@@ -11,7 +11,14 @@ import pytest
 
 from rescore import __version__, pipeline
 from rescore.errors import RescoreError
-from rescore.pipeline import PACKAGE_DIR, Pipeline, Stage, code_digest, format_plan
+from rescore.pipeline import (
+    PACKAGE_DIR,
+    Pipeline,
+    Stage,
+    code_digest,
+    format_plan,
+    run_pipeline,
+)
 
 # copy every input to the output, adding a line; append the stage name to the run log
 STEP = ("import sys, pathlib; out, log, *ins = sys.argv[1:]; "
@@ -181,3 +188,33 @@ def test_code_digest_follows_imports_and_ignores_docstrings(tmp_path: Path,
     metrics.write_text(text + "\nEXTRA = 1\n")
     assert code_digest(tune) != before[0] and code_digest(translate) == before[1]
     assert code_digest(["echo", "x"]) is None
+
+
+def test_an_interrupted_stage_is_reported_as_an_interrupt(tmp_path: Path) -> None:
+    """From a user's report: Ctrl-C in a pipeline said "stage report failed (exit 130)" and
+    exited 2; it must be an interrupt, so the script says how to resume and exits 130."""
+    stage = Stage("x", [sys.executable, "-c", "raise SystemExit(130)"], [tmp_path / "x"])
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(tmp_path / "state", [stage]).run(echo=False)
+
+    def make() -> Pipeline:
+        return Pipeline(tmp_path / "state", [stage])
+
+    with pytest.raises(SystemExit) as stop:
+        run_pipeline("test", make, dry_run=False)
+    assert stop.value.code == 130
+
+
+def test_progress_lines_count_stages_and_estimate_from_the_last_run(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline.logger, "propagate", True)  # run_pipeline turns it off
+    caplog.set_level("INFO", logger="rescore.pipeline")
+    diamond(tmp_path).run()
+    assert "[stage 1/5; log " in caplog.text and "left" not in caplog.text  # no times yet
+    runs(tmp_path)
+    caplog.clear()
+    (tmp_path / "src.txt").write_text("changed\n")
+    diamond(tmp_path).run()
+    first = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("[run ]"))
+    assert first.startswith("[run ] a (input") and "stage 1/5" in first and " left]" in first
