@@ -180,8 +180,9 @@ def main() -> None:
                         "work/multi30k-full")
     parser.add_argument("--models", type=Path, help="use trained models DIR/{fwd,rev,rev2} "
                         "instead of training")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="CPU threads for every stage (not part of the stages' identity)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for every stage (not part of the stages' identity; "
+                        "1 never collapses when other work shares the machine)")
     parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
     parser.add_argument("--train-pairs", type=int, help="override the mode's training pairs")
     parser.add_argument("--sentences", type=int, help="override the mode's val/test sentences")

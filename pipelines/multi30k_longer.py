@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "multi30k-longer")
     parser.add_argument("--models", type=Path,
                         help="use trained models DIR/{rev-long,rev-drop} instead of training")
-    parser.add_argument("--threads", type=int, default=2,
+    parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for every stage (not part of the stages' identity)")
     parser.add_argument("--mert-restarts", type=int, default=1)
     parser.add_argument("--mert-iterations", type=int, default=5)

@@ -16,9 +16,10 @@ import torch
 from rescore.paths import multi30k_dir, shared_data_dir
 from tests.helpers import need
 
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-torch.set_num_threads(1)
+THREADS = os.environ.get("RESCORE_TEST_THREADS", "1")  # for benchmarks/bench_threads.py only
+os.environ["OMP_NUM_THREADS"] = THREADS
+os.environ["MKL_NUM_THREADS"] = THREADS
+torch.set_num_threads(int(THREADS))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ from rescore.vocab import Vocab
 
 # subprocesses run one torch thread each: the tests' models are tiny, and several threads on
 # a busy 2-core machine make them 10-100x slower, never faster
-SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+THREADS = os.environ.get("RESCORE_TEST_THREADS", "1")
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": THREADS, "MKL_NUM_THREADS": THREADS}
 
 
 def need(path: Path) -> Path:

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from rescore.cli import nbest, oracle, report, train, translate, tune
-from rescore.cli.common import add_device_args, make_parser, positive_int
+from rescore.cli.common import (
+    add_device_args,
+    apply_device_args,
+    default_threads,
+    make_parser,
+    positive_int,
+)
 from rescore.distributed import pick_device
 from rescore.errors import RescoreError
 
@@ -66,3 +72,24 @@ def test_help_formatter() -> None:
     assert "some value (default: 5)" in text and "(default 5) (default" not in text
     assert "required (default" not in text
     assert isinstance(parser.parse_args(["--c", "1"]), argparse.Namespace)
+
+
+def test_default_threads_is_one_unless_omp_num_threads_says(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """From a user's report: torch's default (every core) made the quick pipeline 16x slower
+    on a busy 2-core machine; the default is one thread, or $OMP_NUM_THREADS."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "x")
+    assert default_threads() == 1
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        apply_device_args(argparse.Namespace(threads=None, device="cpu"))
+        assert torch.get_num_threads() == 1
+        apply_device_args(argparse.Namespace(threads=2, device="cpu"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
