@@ -12,8 +12,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from rescore.files import read_lines
 from rescore.vocab import Vocab
 from tests.helpers import SUBPROCESS_ENV, write_tiny_model
