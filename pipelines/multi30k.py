@@ -157,7 +157,8 @@ def build(work: Path, mode: Mode, shared: Path | None,
         "ref": str(data / "test2016.fr"), "source": str(data / "test2016.en"),
         "tables": [{"title": t, "systems": s} for t, s in tables.items() if s],
         "vocab": str(model_dirs["rev"] / "src.vocab"),
-        "pca_model": str(model_dirs["rev"]), "phrases": str(ROOT / "data/phrases.en")}
+        "pca_model": str(model_dirs["rev"]), "phrases": str(ROOT / "data/phrases.en"),
+        "models": [{"name": name, "dir": str(d)} for name, d in model_dirs.items()]}
     if have_lists:
         spec["baseline"] = {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")}
     if oracle_json is not None:

@@ -112,7 +112,8 @@ def build(work: Path, data: Path, models: Path | None, mert_restarts: int,
                         "systems": table1.systems},
                        {"title": "Table 2: rescoring with reversed LSTMs trained 14 epochs",
                         "systems": table2.systems}],
-            "oracle": str(oracle_json)}
+            "oracle": str(oracle_json),
+            "models": [{"name": name, "dir": str(d)} for name, d in dirs.items()]}
     stages.append(report_stage(work, spec, [], [s.name for s in stages]))
     return Pipeline(work, stages)
 

@@ -92,7 +92,8 @@ def build(work: Path, gpus: int, mirror: str | None) -> Pipeline:
                        {"title": "Table 2: rescoring the baseline's 1000-best lists "
                         "(newstest2014)", "systems": table2.systems}],
             "oracle": str(oracle_json), "vocab": str(revs[0] / "src.vocab"),
-            "pca_model": str(revs[0]), "phrases": str(ROOT / "data/phrases.en")}
+            "pca_model": str(revs[0]), "phrases": str(ROOT / "data/phrases.en"),
+            "models": [{"name": d.name, "dir": str(d)} for d in [*revs, work / "models/fwd"]]}
     stages.append(report_stage(work, spec, [], [s.name for s in stages]))
     return Pipeline(work, stages)
 

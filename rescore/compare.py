@@ -5,11 +5,14 @@ tables into a report is :mod:`rescore.report`'s job."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest, Result
 
 from rescore.errors import InputError, RescoreError
@@ -28,7 +31,7 @@ class Comparison:
     settings: dict[str, object]
 
     def to_markdown(self) -> str:
-        body = self.table.to_markdown(index=False, floatfmt=".2f")
+        body = display_table(self.table).to_markdown(index=False, disable_numparse=True)
         sigs = "\n".join(f"- {name}: `{sig}`" for name, sig in self.signatures.items())
         return f"{body}\n\nsacrebleu signatures:\n{sigs}\n"
 
@@ -47,6 +50,50 @@ class Comparison:
         return paths
 
 
+def format_p(p: object) -> str:
+    """A p-value for people: ``< 0.001`` below the bootstrap's resolution, 3 decimals
+    otherwise; empty for the baseline (no test against itself)."""
+    if not isinstance(p, int | float) or p != p:  # None or NaN
+        return ""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def display_table(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """The table as reports show it: scores with ``digits`` decimals, differences signed,
+    p-values by :func:`format_p`, no ``nan``."""
+    out = pd.DataFrame(index=table.index)
+    for col in table.columns:
+        values = table[col]
+        if col.endswith(" p"):
+            out[col] = [format_p(v) for v in values]
+        elif col.endswith(" diff"):
+            out[col] = [f"{v:+.{digits}f}" if v == v else "" for v in values]
+        elif pd.api.types.is_float_dtype(values):
+            out[col] = [f"{v:.{digits}f}" if v == v else "" for v in values]
+        else:
+            out[col] = ["" if v is None or v != v else str(v) for v in values]
+    return out
+
+
+def difference_interval(metric: BLEU | CHRF, system: Sequence[str], baseline: Sequence[str],
+                        refs: list[list[str]], samples: int) -> tuple[float, float]:
+    """The 95% interval of ``score(system) - score(baseline)`` over paired bootstrap resamples
+    of the test set: the same resamples as sacrebleu's paired bootstrap test (its seed,
+    ``$SACREBLEU_SEED`` or 12345, and its index draw), the same percentile rule as its
+    ``estimate_ci``, applied to the differences."""
+    seed = os.environ.get("SACREBLEU_SEED", "12345")
+    rng = np.random.default_rng(None if seed.lower() == "none" else int(seed))
+    idxs = rng.choice(len(system), size=(samples, len(system)), replace=True)
+    sys_stats = np.array(metric._extract_corpus_statistics(list(system), refs), dtype="float32")
+    base_stats = np.array(metric._extract_corpus_statistics(list(baseline), refs),
+                          dtype="float32")
+    diffs = np.sort([metric._compute_score_from_stats(s.sum(0)).score
+                     - metric._compute_score_from_stats(b.sum(0)).score
+                     for s, b in zip(sys_stats[idxs], base_stats[idxs], strict=True)])
+    low = len(diffs) // 40  # sacrebleu's estimate_ci: 1/40 from each end
+    return float(diffs[low]), float(diffs[len(diffs) - low - 1])
+
+
 def load_system(path: str | Path, num_lines: int, ref_name: str) -> list[str]:
     lines = read_lines(path)
     if len(lines) != num_lines:
@@ -63,7 +110,8 @@ def compare_systems(
 
     BLEU and chrF come from sacrebleu; p-values from sacrebleu's paired bootstrap resampling
     (``bootstrap`` samples, seed ``$SACREBLEU_SEED`` or 12345) of each system against the
-    first: the probability that the difference arose by chance.
+    first: the probability that the difference arose by chance; with each difference, its
+    95% interval over the same resamples (:func:`difference_interval`).
     """
     if not systems:
         raise RescoreError("no systems to compare")
@@ -71,7 +119,7 @@ def compare_systems(
     if len(set(names)) != len(names):
         raise RescoreError(f"system names must be distinct: {', '.join(names)}")
     refs = [list(reference)]
-    metrics = {"BLEU": make_bleu(tokenize), "chrF": make_chrf()}
+    metrics: dict[str, BLEU | CHRF] = {"BLEU": make_bleu(tokenize), "chrF": make_chrf()}
     rows: list[dict[str, object]] = []
     if len(systems) > 1 and bootstrap > 0:
         test = PairedTest([(n, list(h)) for n, h in systems], metrics, refs, test_type="bs",
@@ -86,7 +134,13 @@ def compare_systems(
                 assert isinstance(res, Result) and isinstance(base, Result)  # not user input
                 row[metric] = res.score
                 row[f"{metric} diff"] = res.score - base.score
-                row[f"{metric} 95% CI"] = res.ci
+                if i > 0:
+                    low, high = difference_interval(
+                        metrics["BLEU" if metric == "BLEU" else "chrF"], systems[i][1],
+                        systems[0][1], refs, bootstrap)
+                    row[f"{metric} diff 95% CI"] = f"[{low:+.2f}, {high:+.2f}]"
+                else:
+                    row[f"{metric} diff 95% CI"] = ""
                 # sacrebleu's test gives about 1/(samples+1) for an output identical to the
                 # baseline, which reads as significant: there is no difference, p = 1
                 same = i > 0 and list(systems[i][1]) == list(systems[0][1])

@@ -13,6 +13,7 @@ Plots are matplotlib (Agg) PNG bytes, so reports can embed them.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,20 +44,41 @@ def average_rank(sentence: str, ranks: dict[str, int]) -> float:
     return float(np.mean([ranks.get(w, unknown) for w in words])) if words else 0.0
 
 
+def integer_bins(keys: Sequence[float], bins: int) -> list[np.ndarray]:
+    """Sentence indices in at most ``bins`` bins of about equal size over the keys rounded to
+    integers, each bin a range of whole values that no other bin shares (a value is never
+    split between two bins, so the ranges never overlap); in key order."""
+    rounded = np.rint(np.asarray(keys, dtype=float)).astype(np.int64)
+    order = np.argsort(rounded, kind="stable")
+    values = rounded[order]
+    n = len(values)
+    cuts = [0]
+    for b in range(1, bins):
+        target = round(b * n / bins)
+        value = values[min(target, n - 1)]
+        left = int(np.searchsorted(values, value, side="left"))  # where its run starts
+        right = int(np.searchsorted(values, value, side="right"))  # and ends
+        cut = left if target - left <= right - target else right
+        if cuts[-1] < cut < n:
+            cuts.append(cut)
+    cuts.append(n)
+    return [order[lo:hi] for lo, hi in itertools.pairwise(cuts) if hi > lo]
+
+
 def bleu_by_bins(reference: Sequence[str], systems: Sequence[tuple[str, Sequence[str]]],
                  keys: Sequence[float], bins: int = 7, tokenize: str = "none") -> pd.DataFrame:
-    """Corpus BLEU per system on ``bins`` equal-count bins of sentences sorted by ``keys``.
-    Columns: ``bin``, ``low``, ``high`` (key range), ``sentences``, then one per system."""
+    """Corpus BLEU per system on up to ``bins`` bins of about equal size of the sentences
+    sorted by ``keys`` (rounded to integers; see :func:`integer_bins`). Columns: ``bin``,
+    ``low``, ``high`` (the bin's integer key range, inclusive), ``sentences``, then one per
+    system."""
     if len(keys) != len(reference):
         raise RescoreError(f"{len(keys)} sort keys for {len(reference)} sentences")
-    order = np.argsort(np.asarray(keys, dtype=float), kind="stable")
-    bins = max(1, min(bins, len(order)))
+    rounded = np.rint(np.asarray(keys, dtype=float)).astype(np.int64)
     bleu = make_bleu(tokenize)
     rows = []
-    for b, idx in enumerate(np.array_split(order, bins)):
-        ks = np.asarray(keys, dtype=float)[idx]
-        row: dict[str, object] = {"bin": b + 1, "low": float(ks.min()), "high": float(ks.max()),
-                                  "sentences": len(idx)}
+    for b, idx in enumerate(integer_bins(keys, max(1, bins))):
+        row: dict[str, object] = {"bin": b + 1, "low": int(rounded[idx].min()),
+                                  "high": int(rounded[idx].max()), "sentences": len(idx)}
         refs = [[reference[i] for i in idx]]
         for name, hyps in systems:
             row[name] = bleu.corpus_score([hyps[i] for i in idx], refs).score
@@ -64,19 +86,41 @@ def bleu_by_bins(reference: Sequence[str], systems: Sequence[tuple[str, Sequence
     return pd.DataFrame(rows)
 
 
-def plot_bins(table: pd.DataFrame, systems: Sequence[str], xlabel: str, title: str) -> bytes:
-    """A line per system over the bins (x: the bins' key ranges)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
-    labels = [f"{lo:.0f}-{hi:.0f}" for lo, hi in zip(table["low"], table["high"], strict=True)]
-    x = np.arange(len(table))
-    for name in systems:
-        ax.plot(x, table[name], marker="o", label=name)
-    ax.set_xticks(x, labels, rotation=30)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("BLEU")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def plot_bins(table: pd.DataFrame, groups: dict[str, list[str]], baseline: str | None,
+              xlabel: str, title: str) -> bytes:
+    """One panel per group of systems (a report's table: rescoring, standalone translation),
+    each with its own y axis. With a ``baseline`` (a column of ``table``) a panel shows each
+    system's BLEU minus the baseline's per bin, the baseline being the zero line; without one,
+    BLEU itself. Every line has its own marker and dash, and lines are drawn a little apart
+    along x, so a system equal to another (or to the baseline) stays visible."""
+    labels = [f"{lo}-{hi}" if lo != hi else f"{lo}"
+              for lo, hi in zip(table["low"], table["high"], strict=True)]
+    x = np.arange(len(table), dtype=float)
+    panels = [(name, systems) for name, systems in groups.items() if systems] or [("", [])]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 + 3.0 * len(panels)), dpi=100,
+                             sharex=True, squeeze=False)
+    base = table[baseline].to_numpy() if baseline is not None else None
+    for ax, (group, systems) in zip(axes[:, 0], panels, strict=True):
+        width = 0.25 / max(1, len(systems))
+        if base is not None:
+            ax.axhline(0.0, color="black", linewidth=1.2, label=f"{baseline} (zero line)")
+        for i, name in enumerate(systems):
+            values = table[name].to_numpy()
+            ax.plot(x + (i - (len(systems) - 1) / 2) * width,
+                    values - base if base is not None else values,
+                    marker=MARKERS[i % len(MARKERS)], linestyle=("-", "--", ":", "-.")[i % 4],
+                    markersize=6, label=name, alpha=0.9)
+        ax.set_ylabel("BLEU difference to the baseline" if base is not None else "BLEU",
+                      fontsize=8)
+        ax.set_title(group or title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    axes[-1, 0].set_xticks(x, labels, rotation=30)
+    axes[-1, 0].set_xlabel(xlabel)
     fig.tight_layout()
     return _png(fig)
 
@@ -111,10 +155,22 @@ def load_phrases(path: str | Path) -> list[str]:
 
 
 def plot_pca(coords: np.ndarray, phrases: Sequence[str], explained: np.ndarray) -> bytes:
-    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=100)
+    """The phrases' points, each labelled with its number and (up to 28 characters of) its
+    text; labels alternate above and below their point, points right of the median are
+    labelled on their left, and the axes leave room, so labels stay inside the plot. The
+    report's table lists every phrase in full."""
+    fig, ax = plt.subplots(figsize=(9, 7), dpi=100)
     ax.scatter(coords[:, 0], coords[:, 1], s=18)
-    for (x, y), text in zip(coords, phrases, strict=True):
-        ax.annotate(text, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    order = np.argsort(coords[:, 0], kind="stable")
+    middle = float(np.median(coords[:, 0]))
+    for rank, i in enumerate(order):
+        text = phrases[i] if len(phrases[i]) <= 28 else phrases[i][:27] + "…"
+        right = coords[i, 0] > middle  # labels point inwards, so they stay in the plot
+        ax.annotate(f"{i + 1}. {text}", coords[i], fontsize=7, clip_on=True,
+                    ha="right" if right else "left",
+                    xytext=(-4 if right else 4, 6 if rank % 2 == 0 else -11),
+                    textcoords="offset points")
+    ax.margins(x=0.25, y=0.12)
     ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% of variance)")
     ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)")
     ax.set_title("Encoder final states, 2-D PCA (Figure 2)")

@@ -156,3 +156,36 @@ def check_compatible(models: list[LoadedModel]) -> None:
         if other.vocab_fingerprints() != models[0].vocab_fingerprints():
             raise RescoreError(f"{other.directory}: its vocabularies differ from those of "
                                f"{models[0].directory}; an ensemble needs equal vocabularies")
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Parameters of a model of this configuration (without building it): two embeddings,
+    two deep LSTMs (4 gates, two bias vectors each, as torch's LSTM) and the output layer."""
+    e, h, layers = config.embed_dim, config.hidden_dim, config.num_layers
+    lstm = sum(4 * h * ((e if i == 0 else h) + h) + 8 * h for i in range(layers))
+    return (config.src_vocab_size * e + config.tgt_vocab_size * e + 2 * lstm
+            + h * config.tgt_vocab_size + config.tgt_vocab_size)
+
+
+def describe(directory: str | Path) -> dict[str, Any]:
+    """What a report says of a model: its shape, size, direction, training time and last
+    validation perplexity (from ``log.jsonl``), without loading the weights."""
+    path = Path(directory)
+    model, train, extra = load_config(path)
+    info: dict[str, Any] = {
+        "path": str(path), "preset": extra.get("preset"),
+        "shape": f"{model.num_layers} x {model.hidden_dim} LSTM, {model.embed_dim}-d embeddings",
+        "vocabulary": f"{model.src_vocab_size}/{model.tgt_vocab_size}",
+        "parameters": parameter_count(model), "reversed source": model.reverse_source,
+        "dropout": model.dropout, "epochs": train.epochs}
+    log = path / LOG
+    if log.exists():
+        valid = [r for r in map(json.loads, log.read_text(encoding="utf-8").splitlines())
+                 if r.get("type") == "valid"]
+        if valid:
+            info["validation perplexity"] = round(float(valid[-1]["ppl"]), 2)
+            info["at epoch"] = round(float(valid[-1]["epoch"]), 2)
+    summary = path / SUMMARY
+    if summary.exists():
+        info["training seconds"] = round(float(json.loads(summary.read_text())["seconds"]))
+    return info

@@ -58,6 +58,7 @@ class Stage:
     partial: Path | None = None
     description: str = ""
     generated: dict[Path, str] = field(default_factory=dict)  # files written before it runs
+    workspace: Path | None = None  # a folder the stage owns: emptied when it starts afresh
 
     def shell(self, argv: Sequence[str] | None = None) -> str:
         return " ".join(shlex.quote(str(a)) for a in (argv or self.command))
@@ -298,7 +299,7 @@ class Pipeline:
     def _run_stage(self, d: Decision, echo: bool) -> None:
         stage = d.stage
         argv = stage.resume if d.resume and stage.resume else stage.command
-        for path in stage.outputs:
+        for path in [*stage.outputs, *([stage.workspace] if stage.workspace else [])]:
             if not d.resume and path.is_dir():  # a fresh start: no leftovers of an older run
                 shutil.rmtree(path)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,12 +5,19 @@ self-contained HTML page, JSON and CSV."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from rescore.compare import DEFAULT_BOOTSTRAP, Comparison, compare_systems, load_system
+from rescore import model_dir
+from rescore.compare import (
+    DEFAULT_BOOTSTRAP,
+    Comparison,
+    compare_systems,
+    display_table,
+    load_system,
+)
 from rescore.errors import InputError, RescoreError
 from rescore.files import atomic_output, atomic_write_bytes, read_lines
 from rescore.metrics import DEFAULT_TOKENIZE
@@ -21,7 +28,9 @@ class ReportSpec:
     """What a report holds. ``tables``: (title, [(name, file)]); every table is compared with
     ``baseline`` (its first row) when given, else with its own first system. ``source`` and
     ``vocab`` enable Figure 3 (BLEU by length and by word frequency); ``pca_model`` and
-    ``phrases`` Figure 2; ``oracle``: a rescore-oracle --report JSON."""
+    ``phrases`` Figure 2; ``oracle``: a rescore-oracle --report JSON. ``models`` (name,
+    model directory) and ``weights`` (system name -> the weights file it was reranked with)
+    are described in the report's provenance section."""
 
     ref: Path
     tables: list[tuple[str, list[tuple[str, Path]]]]
@@ -35,6 +44,8 @@ class ReportSpec:
     bootstrap: int = DEFAULT_BOOTSTRAP
     bins: int = 7
     plot: list[str] | None = None  # systems drawn in Figure 3 (default: all but oracles)
+    models: list[tuple[str, Path]] = field(default_factory=list)
+    weights: dict[str, Path] = field(default_factory=dict)
 
 
 def load_spec(path: str | Path) -> ReportSpec:
@@ -53,7 +64,10 @@ def load_spec(path: str | Path) -> ReportSpec:
             tokenize=str(data.get("tokenize", DEFAULT_TOKENIZE)),
             bootstrap=int(data.get("bootstrap", DEFAULT_BOOTSTRAP)),
             bins=int(data.get("bins", 7)),
-            plot=[str(n) for n in data["plot"]] if data.get("plot") else None, **opt)
+            plot=[str(n) for n in data["plot"]] if data.get("plot") else None,
+            models=[(str(m["name"]), Path(m["dir"])) for m in data.get("models", [])],
+            weights={str(s["name"]): Path(s["weights"]) for t in data["tables"]
+                     for s in t["systems"] if s.get("weights")}, **opt)
     except FileNotFoundError:
         raise RescoreError(f"{path}: no such report spec") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
@@ -68,45 +82,46 @@ class Report:
     figure3: dict[str, pd.DataFrame]  # "length" / "frequency" -> bins x systems
     images: dict[str, bytes]  # figure name -> PNG
     pca: pd.DataFrame | None
+    provenance: list[str] = field(default_factory=list)  # what was evaluated, with what
 
     def to_markdown(self, image_names: dict[str, str] | None = None) -> str:
-        parts = ["# rescore report", "",
-                 f"Reference: `{self.spec.ref}`; BLEU and chrF by sacrebleu, p-values by paired "
-                 "bootstrap resampling against the first row of each table.", ""]
+        parts = ["# rescore report", "", INTRO, "", "## What was evaluated", "",
+                 *(f"- {line}" for line in self.provenance), ""]
         for title, cmp in self.comparisons:
             parts += [f"## {title}", "", cmp.to_markdown()]
         if self.oracle:
-            parts += ["## Oracle of the n-best lists", "", _oracle_table(self.oracle)
-                      .astype({"first k hypotheses": str})
-                      .to_markdown(index=False, floatfmt=".2f"), ""]
-        for key, table in self.figure3.items():
-            parts += [f"## Figure 3: BLEU by {FIGURE3[key][0]}", "",
-                      table.astype({"bin": str, "sentences": str})
-                      .to_markdown(index=False, floatfmt=".2f"), ""]
-            if image_names and key in image_names:
-                parts += [f"![BLEU by {FIGURE3[key][0]}]({image_names[key]})", ""]
+            parts += ["## Oracle of the n-best lists", "",
+                      display_table(_oracle_table(self.oracle)).to_markdown(
+                          index=False, disable_numparse=True), ""]
         if self.pca is not None:
-            parts += ["## Figure 2: PCA of the encoder's final states", "",
-                      self.pca.to_markdown(index=False, floatfmt=".3f"), ""]
+            parts += ["## Figure 2: PCA of the encoder's final states", ""]
             if image_names and "pca" in image_names:
                 parts += [f"![PCA]({image_names['pca']})", ""]
+            parts += [display_table(self.pca, 3).to_markdown(index=False,
+                                                             disable_numparse=True), ""]
+        for key, table in self.figure3.items():
+            parts += [f"## Figure 3: BLEU by {FIGURE3[key][0]}", ""]
+            if image_names and key in image_names:
+                parts += [f"![BLEU by {FIGURE3[key][0]}]({image_names[key]})", ""]
+            parts += [display_table(table).to_markdown(index=False, disable_numparse=True), ""]
         return "\n".join(parts)
 
     def to_html(self) -> str:
         import base64
         import html
 
-        def table_html(df: pd.DataFrame, fmt: str = "%.2f") -> str:
-            return df.to_html(index=False, float_format=lambda v: fmt % v, border=0,
-                              classes="results", na_rep="")
+        def table_html(df: pd.DataFrame, digits: int = 2) -> str:
+            return display_table(df, digits).to_html(index=False, border=0, classes="results")
 
         def img(key: str, alt: str) -> str:
             data = base64.b64encode(self.images[key]).decode("ascii")
             return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
-        body = [f"<h1>rescore report</h1><p>Reference <code>{html.escape(str(self.spec.ref))}"
-                "</code>. BLEU and chrF by sacrebleu; p-values by paired bootstrap resampling "
-                "against the first row of each table.</p>"]
+        facts = "".join(f"<li>{html.escape(line).replace('`', '')}</li>"
+                        for line in self.provenance)
+        body = [f"<h1>rescore report</h1><p>{html.escape(INTRO)}</p>"
+                f"<section class='provenance'><h2>What was evaluated</h2><ul>{facts}</ul>"
+                "</section>"]
         for title, cmp in self.comparisons:
             sigs = "".join(f"<li>{html.escape(k)}: <code>{html.escape(v)}</code></li>"
                            for k, v in cmp.signatures.items())
@@ -115,19 +130,20 @@ class Report:
         if self.oracle:
             body.append(f"<h2>Oracle of the n-best lists</h2>"
                         f"{table_html(_oracle_table(self.oracle))}")
+        if self.pca is not None:
+            body.append("<h2>Figure 2: PCA of the encoder's final states</h2>"
+                        f"{img('pca', 'PCA of encoder states')}"
+                        f"{table_html(self.pca, 3)}")
         for key, table in self.figure3.items():
             title, _ = FIGURE3[key]
             body.append(f"<h2>Figure 3: BLEU by {html.escape(title)}</h2>"
                         f"{img(key, 'BLEU by ' + title)}{table_html(table)}")
-        if self.pca is not None:
-            body.append("<h2>Figure 2: PCA of the encoder's final states</h2>"
-                        f"{img('pca', 'PCA of encoder states')}"
-                        f"{table_html(self.pca, '%.3f')}")
         style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}"
                  "table.results{border-collapse:collapse;margin:.5em 0}"
                  "table.results td,table.results th{border:1px solid #ccc;padding:2px 6px;"
                  "text-align:right}table.results td:first-child{text-align:left}"
-                 "img{max-width:100%;display:block;margin:.5em 0}ul.sig{font-size:80%}")
+                 "img{max-width:100%;display:block;margin:.5em 0}ul.sig{font-size:80%}"
+                 "section.provenance li{margin:.2em 0}")
         return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
                 f"<title>rescore report</title><style>{style}</style></head><body>\n"
                 + "\n".join(body) + "\n</body></html>\n")
@@ -138,7 +154,7 @@ class Report:
             "tables": [{"title": t, "systems": json.loads(c.table.to_json(orient="records")),
                         "signatures": c.signatures} for t, c in self.comparisons],
             "signatures": first.signatures, "settings": first.settings,
-            "oracle": self.oracle,
+            "oracle": self.oracle, "provenance": self.provenance,
             "figure3": {k: json.loads(v.to_json(orient="records"))
                         for k, v in self.figure3.items()},
             "figure2": json.loads(self.pca.to_json(orient="records"))
@@ -169,6 +185,12 @@ class Report:
         return written
 
 
+INTRO = ("BLEU and chrF by sacrebleu (signatures under each table). \"diff\" is a system's "
+         "score minus the first row's (the baseline), with its 95% interval over paired "
+         "bootstrap resamples of the test set; p is sacrebleu's paired bootstrap p-value of "
+         "that difference (the chance of a difference at least this large without a real "
+         "one).")
+
 FIGURE3 = {"length": ("sentence length (source words)", "source words per sentence"),
            "frequency": ("average word frequency rank", "average frequency rank of the "
                          "source words")}
@@ -197,6 +219,7 @@ def build_report(spec: ReportSpec) -> Report:
 
     comparisons = []
     plotted: dict[str, list[str]] = {}
+    group_of: dict[str, str] = {}  # system name -> the first table it is in
     for title, systems in spec.tables:
         rows = [(n, system(p)) for n, p in systems]
         if spec.baseline is not None:
@@ -205,6 +228,7 @@ def build_report(spec: ReportSpec) -> Report:
         for name, hyps in rows:
             if not name.startswith("oracle"):
                 plotted.setdefault(name, hyps)
+                group_of.setdefault(name, title)
     oracle = None
     if spec.oracle is not None:
         try:
@@ -227,11 +251,18 @@ def build_report(spec: ReportSpec) -> Report:
             if unknown:
                 raise RescoreError(f"systems to plot not in any table: {', '.join(unknown)}")
             plotted = {n: plotted[n] for n in spec.plot}
+        base_name = spec.baseline[0] if spec.baseline is not None else None
         named = list(plotted.items())
+        if base_name is not None and base_name not in plotted:
+            named.insert(0, (base_name, system(spec.baseline[1])))  # type: ignore[index]
+        groups: dict[str, list[str]] = {}
+        for name, _ in named:
+            if name != base_name:
+                groups.setdefault(group_of.get(name, ""), []).append(name)
         for key, values in keys.items():
             table = figures.bleu_by_bins(refs, named, values, spec.bins, spec.tokenize)
             figure3[key] = table
-            images[key] = figures.plot_bins(table, [n for n, _ in named], FIGURE3[key][1],
+            images[key] = figures.plot_bins(table, groups, base_name, FIGURE3[key][1],
                                             f"BLEU by {FIGURE3[key][0]}")
     pca = None
     if spec.pca_model is not None and spec.phrases is not None:
@@ -239,4 +270,58 @@ def build_report(spec: ReportSpec) -> Report:
         coords, explained = figures.pca_2d(figures.encoder_states(spec.pca_model, phrases))
         pca = pd.DataFrame({"phrase": phrases, "pc1": coords[:, 0], "pc2": coords[:, 1]})
         images["pca"] = figures.plot_pca(coords, phrases, explained)
-    return Report(spec, comparisons, oracle, figure3, images, pca)
+    return Report(spec, comparisons, oracle, figure3, images, pca,
+                  provenance(spec, len(refs), oracle))
+
+
+def provenance(spec: ReportSpec, sentences: int, oracle: dict[str, object] | None
+               ) -> list[str]:
+    """Lines saying what was evaluated: the test set, the models, how each tuned row's weights
+    were found (a tuned weight of 0 on every added feature means the row is the baseline)."""
+    lines = [f"Test set: `{spec.ref}`, {sentences} sentences"
+             + (f" (source `{spec.source}`)" if spec.source else "")
+             + f"; sacrebleu tokenization `{spec.tokenize}`, {spec.bootstrap} bootstrap samples."]
+    if oracle and oracle.get("nbest"):
+        lines.append(f"n-best lists: `{oracle['nbest']}`.")
+    for name, directory in spec.models:
+        try:
+            info = model_dir.describe(directory)
+        except RescoreError as err:
+            lines.append(f"Model {name}: `{directory}` (not readable: {err}).")
+            continue
+        ppl = (f", validation perplexity {info['validation perplexity']:.2f} at epoch "
+               f"{info['at epoch']:g}" if "validation perplexity" in info else "")
+        took = f", trained {info['training seconds']:,} s" if "training seconds" in info else ""
+        lines.append(f"Model {name}: `{directory}`: {info['shape']}, {info['vocabulary']} words, "
+                     f"{info['parameters']:,} parameters"
+                     + (", reversed source" if info["reversed source"] else "")
+                     + (f", dropout {info['dropout']:g}" if info["dropout"] else "")
+                     + f"{ppl}{took}.")
+    for system, path in spec.weights.items():
+        lines.append(f"{system}: {_weights_line(path)}")
+    return lines
+
+
+def _weights_line(path: Path) -> str:
+    """How a weights file of rescore-tune was made, from its report beside it."""
+    text = f"weights `{path}`"
+    report = path.with_suffix(".report.json")
+    if not report.exists():
+        return text + "."
+    try:
+        info = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return text + "."
+    method = info.get("method", "?")
+    dev = (f"dev BLEU {info['dev_bleu_start']:.2f} -> {info['dev_bleu_tuned']:.2f}"
+           if "dev_bleu_start" in info and "dev_bleu_tuned" in info else "")
+    if method == "grid":
+        lam = float(info.get("lambda", 0.0))
+        same = " (weight 0: this row equals the baseline)" if lam == 0 else ""
+        return f"{text}: grid-tuned interpolation weight {lam:g}{same}; {dev}."
+    try:
+        weights = json.loads(path.read_text(encoding="utf-8"))
+        shown = ", ".join(f"{k} {' '.join(f'{x:.3g}' for x in v)}" for k, v in weights.items())
+    except (OSError, json.JSONDecodeError, TypeError, AttributeError):
+        shown = ""
+    return f"{text}: {method}; {dev}; {shown}."

@@ -57,7 +57,8 @@ def train_stage(name: str, out: Path, args: Sequence[str], *, after: Sequence[st
     return Stage(name, [*launcher("train"), *map(str, args), "--output", str(out)],
                  [out / "model.pt"], list(inputs), list(after),
                  resume=[*launcher("train"), "--resume", "--output", str(out), *resume_args],
-                 partial=out / "checkpoint.pt", description=description or f"train {name}")
+                 partial=out / "checkpoint.pt", description=description or f"train {name}",
+                 workspace=out)
 
 
 def translate_stage(name: str, source: Path, out: Path, models: Sequence[Path], beam: int, *,
@@ -135,9 +136,14 @@ class Rows:
     stages: list[Stage] = field(default_factory=list)
     systems: list[dict[str, str]] = field(default_factory=list)
 
-    def add(self, stage: Stage, name: str, file: Path) -> None:
+    def add(self, stage: Stage, name: str, file: Path, weights: Path | None = None) -> None:
+        """A stage and its row; ``weights``: the tuned weights it reranks with (the report
+        says how they were found)."""
         self.stages.append(stage)
-        self.systems.append({"name": name, "file": str(file)})
+        row = {"name": name, "file": str(file)}
+        if weights is not None:
+            row["weights"] = str(weights)
+        self.systems.append(row)
 
 
 def average_rows(scored: Path, features: dict[str, str], work: Path,
@@ -171,5 +177,5 @@ def tuned_rows(val: Path, test: Path, val_ref: Path, init: Path,
                                       after=after_val))
         out = work / "rerank" / f"{key}.1best"
         rows.add(rerank_stage(f"rerank-{key}", test, out, weights=weights,
-                              after=[*after_test, f"tune-{key}"]), label, out)
+                              after=[*after_test, f"tune-{key}"]), label, out, weights)
     return rows

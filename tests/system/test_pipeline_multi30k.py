@@ -61,6 +61,8 @@ def test_report_tables(work: Path, multi30k: Path) -> None:
     assert len(data["figure2"]) == len((ROOT / "data/phrases.en").read_text().splitlines())
     md = (work / "report/report.md").read_text()
     assert "## Table 1" in md and "![BLEU by sentence length" in md
+    assert " nan " not in md and "< 0.001" in md  # p-values as people read them
+    assert "## What was evaluated" in md
     for png in ("length", "frequency", "pca"):
         assert (work / f"report/report-{png}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -118,12 +120,28 @@ def test_html_report_renders_in_a_headless_browser(work: Path) -> None:
             headings = page.locator("h2").all_inner_texts()
             first_table = page.locator("table.results").first
             rows = first_table.locator("tr").count()
+            header = first_table.locator("th").all_inner_texts()
+            cells = first_table.locator("tr").nth(2).locator("td").all_inner_texts()
+            facts = page.locator("section.provenance li").all_inner_texts()
             images = page.evaluate(
                 "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
         finally:
             browser.close()
     assert not errors
-    assert headings[:2] == ["Table 1: standalone translation",
+    assert headings[:3] == ["What was evaluated", "Table 1: standalone translation",
                             "Table 2: rescoring Moses' 1000-best lists"]
+    # what was evaluated: the test set and its size, every model, each tuned row's weights
+    assert facts[0].startswith("Test set:") and f"{SENTENCES} sentences" in facts[0]
+    assert sum(f.startswith("Model ") and "validation perplexity" in f for f in facts) == 3
+    assert any("weight grid-tuned on val" in f and "grid-tuned interpolation weight" in f
+               for f in facts)
+    # the interval of the difference to the baseline, p-values without "0.00" or nan
+    assert "BLEU diff 95% CI" in header and "BLEU 95% CI" not in header
+    ci = cells[header.index("BLEU diff 95% CI")]
+    assert ci.startswith("[") and ci.endswith("]") and ", " in ci
+    p_value = cells[header.index("BLEU p")]
+    assert p_value == "< 0.001" or 0.001 <= float(p_value) <= 1
+    assert headings.index("Figure 2: PCA of the encoder's final states") < \
+        headings.index("Figure 3: BLEU by sentence length (source words)")
     assert rows == 1 + 6  # header, baseline and the five Table 1 systems
     assert len(images) == 3 and all(done and width > 100 for _, done, width in images)

@@ -54,3 +54,18 @@ def test_an_ensemble_needs_equal_vocabularies(tmp_path: Path) -> None:
     three = model_dir.load(write_tiny_model(tmp_path / "three", VOCAB, other, seed=3))
     with pytest.raises(RescoreError, match="an ensemble needs equal vocabularies"):
         model_dir.check_compatible([one, three])
+
+
+def test_parameter_count_without_building_the_model(tmp_path: Path) -> None:
+    from rescore.config import PRESETS
+    from rescore.model import Seq2Seq, count_parameters
+
+    for name in ("cpu-tiny", "cpu-multi30k", "cpu-deep"):
+        config = PRESETS[name].model
+        assert model_dir.parameter_count(config) == count_parameters(Seq2Seq(config)), name
+    directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3)
+    (directory / model_dir.LOG).write_text(
+        '{"type": "train", "step": 1}\n{"type": "valid", "ppl": 12.345, "epoch": 0.5}\n')
+    info = model_dir.describe(directory)
+    assert info["validation perplexity"] == 12.35 and info["at epoch"] == 0.5
+    assert info["shape"].startswith("1 x 8 LSTM") and info["parameters"] > 0

@@ -218,3 +218,16 @@ def test_progress_lines_count_stages_and_estimate_from_the_last_run(
     diamond(tmp_path).run()
     first = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("[run ]"))
     assert first.startswith("[run ] a (input") and "stage 1/5" in first and " left]" in first
+
+
+def test_a_fresh_start_empties_the_stage_workspace(tmp_path: Path) -> None:
+    """Found when a code change reran a training stage: the old run's folder made
+    rescore-train refuse ("already holds a training run")."""
+    folder = tmp_path / "model"
+    make = [sys.executable, "-c", f"import os; p = {str(folder)!r}; os.makedirs(p); "
+            f"open(os.path.join(p, 'model.pt'), 'w')"]
+    stage = Stage("train", make, [folder / "model.pt"], workspace=folder)
+    Pipeline(tmp_path / "state", [stage]).run(echo=False)
+    changed = Stage("train", [*make, "again"], [folder / "model.pt"], workspace=folder)
+    Pipeline(tmp_path / "state", [changed]).run(echo=False)  # makedirs fails if not emptied
+    assert (folder / "model.pt").exists()
