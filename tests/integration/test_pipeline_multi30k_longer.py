@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rescore.vocab import SPECIALS, Vocab
+from tests.helpers import write_tiny_model
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,8 +38,22 @@ def test_dry_run_lists_training_scoring_tuning_and_report(multi30k: Path,
 
 
 def test_given_models_are_not_trained(multi30k: Path, tmp_path: Path) -> None:
+    vocab = Vocab([*SPECIALS, "a"])
+    for name in ("rev-long", "rev-drop"):
+        write_tiny_model(tmp_path / "models" / name, vocab, vocab, seed=0)
     lines = dry_run(tmp_path / "w", "--models", str(tmp_path / "models"))
     assert not [ln for ln in lines if "rescore.cli.train" in ln]
     score = next(ln for ln in lines if "--model LSTMR0=" in ln)
     assert f"LSTMR0={tmp_path / 'models' / 'rev-long'}" in score
     assert "--ensemble LSTMR0,LSTMD0" in score
+
+
+def test_missing_models_are_an_error_before_any_stage(multi30k: Path, tmp_path: Path) -> None:
+    """From a user's report: --models DIR without DIR/rev-long failed only at the first
+    stage that needed it, after the others had run; now the dry run already says so."""
+    result = subprocess.run([sys.executable, str(ROOT / "pipelines/multi30k_longer.py"),
+                             "--dry-run", "--workdir", str(tmp_path / "w"), "--models",
+                             str(tmp_path / "nowhere")],
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 2 and "no trained model in" in result.stderr
+    assert "nowhere/rev-long" in result.stderr and not (tmp_path / "w").exists()
