@@ -22,9 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ref", help="reference translations, one per line")
     parser.add_argument("systems", nargs="*", metavar="NAME=FILE",
                         help="system outputs, one per line; the first is the baseline")
-    parser.add_argument("--spec", help="a JSON report spec (several tables, a shared "
-                        "baseline, oracle, figures; see rescore.report.ReportSpec) instead of "
-                        "--ref and NAME=FILE")
+    parser.add_argument("--spec", help="a JSON report spec instead of --ref and NAME=FILE: "
+                        '{"ref": FILE, "tables": [{"title": T, "systems": [{"name": N, '
+                        '"file": F, "weights": W?}]}], "baseline": {"name", "file"}?, '
+                        '"source"?, "vocab"?, "pca_model"?, "phrases"?, "oracle"?, '
+                        '"models": [{"name", "dir"}]?, "plot": [names]?, "bins"?, '
+                        '"bootstrap"?, "tokenize"?} (each key explained in the README, '
+                        "rescore-report)")
     parser.add_argument("--title", default="Systems", help="title of the table")
     parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
                         help="sacrebleu tokenization; 'none' for tokenized text such as "

@@ -34,6 +34,9 @@ def test_tune_writes_weights_that_never_lower_dev_bleu(tmp_path: Path) -> None:
     result = run_cli("rescore-tune", "--nbest", nbest, "--ref", ref, "--init-weights", init,
                      "--output", out, "--restarts", "2")
     assert result.returncode == 0, result.stderr
+    # progress a user can follow: starts and iterations out of their totals, BLEU, time left
+    assert "mert: start 1/3 iteration 1/10: dev BLEU" in result.stderr
+    assert "best so far" in result.stderr and " left" in result.stderr
     report = json.loads(out.with_suffix(".report.json").read_text())
     assert report["dev_bleu_tuned"] >= report["dev_bleu_start"]
     assert report["dev_bleu_tuned"] > report["dev_bleu_start"] + 1  # the noise gets down-weighted

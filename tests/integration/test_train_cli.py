@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import run_cli
+from tests.helpers import SUBPROCESS_ENV, run_cli
 
 TINY = ["--preset", "cpu-tiny", "--threads", "1", "--no-progress", "--hidden-dim", "24",
         "--embed-dim", "16", "--batch-size", "16", "--seed", "3"]
@@ -131,8 +131,10 @@ def test_mismatched_files_are_refused(corpus: dict[str, Path], tmp_path: Path) -
 
 def test_resume_problems(corpus: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "m"
-    assert run_cli("rescore-train", *TINY, *data_args(corpus), "--max-steps", "2",
-                   "--output", out).returncode == 0
+    first = run_cli("rescore-train", *TINY, *data_args(corpus), "--max-steps", "2",
+                    "--output", out)
+    assert first.returncode == 0
+    assert "stopped early (2 of " in first.stderr and f"--resume --output {out}" in first.stderr
     again = run_cli("rescore-train", *TINY, *data_args(corpus), "--output", out)
     assert again.returncode == 2 and "--resume" in again.stderr
     config = json.loads((out / "config.json").read_text())
@@ -161,3 +163,22 @@ def test_divergence_stops_and_keeps_the_last_checkpoint(corpus: dict[str, Path],
     saved = torch.load(out / "checkpoint.pt", weights_only=False)
     assert saved["progress"]["step"] >= 1
     assert all(torch.isfinite(v).all() for v in saved["model"].values())
+
+
+@pytest.mark.system  # a signal mid-run
+def test_interrupt_says_where_a_resume_continues(corpus: dict[str, Path], tmp_path: Path) -> None:
+    """From a user's report: Ctrl-C said only "interrupted"; it must say which update a
+    --resume continues from."""
+    out = tmp_path / "m"
+    proc = subprocess.Popen([sys.executable, "-m", "rescore.cli.train", *map(str, TINY),
+                             *map(str, data_args(corpus)), "--epochs", "400",
+                             "--checkpoint-every", "5", "--output", str(out)],
+                            stderr=subprocess.PIPE, text=True, env=SUBPROCESS_ENV)
+    deadline = time.time() + 60
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; continue from update " in err and "--resume --output" in err
