@@ -24,6 +24,7 @@ class ModelConfig:
     hidden_dim: int = 1000
     num_layers: int = 4
     reverse_source: bool = True  # feed the source in reversed order (the paper's trick)
+    reverse_target: bool = False  # the decoder reads and writes the target right to left
     init_range: float = 0.08  # uniform init in [-init_range, init_range]
     dropout: float = 0.0  # on embeddings, between LSTM layers and before the generator
     # (training only; the paper uses none: an option for small corpora such as Multi30k)

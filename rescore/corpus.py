@@ -79,10 +79,12 @@ def count_words(src: Path, tgt: Path, src_tok: Tokenizer, tgt_tok: Tokenizer,
 
 
 def binarize(src: Path, tgt: Path, src_vocab: Vocab, tgt_vocab: Vocab, out_dir: Path,
-             src_tok: Tokenizer, tgt_tok: Tokenizer, max_len: int) -> CorpusStats:
+             src_tok: Tokenizer, tgt_tok: Tokenizer, max_len: int,
+             reverse_target: bool = False) -> CorpusStats:
     """Write ``out_dir/{src,tgt}.tokens`` (int32), ``{src,tgt}.lengths`` (int32) and
     ``meta.json``. Pairs with an empty side are skipped, as are pairs with more than
-    ``max_len`` tokens on either side; both are counted in the returned stats."""
+    ``max_len`` tokens on either side; both are counted in the returned stats.
+    ``reverse_target``: store each target right to left (a right-to-left model's data)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = CorpusStats()
     names = ("src.tokens", "tgt.tokens", "src.lengths", "tgt.lengths")
@@ -101,7 +103,8 @@ def binarize(src: Path, tgt: Path, src_vocab: Vocab, tgt_vocab: Vocab, out_dir: 
             stats.src_tokens += len(sw)
             stats.tgt_tokens += len(tw)
             files["src.tokens"].write(src_vocab.encode(sw).tobytes())
-            files["tgt.tokens"].write(tgt_vocab.encode(tw).tobytes())
+            files["tgt.tokens"].write(tgt_vocab.encode(tw[::-1] if reverse_target
+                                                      else tw).tobytes())
             files["src.lengths"].write(np.int32(len(sw)).tobytes())
             files["tgt.lengths"].write(np.int32(len(tw)).tobytes())
     if stats.kept == 0:
@@ -220,7 +223,8 @@ class PreparedData:
 
 def prepare_data(out_dir: Path, src_train: Path, tgt_train: Path, src_valid: Path | None,
                  tgt_valid: Path | None, src_vocab_size: int, tgt_vocab_size: int,
-                 tokenize: str, src_lang: str, tgt_lang: str, max_len: int) -> PreparedData:
+                 tokenize: str, src_lang: str, tgt_lang: str, max_len: int,
+                 reverse_target: bool = False) -> PreparedData:
     """Build the vocabularies from the training data (``out_dir/{src,tgt}.vocab``) and
     binarize training and validation data under ``out_dir/data``. Validation pairs are never
     skipped for length (only empty ones are), so perplexities cover the whole set."""
@@ -231,11 +235,13 @@ def prepare_data(out_dir: Path, src_train: Path, tgt_train: Path, src_valid: Pat
     src_vocab.save(out_dir / "src.vocab")
     tgt_vocab.save(out_dir / "tgt.vocab")
     stats = {"train": binarize(src_train, tgt_train, src_vocab, tgt_vocab, out_dir / "data" /
-                               "train", src_tok, tgt_tok, max_len)}
+                               "train", src_tok, tgt_tok, max_len,
+                               reverse_target)}
     valid = None
     if src_valid is not None and tgt_valid is not None:
         stats["valid"] = binarize(src_valid, tgt_valid, src_vocab, tgt_vocab,
-                                  out_dir / "data" / "valid", src_tok, tgt_tok, 10**9)
+                                  out_dir / "data" / "valid", src_tok, tgt_tok, 10**9,
+                                  reverse_target)
         valid = BinarizedCorpus(out_dir / "data" / "valid")
     return PreparedData(src_vocab, tgt_vocab, BinarizedCorpus(out_dir / "data" / "train"),
                         valid, stats)

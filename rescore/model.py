@@ -64,6 +64,19 @@ class Seq2Seq(nn.Module):
         _, state = self.encoder(packed)
         return state
 
+    def encoder_step(self, tokens: torch.Tensor, state: State) -> State:
+        """One encoder step for a batch of partial inputs: tokens ``(B,)`` (in the order the
+        encoder reads them: already reversed for a reversed source) and the state after the
+        tokens before them -> the state after these tokens. Stepping a whole input gives what
+        :meth:`encode` gives; prefix tries of inputs use it to share steps."""
+        _, state = self.encoder(self.dropout(self.src_embed(tokens)).unsqueeze(1), state)
+        return state
+
+    def initial_encoder_state(self, batch: int, device: torch.device) -> State:
+        c = self.config
+        zeros = torch.zeros(c.num_layers, batch, c.hidden_dim, device=device)
+        return zeros, zeros.clone()
+
     def decode(self, tgt_in: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Teacher-forced decoder: inputs ``(B, T)`` -> logits ``(B, T, V)`` and final state."""
         output, state = self.decoder(self.dropout(self.tgt_embed(tgt_in)), state)

@@ -132,6 +132,20 @@ class LoadedModel:
     device: torch.device
 
     @property
+    def languages(self) -> tuple[str, str] | None:
+        """``(source, target)`` language codes as rescore-train recorded them (None for
+        model directories written before they were recorded)."""
+        langs = self.extra.get("languages")
+        if isinstance(langs, dict) and "source" in langs and "target" in langs:
+            return str(langs["source"]), str(langs["target"])
+        return None
+
+    @property
+    def right_to_left(self) -> bool:
+        """The decoder reads and writes the target in reverse."""
+        return bool(self.model.config.reverse_target)
+
+    @property
     def tokenize(self) -> str:
         """How the training text was tokenized (``none`` or ``moses``)."""
         return str(self.extra.get("tokenize", "none"))
@@ -177,6 +191,7 @@ def describe(directory: str | Path) -> dict[str, Any]:
         "shape": f"{model.num_layers} x {model.hidden_dim} LSTM, {model.embed_dim}-d embeddings",
         "vocabulary": f"{model.src_vocab_size}/{model.tgt_vocab_size}",
         "parameters": parameter_count(model), "reversed source": model.reverse_source,
+        "right to left": model.reverse_target, "languages": extra.get("languages"),
         "dropout": model.dropout, "epochs": train.epochs}
     log = path / LOG
     if log.exists():

@@ -12,7 +12,13 @@ import torch
 from rescore import model_dir
 from rescore.distributed import all_reduce_counts, barrier, dist_info
 from rescore.errors import RescoreError
-from rescore.features import FeatureScorer, KenLMFeature, LSTMFeature, MeanFeature
+from rescore.features import (
+    ChannelFeature,
+    FeatureScorer,
+    KenLMFeature,
+    LSTMFeature,
+    MeanFeature,
+)
 from rescore.nbest import check_feature_name
 from rescore.rerank import (
     AverageCombiner,
@@ -31,14 +37,20 @@ COMBINE_RULES = ("weights", "average")
 class NbestRequest:
     """What to add to a list and how to rerank it (see ``rescore-nbest --help``).
 
-    ``models``: ``[NAME=]DIR`` LSTM model directories; ``lms``: KenLM files; ``ensemble``:
+    ``models``: ``[NAME=]DIR`` LSTM model directories (src_lang -> tgt_lang, the list's
+    direction); ``channel_models``: the same for models of the other direction (tgt_lang ->
+    src_lang); ``lms``: KenLM files; ``ensemble``:
     None (no ensemble feature), ``""`` (the mean of this run's LSTM features) or
     comma-separated feature names; ``combine``: None, ``weights`` or ``average``."""
 
     nbest: Path | str
     source: Path | str | None = None
     models: Sequence[str] = ()
+    channel_models: Sequence[str] = ()
     lms: Sequence[str] = ()
+    src_lang: str = "en"
+    tgt_lang: str = "fr"
+    channel_ensemble: bool = False
     ensemble: str | None = None
     ensemble_name: str = "LSTMEnsemble0"
     combine: str | None = None
@@ -70,16 +82,42 @@ def model_spec(spec: str, index: int, prefix: str = "LSTM") -> tuple[str, str]:
     return f"{prefix}{index}", spec
 
 
+def check_direction(loaded: model_dir.LoadedModel, want: tuple[str, str], option: str) -> None:
+    """A model must map the languages its option says (recorded by rescore-train; model
+    directories from before that are not checked)."""
+    have = loaded.languages
+    if have is None or have == want:
+        return
+    other = "--channel-model" if option == "--model" else "--model"
+    hint = f"; give it as {other}" if have == want[::-1] else ""
+    raise RescoreError(f"{loaded.directory}: a model from {have[0]} to {have[1]}, but {option} "
+                       f"takes models from {want[0]} to {want[1]} (the list is "
+                       f"{want[0] if option == '--model' else want[1]} -> "
+                       f"{want[1] if option == '--model' else want[0]}, --src-lang/--tgt-lang)"
+                       f"{hint}")
+
+
 def make_features(request: NbestRequest) -> list[FeatureScorer]:
-    """The feature scorers, in the order their columns are appended: LSTM models, KenLM
-    models, then the ensemble mean."""
+    """The feature scorers, in the order their columns are appended: LSTM models, channel
+    models, KenLM models, then the ensemble means (LSTM, then channel)."""
+    langs = (request.src_lang, request.tgt_lang)
     lstms = [LSTMFeature(path, name, request.device, request.max_hyp_tokens)
              for name, path in (model_spec(s, i) for i, s in enumerate(request.models))]
-    if lstms and request.source is None:
-        raise RescoreError("--model needs --source (the source sentences of the list)")
+    for f in lstms:
+        check_direction(f.loaded, langs, "--model")
+    channels = [ChannelFeature(path, name, request.device, request.max_hyp_tokens)
+                for name, path in (model_spec(s, i, "Channel")
+                                   for i, s in enumerate(request.channel_models))]
+    for c in channels:
+        check_direction(c.loaded, langs[::-1], "--channel-model")
+    if (lstms or channels) and request.source is None:
+        option = "--model" if lstms else "--channel-model"
+        raise RescoreError(f"{option} needs --source (the source sentences of the list)")
     model_dir.check_compatible([f.loaded for f in lstms])
+    model_dir.check_compatible([c.loaded for c in channels])
     features: list[FeatureScorer] = [
-        *lstms, *(KenLMFeature(path, name=f"KenLM{i}") for i, path in enumerate(request.lms))]
+        *lstms, *channels,
+        *(KenLMFeature(path, name=f"KenLM{i}") for i, path in enumerate(request.lms))]
     if request.ensemble is not None:
         names = tuple(n for n in request.ensemble.split(",") if n) or \
             tuple(f.name for f in lstms)
@@ -91,6 +129,10 @@ def make_features(request: NbestRequest) -> list[FeatureScorer]:
         except ValueError as err:
             raise RescoreError(f"--ensemble-name: {err}") from None
         features.append(MeanFeature(request.ensemble_name, names))
+    if request.channel_ensemble:
+        if len(channels) < 2:
+            raise RescoreError("--channel-ensemble needs at least two --channel-model")
+        features.append(MeanFeature("ChannelEnsemble0", tuple(c.name for c in channels)))
     return features
 
 

@@ -140,3 +140,86 @@ def _step_and_pick(model: Seq2Seq, inputs: torch.Tensor, state: tuple[torch.Tens
                        torch.from_numpy(cols[sel]).to(logp.device)]
             picked[sel] = got.double().cpu().numpy()
     return picked, (torch.cat(hs, 1), torch.cat(cs, 1))
+
+
+@dataclass
+class ChannelStats:
+    """Work done by :func:`score_channel`: encoder steps (one per distinct input prefix in
+    reading order) against the input tokens, and decoder steps (one per output token of every
+    distinct input, ``</s>`` included)."""
+
+    encoder_steps: int = 0
+    input_tokens: int = 0
+    decoder_steps: int = 0
+
+
+def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
+                  outputs: Sequence[np.ndarray], device: torch.device | None = None,
+                  chunk: int = 256, stats: ChannelStats | None = None) -> list[np.ndarray]:
+    """ln P(outputs[k] | inputs[k][i]) (``</s>`` included) for every input i of every
+    sentence k: the noisy-channel direction, where a sentence's many hypotheses are the
+    model's inputs and its one source sentence is the output scored under each.
+
+    The inputs of all sentences form one trie in the order the encoder reads them (reversed
+    for a reversed-source model, so hypotheses that end alike share the encoder's first
+    steps); each trie node is one batched encoder step. The output is then scored by a
+    teacher-forced decoder pass from each input's final state, ``chunk`` inputs at a time.
+    An empty input is read as a lone ``</s>`` (as :func:`score_pairs` reads an empty source).
+    Returns one ``(len(inputs[k]),)`` array per sentence, equal to scoring each pair alone.
+    """
+    device = device or torch.device("cpu")
+    counts = [len(hs) for hs in inputs]
+    if not sum(counts):
+        return [np.zeros(0) for _ in counts]
+    flat = [np.asarray(h, dtype=np.int64) if len(h) else np.array([EOS_ID], np.int64)
+            for hs in inputs for h in hs]
+    if model.config.reverse_source:
+        flat = [h[::-1] for h in flat]
+    lengths = np.array([len(h) for h in flat], dtype=np.int64)
+    tokens = np.zeros((len(flat), int(lengths.max())), dtype=np.int64)
+    for i, h in enumerate(flat):
+        tokens[i, : len(h)] = h
+    hidden = model.config.hidden_dim
+    finals_h = torch.empty(model.config.num_layers, len(flat), hidden, device=device)
+    finals_c = torch.empty_like(finals_h)
+    vocab = int(model.config.src_vocab_size)
+    with torch.inference_mode():
+        state = model.initial_encoder_state(1, device)
+        node = np.zeros(len(flat), dtype=np.int64)  # every input starts at the root
+        for depth in range(tokens.shape[1]):
+            alive = np.flatnonzero(lengths > depth)
+            keys = node[alive] * vocab + tokens[alive, depth]
+            unique, inverse = np.unique(keys, return_inverse=True)
+            parents = torch.from_numpy(unique // vocab).to(device)
+            state = model.encoder_step(torch.from_numpy(unique % vocab).to(device),
+                                       (state[0][:, parents], state[1][:, parents]))
+            if stats is not None:
+                stats.encoder_steps += len(unique)
+                stats.input_tokens += len(alive)
+            node = np.full(len(flat), -1, dtype=np.int64)
+            node[alive] = inverse
+            done = alive[lengths[alive] == depth + 1]
+            if len(done):
+                at = torch.from_numpy(node[done]).to(device)
+                rows = torch.from_numpy(done).to(device)
+                finals_h[:, rows] = state[0][:, at]
+                finals_c[:, rows] = state[1][:, at]
+        totals = np.zeros(len(flat))
+        start = 0
+        for k, count in enumerate(counts):
+            target = np.asarray(outputs[k], dtype=np.int64)
+            tgt_in = torch.tensor([BOS_ID, *target.tolist()], device=device)
+            tgt_out = torch.tensor([*target.tolist(), EOS_ID], device=device)
+            for lo in range(start, start + count, chunk):
+                hi = min(lo + chunk, start + count)
+                n = hi - lo
+                logits, _ = model.decode(tgt_in.expand(n, -1),
+                                         (finals_h[:, lo:hi].contiguous(),
+                                          finals_c[:, lo:hi].contiguous()))
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                picked = logp.gather(2, tgt_out.expand(n, -1).unsqueeze(2)).squeeze(2)
+                totals[lo:hi] = picked.sum(1).double().cpu().numpy()
+                if stats is not None:
+                    stats.decoder_steps += n * len(tgt_out)
+            start += count
+    return list(np.split(totals, np.cumsum(counts)[:-1]))

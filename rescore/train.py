@@ -274,6 +274,7 @@ class TrainRequest:
     src_lang: str = "en"
     tgt_lang: str = "fr"
     reverse_source: bool = True
+    target_right_to_left: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
     train_overrides: dict[str, Any] = field(default_factory=dict)
     max_steps: int | None = None
@@ -308,6 +309,8 @@ def _new_run_config(request: TrainRequest) -> tuple[ModelConfig, TrainConfig]:
     model_cfg = replace_fields(preset.model, request.model_overrides)
     if not request.reverse_source:
         model_cfg = replace(model_cfg, reverse_source=False)
+    if request.target_right_to_left:
+        model_cfg = replace(model_cfg, reverse_target=True)
     return model_cfg, replace_fields(preset.train, request.train_overrides)
 
 
@@ -331,7 +334,7 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
             data = prepare_data(out, request.src_train, request.tgt_train, request.src_valid,
                                 request.tgt_valid, model_cfg.src_vocab_size,
                                 model_cfg.tgt_vocab_size, request.tokenize, request.src_lang,
-                                request.tgt_lang, train_cfg.max_len)
+                                request.tgt_lang, train_cfg.max_len, model_cfg.reverse_target)
         except BaseException:
             if created:  # a failed start leaves no empty model directory behind
                 shutil.rmtree(out, ignore_errors=True)
@@ -339,6 +342,7 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
         model_cfg = replace(model_cfg, src_vocab_size=len(data.src_vocab),
                             tgt_vocab_size=len(data.tgt_vocab))
         extra = {"preset": request.preset, "tokenize": request.tokenize,
+                 "languages": {"source": request.src_lang, "target": request.tgt_lang},
                  "data": {k: asdict(v) for k, v in data.stats.items()}}
         save_config(out, model_cfg, train_cfg, extra)
         for name, st in data.stats.items():

@@ -31,6 +31,7 @@ class Translator:
     max_source_len: int  # the longest source the models were trained on (tokens)
     tokenize: str  # how the models' training text was tokenized (none, moses)
     names: list[str]
+    right_to_left: bool = False  # the models write the target in reverse (output reversed)
 
     @classmethod
     def load(cls, directories: Sequence[str | Path], mode: str = "log-linear",
@@ -43,9 +44,14 @@ class Translator:
         if len(tokenizers) > 1:
             raise RescoreError(f"the models were trained on differently tokenized text "
                                f"({', '.join(sorted(tokenizers))})")
+        orders = {m.right_to_left for m in loaded}
+        if len(orders) > 1:
+            raise RescoreError("left-to-right and right-to-left models cannot search together "
+                               "(their next-word distributions are of different words); "
+                               "rescore n-best lists with both instead (rescore-nbest --model)")
         return cls(Ensemble([m.model for m in loaded], mode), loaded[0].src_vocab,
                    loaded[0].tgt_vocab, min(m.train_config.max_len for m in loaded),
-                   tokenizers.pop(), [f"LSTM{i}" for i in range(len(loaded))])
+                   tokenizers.pop(), [f"LSTM{i}" for i in range(len(loaded))], orders.pop())
 
 
 def read_sources(path: str | Path, translator: Translator, src_lang: str,
@@ -82,9 +88,12 @@ def translate(translator: Translator, sources: Sequence[np.ndarray], config: Sea
     return out
 
 
-def hypothesis_text(hyp: Hypothesis, vocab: Vocab, unk: str) -> str:
-    """Target words of a hypothesis; ``<unk>`` left in (keep) or removed (drop)."""
-    ids = [t for t in hyp.tokens if t != UNK_ID] if unk == "drop" else hyp.tokens
+def hypothesis_text(hyp: Hypothesis, vocab: Vocab, unk: str, right_to_left: bool = False) -> str:
+    """Target words of a hypothesis in reading order (a right-to-left model's reversed);
+    ``<unk>`` left in (keep) or removed (drop)."""
+    ids = [t for t in hyp.tokens if t != UNK_ID] if unk == "drop" else list(hyp.tokens)
+    if right_to_left:
+        ids = ids[::-1]
     return " ".join(vocab.decode(ids))
 
 
@@ -108,7 +117,8 @@ def write_outputs(results: Sequence[Sequence[Hypothesis]], translator: Translato
 
         detok = MosesDetokenizer(lang=detokenize)
     for i, hyps in enumerate(results):
-        texts = [hypothesis_text(h, translator.tgt_vocab, unk) for h in hyps]
+        texts = [hypothesis_text(h, translator.tgt_vocab, unk, translator.right_to_left)
+                 for h in hyps]
         if best is not None:
             line = texts[0] if texts else ""
             best.write((detok.detokenize(line.split()) if detok else line) + "\n")

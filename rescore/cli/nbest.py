@@ -34,6 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="LSTM model directory of rescore-train; adds feature LSTM0 (LSTM1, "
                         "... for more, or NAME): natural-log P(hypothesis | source) with </s>; "
                         "needs --source")
+    parser.add_argument("--channel-model", action="append", default=[], metavar="[NAME=]DIR",
+                        help="noisy-channel model: a model directory of rescore-train trained "
+                        "from the target language to the source language; adds feature "
+                        "Channel0 (Channel1, ... or NAME): natural-log P(source | hypothesis) "
+                        "with </s>; needs --source")
+    parser.add_argument("--channel-ensemble", action="store_true",
+                        help="also add ChannelEnsemble0, the mean of this run's channel "
+                        "features")
+    parser.add_argument("--src-lang", default="en",
+                        help="the list's source language: --model models must map it to "
+                        "--tgt-lang, --channel-model models the other way (checked against "
+                        "the languages rescore-train recorded)")
+    parser.add_argument("--tgt-lang", default="fr", help="the list's target language")
     parser.add_argument("--ensemble", nargs="?", const="", default=None, metavar="NAMES",
                         help="also add LSTMEnsemble0, the mean of the LSTM features of this run "
                         "(or of the comma-separated feature NAMES, which may include LSTM "
@@ -65,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def nbest_command(args: argparse.Namespace) -> None:
     request = NbestRequest(
-        nbest=args.nbest, source=args.source, models=args.model, lms=args.lm,
+        nbest=args.nbest, source=args.source, models=args.model,
+        channel_models=args.channel_model, channel_ensemble=args.channel_ensemble,
+        src_lang=args.src_lang, tgt_lang=args.tgt_lang, lms=args.lm,
         ensemble=args.ensemble, ensemble_name=args.ensemble_name, combine=args.combine,
         weights=args.weights, average_feature=args.average_feature,
         max_hyp_tokens=args.max_hyp_tokens, output_nbest=args.output_nbest,

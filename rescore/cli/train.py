@@ -56,10 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue the run in --output exactly where it stopped")
     parser.add_argument("--tokenize", choices=TRAIN_TOKENIZERS, default="none",
                         help="none: text is tokenized already; moses: sacremoses + lowercase")
-    parser.add_argument("--src-lang", default="en", help="source language (tokenizer)")
-    parser.add_argument("--tgt-lang", default="fr", help="target language (tokenizer)")
+    parser.add_argument("--src-lang", default="en", help="source language (tokenizer; "
+                        "recorded in the model directory, so that rescore-nbest can tell a "
+                        "direct model from a channel model)")
+    parser.add_argument("--tgt-lang", default="fr", help="target language (as --src-lang)")
     parser.add_argument("--no-reverse-source", action="store_true",
                         help="feed the source in reading order (the paper's forward model)")
+    parser.add_argument("--target-right-to-left", action="store_true",
+                        help="a right-to-left model: the decoder reads and writes the target "
+                        "in reverse (independent of the source's direction); rescore-nbest "
+                        "--model scores hypotheses in this order by itself")
     model = parser.add_argument_group("model (override the preset)")
     for name, text in MODEL_OPTIONS.items():
         model.add_argument("--" + name.replace("_", "-"), type=int,
@@ -85,6 +91,7 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
         tgt_train=args.tgt_train, src_valid=args.src_valid, tgt_valid=args.tgt_valid,
         tokenize=args.tokenize, src_lang=args.src_lang, tgt_lang=args.tgt_lang,
         reverse_source=not args.no_reverse_source,
+        target_right_to_left=args.target_right_to_left,
         model_overrides={k: options[k] for k in (*MODEL_OPTIONS, "dropout")},
         train_overrides={k: options[k] for k in TRAIN_OPTIONS},
         max_steps=args.max_steps,

@@ -5,8 +5,9 @@ a scorer sees the features added before it (derived features such as :class:`Mea
 use that)."""
 
 from rescore.features.base import FeatureScorer
+from rescore.features.channel import ChannelFeature
 from rescore.features.derived import MeanFeature
 from rescore.features.lstm import LSTMFeature
 from rescore.features.ngram_lm import KenLMFeature
 
-__all__ = ["FeatureScorer", "KenLMFeature", "LSTMFeature", "MeanFeature"]
+__all__ = ["ChannelFeature", "FeatureScorer", "KenLMFeature", "LSTMFeature", "MeanFeature"]

@@ -22,7 +22,10 @@ class LSTMFeature(FeatureScorer):
     Both sides are split on spaces (the list and the source must be tokenized as the model's
     training data); words outside the vocabulary are scored as ``<unk>`` and counted in
     ``unknown_hypotheses``. Each source is encoded once and the hypotheses share the decoder
-    steps of their common prefixes (:func:`rescore.scoring.score_prefix_shared`).
+    steps of their common prefixes (:func:`rescore.scoring.score_prefix_shared`). A
+    right-to-left model (``rescore-train --target-right-to-left``) scores each hypothesis in
+    its own order, reversed: its trie then shares the hypotheses' common suffixes. The value
+    is ln P(hypothesis | source) either way.
     """
 
     group_size = 16
@@ -50,7 +53,8 @@ class LSTMFeature(FeatureScorer):
                                "(--source)")
         loaded = self.loaded
         src = [loaded.src_vocab.encode(str(s).split()) for s in sources]
-        hyps = [[loaded.tgt_vocab.encode(h.split()) for h in hs] for hs in hypotheses]
+        order = -1 if loaded.right_to_left else 1
+        hyps = [[loaded.tgt_vocab.encode(h.split()[::order]) for h in hs] for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in hyps for h in hs)
         return score_prefix_shared(loaded.model, src, hyps, loaded.device, stats=self.stats)
 

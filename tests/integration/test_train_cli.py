@@ -182,3 +182,21 @@ def test_interrupt_says_where_a_resume_continues(corpus: dict[str, Path], tmp_pa
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted; continue from update " in err and "--resume --output" in err
+
+
+def test_right_to_left_model_records_its_order_and_languages(corpus: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    from rescore import model_dir
+    from rescore.corpus import BinarizedCorpus
+
+    out = tmp_path / "r2l"
+    result = run_cli("rescore-train", *TINY, *data_args(corpus), "--max-steps", "2",
+                     "--target-right-to-left", "--src-lang", "en", "--tgt-lang", "de",
+                     "--output", out)
+    assert result.returncode == 0, result.stderr
+    loaded = model_dir.load(out)
+    assert loaded.right_to_left and loaded.languages == ("en", "de")
+    first = corpus["train_tgt"].read_text().splitlines()[0].split()
+    _, tgt = BinarizedCorpus(out / "data" / "train").pair(0)
+    assert loaded.tgt_vocab.decode(tgt.tolist()) == [
+        w if w in loaded.tgt_vocab.index else "<unk>" for w in first[::-1]]

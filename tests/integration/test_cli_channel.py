@@ -1,0 +1,86 @@
+"""rescore-nbest with every kind of evidence at once (direct, right-to-left, channel models,
+their ensembles, KenLM) on real lists; the models' directions are checked."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rescore.nbest import read_nbest
+from tests.helpers import run_cli, write_tiny_model
+
+SENTENCES = 6
+
+
+@pytest.fixture(scope="module")
+def setup(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("channel")
+    with gzip.open(multi30k / "nbest" / "test2016.100best-align.gz", "rt",
+                   encoding="utf-8") as f:
+        lines = list(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < SENTENCES, f))
+    (root / "list.nbest").write_text("".join(lines), encoding="utf-8")
+    src = (multi30k / "test2016.en").read_text(encoding="utf-8").splitlines()[:SENTENCES]
+    (root / "src.en").write_text("\n".join(src) + "\n", encoding="utf-8")
+    from rescore.vocab import Vocab
+
+    en = Vocab.build(Counter(w for s in src for w in s.split()), 60)
+    fr = Vocab.build(Counter(w for ln in lines for w in ln.split("|||")[1].split()), 80)
+    return {"nbest": root / "list.nbest", "src": root / "src.en",
+            "direct": write_tiny_model(root / "direct", en, fr, 0, languages=("en", "fr")),
+            "r2l": write_tiny_model(root / "r2l", en, fr, 1, languages=("en", "fr"),
+                                    right_to_left=True),
+            "ch0": write_tiny_model(root / "ch0", fr, en, 2, languages=("fr", "en")),
+            "ch1": write_tiny_model(root / "ch1", fr, en, 3, languages=("fr", "en")),
+            "lm": multi30k / "lm" / "train.fr.5g.arpa.gz"}
+
+
+def test_every_feature_at_once(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "all.nbest"
+    result = run_cli("rescore-nbest", "--nbest", setup["nbest"], "--source", setup["src"],
+                     "--model", setup["direct"], "--model", f"LSTMR2L0={setup['r2l']}",
+                     "--ensemble", "--channel-model", setup["ch0"], "--channel-model",
+                     setup["ch1"], "--channel-ensemble", "--lm", setup["lm"],
+                     "--output-nbest", out)
+    assert result.returncode == 0, result.stderr
+    blocks = list(read_nbest(out))
+    assert len(blocks) == SENTENCES
+    names = blocks[0].schema.names
+    assert names[-7:] == ("LSTM0", "LSTMR2L0", "Channel0", "Channel1", "KenLM0",
+                          "LSTMEnsemble0", "ChannelEnsemble0")
+    b = blocks[0]
+    np.testing.assert_allclose(b.feature("ChannelEnsemble0")[:, 0],
+                               (b.feature("Channel0")[:, 0] + b.feature("Channel1")[:, 0]) / 2,
+                               atol=1e-4)  # 6 digits printed
+    assert (b.feature("Channel0") < 0).all() and "channel model" in result.stderr
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--channel-model", "DIRECT"], "a model from en to fr, but --channel-model takes models "
+     "from fr to en"),
+    (["--model", "CH0"], "a model from fr to en, but --model takes models from en to fr"),
+    (["--model", "DIRECT", "--src-lang", "de"], "a model from en to fr"),
+    (["--channel-model", "CH0", "--channel-ensemble"], "needs at least two --channel-model"),
+])
+def test_directions_are_checked(setup: dict[str, Path], tmp_path: Path, extra: list[str],
+                                message: str) -> None:
+    names = {"DIRECT": setup["direct"], "CH0": setup["ch0"]}
+    out = tmp_path / "o.nbest"
+    result = run_cli("rescore-nbest", "--nbest", setup["nbest"], "--source", setup["src"],
+                     *[str(names.get(a, a)) for a in extra], "--output-nbest", out)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_search_refuses_mixed_directions(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "t.txt"
+    result = run_cli("rescore-translate", "--model", setup["direct"], "--model", setup["r2l"],
+                     "--input", setup["src"], "--output", out)
+    assert result.returncode == 2 and "cannot search together" in result.stderr
+    alone = run_cli("rescore-translate", "--model", setup["r2l"], "--input", setup["src"],
+                    "--output", out, "--beam", "2")
+    assert alone.returncode == 0, alone.stderr
