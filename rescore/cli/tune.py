@@ -11,6 +11,7 @@ from pathlib import Path
 from rescore.cli.common import add_seed_arg, make_parser, positive_int, run
 from rescore.errors import RescoreError
 from rescore.files import atomic_outputs
+from rescore.mbr import DEFAULT_SCALES, UTILITIES, scale_curve
 from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
 from rescore.oracle import load_references
 from rescore.tune import DEFAULT_GRID, TUNE_METHODS, TuneRequest, tune_weights
@@ -27,10 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, type=Path,
                         help="weights as JSON; a Moses ini [weight] section is written beside "
                         "it (same name, .ini)")
-    parser.add_argument("--method", choices=TUNE_METHODS, default="mert",
+    parser.add_argument("--method", choices=(*TUNE_METHODS, "mbr-scale"), default="mert",
                         help="mert: Och's MERT over the weights of all (or --tune-features) "
                         "features; grid: one interpolation weight between the baseline "
-                        "weights and --feature")
+                        "weights and --feature; mbr-scale: the posterior scale of rescore-mbr "
+                        "for the --init-weights, by dev BLEU of MBR's choices over --scales "
+                        "(the report holds the curve; the weights are written unchanged)")
+    parser.add_argument("--scales", metavar="VALUES", help="mbr-scale: comma-separated "
+                        "scales (default 0.05 to 5)")
+    parser.add_argument("--top", type=int, default=100, help="mbr-scale: rescore-mbr --top")
+    parser.add_argument("--utility", choices=UTILITIES, default="bleu",
+                        help="mbr-scale: rescore-mbr --utility")
     parser.add_argument("--init-weights", help="starting weights (Moses ini or JSON); features "
                         "they lack start at 0. mert: default all equal; grid: required")
     parser.add_argument("--grid", metavar="VALUES",
@@ -65,7 +73,37 @@ def parse_grid(text: str | None) -> tuple[float, ...]:
     return values
 
 
+def mbr_scale_command(args: argparse.Namespace) -> None:
+    if not args.init_weights:
+        raise RescoreError("--method mbr-scale needs --init-weights (the weights MBR ranks "
+                           "with)")
+    weights = load_weights(args.init_weights)
+    scales: tuple[float, ...] = DEFAULT_SCALES
+    if args.scales:
+        try:
+            scales = tuple(float(v) for v in args.scales.split(",") if v.strip())
+        except ValueError:
+            raise RescoreError(f"--scales {args.scales!r}: give comma-separated numbers") \
+                from None
+    curve = scale_curve(args.nbest, load_references(args.ref), weights, args.top, args.utility,
+                        scales, args.tokenize, args.ref)
+    scale, bleu = max(curve, key=lambda t: t[1])  # the first of equal maxima
+    report = {"method": "mbr-scale", "scale": scale, "dev_bleu_tuned": bleu, "curve": curve,
+              "top": args.top, "utility": args.utility, "tokenize": args.tokenize,
+              "weights": str(args.init_weights)}
+    with atomic_outputs(args.output, args.output.with_suffix(".report.json")) as outs:
+        json_out, report_out = outs
+        assert json_out is not None and report_out is not None
+        json_out.write(weights.to_json())
+        report_out.write(json.dumps(report, indent=2) + "\n")
+    print(f"{PROG}: MBR scale {scale:g}: dev BLEU {bleu:.2f} (curve in "
+          f"{args.output.with_suffix('.report.json')})", file=sys.stderr)
+
+
 def tune_command(args: argparse.Namespace) -> None:
+    if args.method == "mbr-scale":
+        mbr_scale_command(args)
+        return
     tune_features = None
     if args.tune_features:
         tune_features = [n.strip() for n in args.tune_features.split(",") if n.strip()]
