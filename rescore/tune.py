@@ -31,7 +31,7 @@ from rescore.errors import InputError, RescoreError, unknown_choice
 from rescore.files import format_seconds
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats, list_stats
 from rescore.nbest import FeatureSchema
-from rescore.weights import Weights
+from rescore.weights import Weights, baseline_json
 
 logger = logging.getLogger(__name__)
 
@@ -325,6 +325,7 @@ class TuneRequest:
     tokenize: str = DEFAULT_TOKENIZE
     cache: Path | None = None
     ref_name: str = "the reference"
+    baseline_as_one_feature: bool = False  # ``init``'s total is one feature (its weights kept)
 
 
 @dataclass
@@ -337,9 +338,19 @@ class TuneResult:
     dev_bleu_start: float
     dev_bleu: float
     report: dict[str, object]
+    baseline: tuple[float, Weights] | None = None  # (its weight, its own weights)
 
     def to_weights(self, source: str) -> Weights:
         return vector_to_weights(self.weights, self.schema, source)
+
+    def to_json(self) -> str:
+        """The weights file: with a baseline feature, in the compact form (its weight and its
+        own weights, which load_weights expands), else one weight per feature value."""
+        if self.baseline is None:
+            return self.to_weights("").to_json()
+        weight, inner = self.baseline
+        others = {n: w for n, w in self.to_weights("").values.items() if n not in inner.values}
+        return baseline_json(weight, inner, others)
 
 
 def feature_mask(schema: FeatureSchema, names: Sequence[str]) -> np.ndarray:
@@ -355,12 +366,47 @@ def feature_mask(schema: FeatureSchema, names: Sequence[str]) -> np.ndarray:
     return mask
 
 
+def baseline_table(table: FeatureTable, baseline: Weights,
+                   new: Sequence[str]) -> tuple[FeatureTable, np.ndarray]:
+    """The table with the baseline system's total as ONE column (``Baseline0``: the values of
+    the features ``baseline`` weights, times those weights) followed by the ``new``
+    features' columns; and the ``(2 + ...)`` map back: full weights = map.T @ reduced."""
+    schema = table.schema
+    mask = feature_mask(schema, new)  # checks the names
+    new = [n for n in schema.names if n in set(new)]  # in the list's column order
+    inner = baseline.vector(schema, default=0.0)
+    for name in new:
+        off = schema.offsets[name]
+        inner[off:off + schema.sizes[schema.names.index(name)]] = 0.0
+    cols = np.flatnonzero(mask)
+    back = np.zeros((1 + len(cols), schema.dim))
+    back[0] = inner
+    back[np.arange(1, 1 + len(cols)), cols] = 1.0
+    reduced_schema = FeatureSchema(("Baseline0", *new),
+                                   (1, *(schema.sizes[schema.names.index(n)] for n in new)))
+    reduced = FeatureTable(reduced_schema, table.sent, table.values @ back.T, table.stats,
+                           table.totals)
+    return reduced, back
+
+
 def tune_weights(request: TuneRequest) -> TuneResult:
     """Read (or load the cached) feature table of the dev list and tune on it."""
     if request.method not in TUNE_METHODS:
         raise unknown_choice("tuning method", request.method, TUNE_METHODS)
     table = load_table(request.nbest, request.references, request.cache, request.tokenize,
                        request.ref_name)
+    result = _tune_with_baseline_feature(request, table) if request.baseline_as_one_feature \
+        else _tune(request, table)
+    result.report |= {  # how the weights were made, to reproduce them
+        "nbest": str(request.nbest), "references": request.ref_name,
+        "references_sha256": references_digest(request.references),
+        "tokenize": request.tokenize, "seed": request.seed, "restarts": request.restarts,
+        "iterations": request.iterations,
+        "init_weights": request.init.source if request.init is not None else None}
+    return result
+
+
+def _tune(request: TuneRequest, table: FeatureTable) -> TuneResult:
     schema = table.schema
     report: dict[str, object] = {"method": request.method, "features": list(schema.names)}
     init = request.init
@@ -387,3 +433,38 @@ def tune_weights(request: TuneRequest) -> TuneResult:
         report["lambda"] = lam
     report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu}
     return TuneResult(w, schema, start_bleu, bleu, report)
+
+
+def _tune_with_baseline_feature(request: TuneRequest, table: FeatureTable) -> TuneResult:
+    """MERT or grid where the baseline's total is one feature beside the new ones (the
+    features ``init`` has no weight for, or ``tune_features``): few dimensions, little to
+    overfit on a small dev set."""
+    init = request.init
+    if init is None:
+        raise RescoreError("--baseline-as-one-feature needs --init-weights (the baseline "
+                           "system's weights, kept as they are)")
+    schema = table.schema
+    if request.method == "grid":
+        new = [request.feature]
+    else:
+        new = list(request.tune_features or [n for n in schema.names if n not in init.values])
+    if not new:
+        raise RescoreError("--baseline-as-one-feature: no new features to tune beside the "
+                           "baseline (every feature of the list has an --init-weights weight)")
+    reduced, back = baseline_table(table, init, new)
+    start = np.zeros(reduced.schema.dim)
+    start[0] = 1.0
+    start_bleu = corpus_bleu_of(reduced, reduced.values @ start)
+    report: dict[str, object] = {"method": request.method, "baseline_as_one_feature": True,
+                                 "features": list(reduced.schema.names)}
+    if request.method == "mert":
+        w, bleu = mert(reduced, start, restarts=request.restarts,
+                       iterations=request.iterations, seed=request.seed, log=True)
+    else:
+        lam, bleu, curve = grid_search(reduced, start, 1, request.grid)
+        w = start * (1 - lam)
+        w[1] = lam
+        report |= {"grid": curve, "lambda": lam}
+    report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu, "baseline_weight": w[0],
+               "reduced_weights": w.tolist()}
+    return TuneResult(back.T @ w, schema, start_bleu, bleu, report, (float(w[0]), init))

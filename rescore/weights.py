@@ -1,8 +1,10 @@
 """Feature weights: read from a Moses ini ``[weight]`` section or JSON, written as both.
 
 JSON: ``{"LM0": [0.0687], "TranslationModel0": [0.06, 0.005, 0.058, 0.027]}`` (a bare number
-is accepted for one-value features). Moses ini: the lines of the ``[weight]`` section,
-``Name= v1 v2 ...``; other sections are ignored.
+is accepted for one-value features). The baseline system's total may be ONE weighted feature
+beside new ones: ``{"LSTM0": [0.01], "baseline": {"weight": 0.9, "weights": {...Moses'
+weights...}}}`` reads as the full vector with 0.9 x each of Moses' weights. Moses ini: the
+lines of the ``[weight]`` section, ``Name= v1 v2 ...``; other sections are ignored.
 
 Moses does not print every feature it scores with: ``UnknownWordPenalty0`` (weight 1, -100
 per source word copied through untranslated) is in the decoder's total but not in the n-best
@@ -25,6 +27,7 @@ from rescore.files import atomic_output, read_lines
 from rescore.nbest import FeatureSchema, format_score
 
 UNPRINTED_FEATURES = frozenset({"UnknownWordPenalty0"})
+BASELINE_KEY = "baseline"  # JSON: the baseline system's total as one weighted feature
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,41 @@ def _parse_json(name: str, text: str) -> Weights:
                          '{"Name": [w1, ...], ...}')
     out: dict[str, tuple[float, ...]] = {}
     for key, value in data.items():
+        if key == BASELINE_KEY:
+            continue
         vals = value if isinstance(value, list) else [value]
         if not vals or not all(isinstance(v, int | float) and not isinstance(v, bool)
                                for v in vals):
             raise InputError(name, None, f"weight of {key!r} must be a number or a non-empty "
                              "list of numbers")
         out[key.rstrip("=:")] = tuple(float(v) for v in vals)
+    if BASELINE_KEY in data:
+        for key, expanded in _expand_baseline(name, data[BASELINE_KEY]).items():
+            if key in out:
+                raise InputError(name, None, f"feature {key!r} has a weight of its own and one "
+                                 f"in \"{BASELINE_KEY}\"")
+            out[key] = expanded
     return Weights(out, name)
+
+
+def _expand_baseline(name: str, spec: object) -> dict[str, tuple[float, ...]]:
+    """``{"weight": w, "weights": {...}}``: the baseline system's total as one feature with
+    weight w, its own weights kept as they are, expanded to w x each of them."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("weights"), dict) \
+            or not isinstance(spec.get("weight"), int | float):
+        raise InputError(name, None, f'"{BASELINE_KEY}" must be {{"weight": w, "weights": '
+                         '{"Name": [w1, ...], ...}}')
+    inner = _parse_json(name, json.dumps(spec["weights"]))
+    return {k: tuple(float(spec["weight"]) * x for x in v) for k, v in inner.values.items()}
+
+
+def baseline_json(weight: float, baseline: Weights, others: dict[str, tuple[float, ...]]) -> str:
+    """Weights that treat the baseline's total as ONE feature (``weight``) beside ``others``:
+    the JSON :func:`load_weights` expands to the equivalent full weight vector."""
+    data: dict[str, object] = {k: list(v) for k, v in others.items()}
+    data[BASELINE_KEY] = {"weight": weight,
+                          "weights": {k: list(v) for k, v in baseline.values.items()}}
+    return json.dumps(data, indent=2) + "\n"
 
 
 def _parse_ini(name: str, lines: list[str]) -> Weights:

@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights and --feature; mbr-scale: the posterior scale of rescore-mbr "
                         "for the --init-weights, by dev BLEU of MBR's choices over --scales "
                         "(the report holds the curve; the weights are written unchanged)")
+    parser.add_argument("--baseline-as-one-feature", action="store_true",
+                        help="mert, grid: the baseline's total (features x --init-weights, "
+                        "kept as they are) is ONE feature tuned against the new features "
+                        "(those --init-weights lacks, or --tune-features): few dimensions, "
+                        "little to overfit; the weights file stores it compactly and "
+                        "rescore-nbest --weights applies it")
     parser.add_argument("--scales", metavar="VALUES", help="mbr-scale: comma-separated "
                         "scales (default 0.05 to 5)")
     parser.add_argument("--top", type=int, default=100, help="mbr-scale: rescore-mbr --top")
@@ -113,14 +119,14 @@ def tune_command(args: argparse.Namespace) -> None:
         feature=args.feature, grid=parse_grid(args.grid), tune_features=tune_features,
         restarts=args.restarts, iterations=args.iterations, seed=args.seed,
         tokenize=args.tokenize, cache=args.cache or args.output.with_suffix(".features.parquet"),
-        ref_name=args.ref))
+        ref_name=args.ref, baseline_as_one_feature=args.baseline_as_one_feature))
     weights = result.to_weights(str(args.output))
     ini = args.output.with_suffix(".ini")
     with atomic_outputs(args.output, ini, args.output.with_suffix(".report.json")) as outs:
         json_out, ini_out, report_out = outs
         assert json_out is not None and ini_out is not None and report_out is not None
-        json_out.write(weights.to_json())
-        ini_out.write(weights.to_moses_ini())
+        json_out.write(result.to_json())
+        ini_out.write(weights.to_moses_ini())  # Moses reads the expanded vector
         report_out.write(json.dumps(result.report, indent=2) + "\n")
     print(f"{PROG}: dev BLEU {result.dev_bleu_start:.2f} at the start, {result.dev_bleu:.2f} "
           f"tuned; weights in {args.output} and {ini}", file=sys.stderr)

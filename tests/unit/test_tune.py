@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rescore.metrics import STATS_DIM, corpus_bleu_from_stats
-from rescore.nbest import FeatureSchema
+from rescore.nbest import FeatureSchema, read_nbest
+from rescore.rerank import rerank_block
 from rescore.tune import (
     DEFAULT_GRID,
     FeatureTable,
+    TuneRequest,
     _envelope,
     corpus_bleu_of,
     grid_search,
     line_search,
     mert,
+    tune_weights,
 )
+from rescore.weights import Weights, load_weights
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -111,3 +118,40 @@ def test_prefiltered_envelope_equals_the_full_scan(seed: int) -> None:
     full_lines, full_breaks = _envelope_scan(a, b)
     assert lines.tolist() == full_lines.tolist()
     np.testing.assert_array_equal(breaks, full_breaks)
+
+
+def test_baseline_as_one_feature(tmp_path: Path) -> None:
+    """Weights that treat the baseline's total as one feature rerank exactly as the full
+    vector they expand to; tuning them never lowers dev BLEU."""
+    rng = np.random.default_rng(4)
+    words = ["a", "b", "c", "d", "e", "f"]
+    refs, lines = [], []
+    for k in range(30):
+        ref = [str(w) for w in rng.choice(words, 5)]
+        refs.append(" ".join(ref))
+        for _ in range(6):
+            hyp = [w if rng.random() < 0.6 else str(rng.choice(words)) for w in ref]
+            good = sum(a == b for a, b in zip(hyp, ref, strict=True))
+            lines.append(f"{k} ||| {' '.join(hyp)} ||| LM0= {rng.normal():.4f} TM0= "
+                         f"{rng.normal():.4f} {rng.normal():.4f} New0= "
+                         f"{good + rng.normal(0, 1):.4f} ||| 0\n")
+    nbest = tmp_path / "dev.nbest"
+    nbest.write_text("".join(lines))
+    moses = Weights({"LM0": (0.3,), "TM0": (0.2, -0.1)})
+    for method in ("mert", "grid"):
+        result = tune_weights(TuneRequest(nbest=nbest, references=refs, method=method,
+                                          init=moses, feature="New0", restarts=1,
+                                          baseline_as_one_feature=True))
+        assert result.dev_bleu >= result.dev_bleu_start
+        assert result.report["features"] == ["Baseline0", "New0"]
+        path = tmp_path / f"{method}.json"
+        path.write_text(result.to_json())
+        compact = load_weights(path)
+        weight, _ = result.baseline  # type: ignore[misc]
+        full = Weights({"LM0": (0.3 * weight,), "TM0": (0.2 * weight, -0.1 * weight),
+                        "New0": compact.values["New0"]})
+        assert '"baseline"' in path.read_text() and "LM0" not in json.loads(path.read_text())
+        for block in read_nbest(nbest):
+            a, b = rerank_block(block, compact), rerank_block(block, full)
+            assert a.hypotheses == b.hypotheses
+            np.testing.assert_allclose(a.totals, b.totals)

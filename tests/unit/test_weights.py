@@ -81,3 +81,16 @@ def test_default_weight_for_missing_features() -> None:
     np.testing.assert_array_equal(w.vector(SCHEMA, default=0.0), [0.0, 0.0, 2.0])
     with pytest.raises(InputError):
         w.vector(SCHEMA)
+
+
+def test_baseline_as_one_feature_json(tmp_path: Path) -> None:
+    path = tmp_path / "w.json"
+    path.write_text('{"LSTM0": [0.25], "baseline": {"weight": 0.5, "weights": '
+                    '{"LM0": [2.0], "TM0": [1.0, -4.0]}}}')
+    assert load_weights(path).values == {"LSTM0": (0.25,), "LM0": (1.0,), "TM0": (0.5, -2.0)}
+    path.write_text('{"LM0": [1], "baseline": {"weight": 0.5, "weights": {"LM0": [2.0]}}}')
+    with pytest.raises(InputError, match="has a weight of its own"):
+        load_weights(path)
+    path.write_text('{"LM0": [1], "baseline": {"weights": {"X0": [2.0]}}}')
+    with pytest.raises(InputError, match='"baseline" must be'):
+        load_weights(path)
