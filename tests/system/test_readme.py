@@ -58,6 +58,7 @@ def test_usage_examples_run_in_order(multi30k: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     work = tmp_path / "work"
     for name in ("t.1best", "oracle.json", "report.html", "report-spec.html", "tuned.json",
-                 "average.1best", "ens.nbest.gz", "models/rev/model.pt", "models/ddp/model.pt"):
+                 "average.1best", "ens.nbest.gz", "models/rev/model.pt", "models/ddp/model.pt",
+                 "all.1best", "mbr.1best", "mbr.nbest.gz", "models/channel/model.pt"):
         assert (work / name).exists(), name
     assert len(read_lines(work / "tuned.1best")) == SENTENCES
