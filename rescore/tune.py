@@ -303,7 +303,7 @@ def vector_to_weights(vec: np.ndarray, schema: FeatureSchema, source: str) -> We
 
 # -- a whole tuning run, as rescore-tune asks for it --------------------------------------
 
-TUNE_METHODS = ("mert", "grid")
+TUNE_METHODS = ("mert", "grid", "mira")
 
 
 @dataclass
@@ -416,6 +416,15 @@ def _tune(request: TuneRequest, table: FeatureTable) -> TuneResult:
         free = feature_mask(schema, request.tune_features) if request.tune_features else None
         w, bleu = mert(table, start, restarts=request.restarts, iterations=request.iterations,
                        seed=request.seed, log=True, free=free)
+    elif request.method == "mira":
+        from rescore.mira import mira  # mira builds on this module's feature table
+
+        if schema.dim < 2:
+            raise RescoreError(f"--method mira needs at least two feature values to weigh "
+                               f"against each other; the list has {schema.dim}")
+        start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
+        start_bleu = corpus_bleu_of(table, table.values @ start)
+        w, bleu = mira(table, start, passes=request.iterations, seed=request.seed, log=True)
     else:
         if init is None:
             raise RescoreError("--method grid needs --init-weights (the baseline weights)")
@@ -460,6 +469,10 @@ def _tune_with_baseline_feature(request: TuneRequest, table: FeatureTable) -> Tu
     if request.method == "mert":
         w, bleu = mert(reduced, start, restarts=request.restarts,
                        iterations=request.iterations, seed=request.seed, log=True)
+    elif request.method == "mira":
+        from rescore.mira import mira  # mira builds on this module's feature table
+
+        w, bleu = mira(reduced, start, passes=request.iterations, seed=request.seed, log=True)
     else:
         lam, bleu, curve = grid_search(reduced, start, 1, request.grid)
         w = start * (1 - lam)

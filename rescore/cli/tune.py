@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=(*TUNE_METHODS, "mbr-scale"), default="mert",
                         help="mert: Och's MERT over the weights of all (or --tune-features) "
                         "features; grid: one interpolation weight between the baseline "
-                        "weights and --feature; mbr-scale: the posterior scale of rescore-mbr "
+                        "weights and --feature; mira: batch MIRA (Cherry & Foster 2012, as Moses "
+                        "kbmira; --iterations passes) over all features; mbr-scale: the "
+                        "posterior scale of rescore-mbr "
                         "for the --init-weights, by dev BLEU of MBR's choices over --scales "
                         "(the report holds the curve; the weights are written unchanged)")
     parser.add_argument("--baseline-as-one-feature", action="store_true",
