@@ -26,22 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from rescore import stages as st  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
 from rescore.paths import multi30k_dir  # noqa: E402
 from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
-from rescore.stages import (  # noqa: E402
-    MOSES_FEATURES,
-    Rows,
-    average_rows,
-    check_models,
-    grid_tunings,
-    oracle_stage,
-    report_stage,
-    score_stage,
-    train_stage,
-    translate_stage,
-    tuned_rows,
-)
 
 RECIPE = ["--preset", "cpu-multi30k", "--epochs", "14", "--decay-start-epoch", "11.5",
           "--seed", "3"]
@@ -59,49 +47,49 @@ def build(work: Path, data: Path, models: Path | None, mert_restarts: int,
             dirs[name] = models / name
             continue
         out = work / "models" / name
-        stages.append(train_stage(
+        stages.append(st.train_stage(
             f"train-{name}", out, [*RECIPE, *extra, "--src-train", data / "train.en.gz",
                                    "--tgt-train", data / "train.fr.gz", "--src-valid",
                                    data / "val.en", "--tgt-valid", data / "val.fr"],
             inputs=[data / "train.en.gz", data / "train.fr.gz"], description=f"train {label}"))
         dirs[name] = out
     model_inputs = list(dirs.values()) if models is not None else []
-    check_models(model_inputs)
+    st.check_models(model_inputs)
     trained = [s.name for s in stages]
     features = {feat: label for feat, _, label in MODELS.values()}
     features[ENSEMBLE] = "ensemble of the two reversed LSTMs"
 
     scored = {split: work / "scored" / f"{split}.nbest.gz" for split in ("val", "test2016")}
     for split, out in scored.items():
-        stages.append(score_stage(
+        stages.append(st.score_stage(
             f"score-{split}", data / f"nbest/{split}.1000best.gz", data / f"{split}.en",
             [(feat, dirs[name]) for name, (feat, _, _) in MODELS.items()], out,
             ensemble=[feat for feat, _, _ in MODELS.values()], inputs=model_inputs,
             after=trained))
 
     rerank_after = [*trained, "score-test2016"]
-    table2 = average_rows(scored["test2016"], features, work, rerank_after)
-    tunings = grid_tunings(features)
+    table2 = st.average_rows(scored["test2016"], features, work, rerank_after)
+    tunings = st.grid_tunings(features)
     single = MODELS["rev-long"][0]
     tunings[f"mert-{single}"] = (["--method", "mert", "--tune-features",
-                                  f"{MOSES_FEATURES},{single}", "--restarts",
+                                  f"{st.MOSES_FEATURES},{single}", "--restarts",
                                   str(mert_restarts), "--iterations", str(mert_iterations)],
                                  f"{features[single]} + Moses features, MERT on val")
-    tuned = tuned_rows(scored["val"], scored["test2016"], data / "val.fr",
+    tuned = st.tuned_rows(scored["val"], scored["test2016"], data / "val.fr",
                        data / "moses.ini.tuned", tunings, work, [*trained, "score-val"],
                        rerank_after)
     table2.stages += tuned.stages
     table2.systems += tuned.systems
-    oracle, oracle_json = oracle_stage(data / "nbest/test2016.1000best.gz", data / "test2016.fr",
+    oracle, oracle_json = st.oracle_stage(data / "nbest/test2016.1000best.gz", data / "test2016.fr",
                                        work / "oracle" / "test2016.oracle")
     table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
 
-    table1 = Rows()  # Table 1: beam search, beam 12
+    table1 = st.Rows()  # Table 1: beam search, beam 12
     runs = [(name, [name], label) for name, (_, _, label) in MODELS.items()]
     runs.append(("ensemble", list(MODELS), features[ENSEMBLE]))
     for key, names, label in runs:
         out = work / "translate" / f"{key}-b12.txt"
-        table1.add(translate_stage(f"translate-{key}", data / "test2016.en", out,
+        table1.add(st.translate_stage(f"translate-{key}", data / "test2016.en", out,
                                    [dirs[n] for n in names], 12, inputs=model_inputs,
                                    after=trained), f"{label}, beam 12", out)
     stages += table2.stages + table1.stages
@@ -114,7 +102,7 @@ def build(work: Path, data: Path, models: Path | None, mert_restarts: int,
                         "systems": table2.systems}],
             "oracle": str(oracle_json),
             "models": [{"name": name, "dir": str(d)} for name, d in dirs.items()]}
-    stages.append(report_stage(work, spec, [], [s.name for s in stages]))
+    stages.append(st.report_stage(work, spec, [], [s.name for s in stages]))
     return Pipeline(work, stages)
 
 

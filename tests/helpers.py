@@ -57,3 +57,13 @@ def write_tiny_model(directory: Path, src_vocab: Vocab, tgt_vocab: Vocab, seed: 
     tgt_vocab.save(directory / TGT_VOCAB)
     save_weights(Seq2Seq(cfg), directory)
     return directory
+
+
+def head_of_list(path: Path, sentences: int) -> list[str]:
+    """The lines of an n-best list (plain or .gz) of its first ``sentences`` sentences."""
+    import gzip
+    import itertools
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return list(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < sentences, f))

@@ -9,14 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rescore import model_dir
-from rescore.errors import RescoreError
-from rescore.features.base import FeatureScorer
+from rescore.features.model_feature import ModelFeature
 from rescore.scoring import ChannelStats, score_channel
 from rescore.vocab import UNK_ID
 
 
-class ChannelFeature(FeatureScorer):
+class ChannelFeature(ModelFeature):
     """NATURAL-log probability of the SOURCE sentence given the hypothesis, summed over the
     source's tokens with ``</s>`` included (not length-normalised), from a model directory of
     rescore-train trained on target -> source pairs (a right-to-left one scores the source in
@@ -29,30 +27,18 @@ class ChannelFeature(FeatureScorer):
     """
 
     group_size = 8
-    needs_source = True
 
     def __init__(self, directory: str | Path, name: str = "Channel0",
                  device: torch.device | None = None, max_tokens: int = 500) -> None:
-        super().__init__(name)
-        if max_tokens < 1:
-            raise RescoreError(f"the longest hypothesis to score must be >= 1, not {max_tokens}")
-        self.max_tokens = max_tokens
-        self.loaded = model_dir.load(directory, device)
-        self.directory = Path(directory)
+        super().__init__(directory, name, device, max_tokens)
         self.stats = ChannelStats()
-        self.unknown_hypotheses = 0
-
-    def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
-        return self.score_many([hypotheses], [source])[0]
 
     def score_many(self, hypotheses: Sequence[Sequence[str]],
                    sources: Sequence[str | None]) -> list[np.ndarray]:
-        if any(s is None for s in sources):
-            raise RescoreError(f"the channel feature {self.name} needs the source sentences "
-                               "(--source)")
         loaded = self.loaded
         order = -1 if loaded.right_to_left else 1
-        outputs = [loaded.tgt_vocab.encode(str(s).split()[::order]) for s in sources]
+        outputs = [loaded.tgt_vocab.encode(s.split()[::order])
+                   for s in self.require_sources(sources)]
         inputs = [[loaded.src_vocab.encode(h.split()) for h in hs] for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in inputs for h in hs)
         return score_channel(loaded.model, inputs, outputs, loaded.device, stats=self.stats)

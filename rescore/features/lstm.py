@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rescore import model_dir
-from rescore.errors import RescoreError
-from rescore.features.base import FeatureScorer
+from rescore.features.model_feature import ModelFeature
 from rescore.scoring import TrieStats, score_prefix_shared
 from rescore.vocab import UNK_ID
 
 
-class LSTMFeature(FeatureScorer):
+class LSTMFeature(ModelFeature):
     """NATURAL-log probability of the hypothesis given the source, summed over its tokens with
     ``</s>`` included (not length-normalised), from a model directory of rescore-train.
 
@@ -29,30 +27,17 @@ class LSTMFeature(FeatureScorer):
     """
 
     group_size = 16
-    needs_source = True
 
     def __init__(self, directory: str | Path, name: str = "LSTM0",
                  device: torch.device | None = None, max_tokens: int = 500) -> None:
-        super().__init__(name)
-        if max_tokens < 1:
-            raise RescoreError(f"the longest hypothesis to score must be >= 1, not {max_tokens}")
-        self.max_tokens = max_tokens
-        self.loaded = model_dir.load(directory, device)
-        self.directory = Path(directory)
+        super().__init__(directory, name, device, max_tokens)
         self.stats = TrieStats()
-        self.unknown_hypotheses = 0
-
-    def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
-        return self.score_many([hypotheses], [source])[0]
 
     def score_many(self, hypotheses: Sequence[Sequence[str]],
                    sources: Sequence[str | None]) -> list[np.ndarray]:
         """One prefix-shared pass over several sentences (more decoder work per step)."""
-        if any(s is None for s in sources):
-            raise RescoreError(f"the LSTM feature {self.name} needs the source sentences "
-                               "(--source)")
         loaded = self.loaded
-        src = [loaded.src_vocab.encode(str(s).split()) for s in sources]
+        src = [loaded.src_vocab.encode(s.split()) for s in self.require_sources(sources)]
         order = -1 if loaded.right_to_left else 1
         hyps = [[loaded.tgt_vocab.encode(h.split()[::order]) for h in hs] for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in hyps for h in hs)

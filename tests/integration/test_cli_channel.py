@@ -3,8 +3,6 @@ their ensembles, KenLM) on real lists; the models' directions are checked."""
 
 from __future__ import annotations
 
-import gzip
-import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 
 from rescore.nbest import read_nbest
-from tests.helpers import run_cli, write_tiny_model
+from tests.helpers import head_of_list, run_cli, write_tiny_model
 
 SENTENCES = 6
 
@@ -20,9 +18,7 @@ SENTENCES = 6
 @pytest.fixture(scope="module")
 def setup(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("channel")
-    with gzip.open(multi30k / "nbest" / "test2016.100best-align.gz", "rt",
-                   encoding="utf-8") as f:
-        lines = list(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < SENTENCES, f))
+    lines = head_of_list(multi30k / "nbest" / "test2016.100best-align.gz", SENTENCES)
     (root / "list.nbest").write_text("".join(lines), encoding="utf-8")
     src = (multi30k / "test2016.en").read_text(encoding="utf-8").splitlines()[:SENTENCES]
     (root / "src.en").write_text("\n".join(src) + "\n", encoding="utf-8")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import os
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from rescore import model_dir
 from rescore.nbest import read_nbest
 from rescore.scoring import score_pairs
 from rescore.vocab import Vocab
-from tests.helpers import run_cli, write_tiny_model
+from tests.helpers import head_of_list, run_cli, write_tiny_model
 
 SENTENCES = 12
 
@@ -26,9 +24,7 @@ def small(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     """The first sentences of test2016 (100-best), their sources, and two random-init models
     with vocabularies from those sentences (a third with another vocabulary)."""
     root = tmp_path_factory.mktemp("lstm")
-    with gzip.open(multi30k / "nbest" / "test2016.100best-align.gz", "rt",
-                   encoding="utf-8") as f:
-        lines = list(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < SENTENCES, f))
+    lines = head_of_list(multi30k / "nbest" / "test2016.100best-align.gz", SENTENCES)
     (root / "list.nbest").write_text("".join(lines), encoding="utf-8")
     src = (multi30k / "test2016.en").read_text(encoding="utf-8").splitlines()[:SENTENCES]
     (root / "src.en").write_text("\n".join(src) + "\n", encoding="utf-8")

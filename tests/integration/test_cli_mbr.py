@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import json
 from pathlib import Path
 
 import pytest
 
 from rescore.nbest import read_nbest
-from tests.helpers import run_cli
+from tests.helpers import head_of_list, run_cli
 
 SENTENCES = 5
 
@@ -18,8 +16,7 @@ SENTENCES = 5
 @pytest.fixture(scope="module")
 def sliced(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("mbr")
-    with gzip.open(multi30k / "nbest" / "val.1000best.gz", "rt", encoding="utf-8") as f:
-        lines = list(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < SENTENCES, f))
+    lines = head_of_list(multi30k / "nbest" / "val.1000best.gz", SENTENCES)
     (root / "val.nbest").write_text("".join(lines), encoding="utf-8")
     refs = (multi30k / "val.fr").read_text(encoding="utf-8").splitlines()[:SENTENCES]
     (root / "val.fr").write_text("\n".join(refs) + "\n", encoding="utf-8")

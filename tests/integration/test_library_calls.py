@@ -3,8 +3,6 @@ notebook or another tool would call."""
 
 from __future__ import annotations
 
-import gzip
-import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from rescore.oracle import run_oracle
 from rescore.train import TrainRequest, train_model
 from rescore.tune import TuneRequest, tune_weights
 from rescore.vocab import Vocab
-from tests.helpers import write_tiny_model
+from tests.helpers import head_of_list, write_tiny_model
 
 SENTENCES = 8
 
@@ -27,8 +25,7 @@ SENTENCES = 8
 @pytest.fixture(scope="module")
 def sliced(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("lib")
-    with gzip.open(multi30k / "nbest" / "val.1000best.gz", "rt", encoding="utf-8") as f:
-        lines = list(itertools.takewhile(lambda ln: int(ln.split("|||")[0]) < SENTENCES, f))
+    lines = head_of_list(multi30k / "nbest" / "val.1000best.gz", SENTENCES)
     (root / "val.nbest").write_text("".join(lines), encoding="utf-8")
     for name in ("val.en", "val.fr"):
         text = read_lines(multi30k / name)[:SENTENCES]
