@@ -173,7 +173,9 @@ def test_interrupt_says_where_a_resume_continues(corpus: dict[str, Path], tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "rescore.cli.train", *map(str, TINY),
                              *map(str, data_args(corpus)), "--epochs", "400",
                              "--checkpoint-every", "5", "--output", str(out)],
-                            stderr=subprocess.PIPE, text=True, env=SUBPROCESS_ENV)
+                            stderr=subprocess.PIPE, text=True, env=SUBPROCESS_ENV,
+                            # a job started in the background inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
