@@ -59,7 +59,7 @@ class Mode:
 MODELS = {"fwd": ["--no-reverse-source"], "rev": [], "rev2": ["--seed", "2"]}
 
 
-QUICK = Mode("cpu-tiny", train_pairs=10000, sentences=100, epochs=2.0, mert_restarts=1,
+QUICK = Mode("cpu-tiny", train_pairs=10000, sentences=100, epochs=1.0, mert_restarts=1,
              mert_iterations=3)
 FULL = Mode("cpu-multi30k", train_pairs=None, sentences=None, epochs=None, mert_restarts=2,
             mert_iterations=5)
@@ -176,7 +176,7 @@ def build(work: Path, mode: Mode, shared: Path | None,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="tiny models (cpu-tiny) on 10k pairs; 100 val/test sentences")
+                        help="tiny models (cpu-tiny, 1 epoch) on 10k pairs; 100 val/test sentences")
     parser.add_argument("--workdir", type=Path, help="default work/multi30k-quick or "
                         "work/multi30k-full")
     parser.add_argument("--models", type=Path, help="use trained models DIR/{fwd,rev,rev2} "
