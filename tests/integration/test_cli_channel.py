@@ -3,6 +3,9 @@ their ensembles, KenLM) on real lists; the models' directions are checked."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -35,13 +38,16 @@ def setup(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
             "lm": multi30k / "lm" / "train.fr.5g.arpa.gz"}
 
 
+def every_feature(setup: dict[str, Path]) -> list[str]:
+    return [str(a) for a in (
+        "--nbest", setup["nbest"], "--source", setup["src"], "--model", setup["direct"],
+        "--model", f"LSTMR2L0={setup['r2l']}", "--ensemble", "--channel-model", setup["ch0"],
+        "--channel-model", setup["ch1"], "--channel-ensemble", "--lm", setup["lm"])]
+
+
 def test_every_feature_at_once(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "all.nbest"
-    result = run_cli("rescore-nbest", "--nbest", setup["nbest"], "--source", setup["src"],
-                     "--model", setup["direct"], "--model", f"LSTMR2L0={setup['r2l']}",
-                     "--ensemble", "--channel-model", setup["ch0"], "--channel-model",
-                     setup["ch1"], "--channel-ensemble", "--lm", setup["lm"],
-                     "--output-nbest", out)
+    result = run_cli("rescore-nbest", *every_feature(setup), "--output-nbest", out)
     assert result.returncode == 0, result.stderr
     blocks = list(read_nbest(out))
     assert len(blocks) == SENTENCES
@@ -80,3 +86,27 @@ def test_search_refuses_mixed_directions(setup: dict[str, Path], tmp_path: Path)
     alone = run_cli("rescore-translate", "--model", setup["r2l"], "--input", setup["src"],
                     "--output", out, "--beam", "2")
     assert alone.returncode == 0, alone.stderr
+
+
+@pytest.mark.system  # DDP: two processes under torchrun
+def test_two_processes_write_what_one_writes(setup: dict[str, Path], tmp_path: Path) -> None:
+    """Right-to-left and channel models (and their ensembles) go through the same sharded
+    driver as the direct models: two processes write byte for byte what one writes."""
+    args = [*every_feature(setup), "--combine", "average"]
+    one = run_cli("rescore-nbest", *args, "--output-nbest", tmp_path / "one.nbest",
+                  "--output-1best", tmp_path / "one.1best")
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "rescore.cli.nbest", *args, "--output-nbest", str(tmp_path / "two.nbest"),
+         "--output-1best", str(tmp_path / "two.1best")],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        check=False, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    for name in ("nbest", "1best"):
+        assert (tmp_path / f"one.{name}").read_bytes() == (tmp_path / f"two.{name}").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "one.1best", "one.nbest", "two.1best", "two.nbest"]  # shards removed
+    names = next(iter(read_nbest(tmp_path / "two.nbest"))).schema.names
+    assert names[-7:] == ("LSTM0", "LSTMR2L0", "Channel0", "Channel1", "KenLM0",
+                          "LSTMEnsemble0", "ChannelEnsemble0")
