@@ -105,13 +105,16 @@ def load_system(path: str | Path, num_lines: int, ref_name: str) -> list[str]:
 def compare_systems(
     reference: Sequence[str], systems: Sequence[tuple[str, Sequence[str]]],
     tokenize: str = DEFAULT_TOKENIZE, bootstrap: int = DEFAULT_BOOTSTRAP,
+    versus_above: bool = False,
 ) -> Comparison:
     """Score ``systems`` (the first is the baseline) against one reference.
 
     BLEU and chrF come from sacrebleu; p-values from sacrebleu's paired bootstrap resampling
     (``bootstrap`` samples, seed ``$SACREBLEU_SEED`` or 12345) of each system against the
     first: the probability that the difference arose by chance; with each difference, its
-    95% interval over the same resamples (:func:`difference_interval`).
+    95% interval over the same resamples (:func:`difference_interval`). ``versus_above``:
+    also each row's difference to the row above it and that pair's paired bootstrap p-value
+    (what one step of a table adds).
     """
     if not systems:
         raise RescoreError("no systems to compare")
@@ -159,6 +162,39 @@ def compare_systems(
             first = float(rows[0][metric])  # type: ignore[arg-type]
             for row in rows:
                 row[f"{metric} diff"] = float(row[metric]) - first  # type: ignore[arg-type]
+    if versus_above and len(systems) > 1 and bootstrap > 0:
+        _add_versus_above(rows, systems, metrics, refs, bootstrap)
     table = pd.DataFrame(rows)
     return Comparison(table, signatures, {"tokenize": tokenize, "bootstrap": bootstrap,
-                                          "baseline": names[0]})
+                                          "baseline": names[0], "versus_above": versus_above})
+
+
+def _add_versus_above(rows: list[dict[str, object]],
+                      systems: Sequence[tuple[str, Sequence[str]]],
+                      metrics: dict[str, BLEU | CHRF], refs: list[list[str]],
+                      bootstrap: int) -> None:
+    """Columns ``METRIC vs above diff`` and ``METRIC vs above p``: each row against the row
+    above it (sacrebleu's paired bootstrap test of that pair, the same seed and samples)."""
+    scored = [k for k in rows[0] if k in ("BLEU", "chrF2")]
+    for i, row in enumerate(rows):
+        for metric in scored:
+            row[f"{metric} vs above diff"] = float("nan")
+            row[f"{metric} vs above p"] = float("nan")
+        if i == 0:
+            continue
+        (above_name, above), (name, hyps) = systems[i - 1], systems[i]
+        if list(above) == list(hyps):
+            results = None
+        else:
+            test = PairedTest([(above_name, list(above)), (name, list(hyps))], metrics, refs,
+                              test_type="bs", n_samples=bootstrap)
+            results = test()[1]
+        for metric in scored:
+            row[f"{metric} vs above diff"] = (float(row[metric])  # type: ignore[arg-type]
+                                              - float(rows[i - 1][metric]))  # type: ignore[arg-type]
+            if results is None:
+                row[f"{metric} vs above p"] = 1.0  # identical outputs: no difference
+            else:
+                res = results[metric][1]
+                assert isinstance(res, Result)
+                row[f"{metric} vs above p"] = res.p_value

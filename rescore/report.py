@@ -46,6 +46,7 @@ class ReportSpec:
     plot: list[str] | None = None  # systems drawn in Figure 3 (default: all but oracles)
     models: list[tuple[str, Path]] = field(default_factory=list)
     weights: dict[str, Path] = field(default_factory=dict)
+    versus_above: bool = False  # also each row against the row above it
 
 
 def load_spec(path: str | Path) -> ReportSpec:
@@ -63,7 +64,7 @@ def load_spec(path: str | Path) -> ReportSpec:
             baseline=(str(base["name"]), Path(base["file"])) if base else None,
             tokenize=str(data.get("tokenize", DEFAULT_TOKENIZE)),
             bootstrap=int(data.get("bootstrap", DEFAULT_BOOTSTRAP)),
-            bins=int(data.get("bins", 7)),
+            bins=int(data.get("bins", 7)), versus_above=bool(data.get("versus_above", False)),
             plot=[str(n) for n in data["plot"]] if data.get("plot") else None,
             models=[(str(m["name"]), Path(m["dir"])) for m in data.get("models", [])],
             weights={str(s["name"]): Path(s["weights"]) for t in data["tables"]
@@ -203,6 +204,32 @@ def _oracle_table(oracle: dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def add_dev_columns(table: pd.DataFrame, weights: dict[str, Path]) -> None:
+    """Columns ``dev BLEU`` and ``dev diff`` (tuned minus start, the gain tuning found on the
+    dev list) for the rows reranked with tuned weights, from each weights file's report;
+    compared with the test difference they show how much of the dev gain was overfitting."""
+    dev, gain = [], []
+    for name in table["system"]:
+        info = _tune_report(weights[name]) if name in weights else {}
+        start, tuned = info.get("dev_bleu_start"), info.get("dev_bleu_tuned")
+        ok = isinstance(start, int | float) and isinstance(tuned, int | float)
+        dev.append(float(tuned) if ok else float("nan"))  # type: ignore[arg-type]
+        gain.append(float(tuned) - float(start) if ok else float("nan"))  # type: ignore[arg-type]
+    if any(v == v for v in dev):
+        table["dev BLEU"] = dev
+        table["dev diff"] = gain
+
+
+def _tune_report(weights: Path) -> dict[str, object]:
+    """The ``.report.json`` rescore-tune wrote beside a weights file (empty if none)."""
+    path = weights.with_suffix(".report.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def build_report(spec: ReportSpec) -> Report:
     """Score every table, load the oracle, compute the figures the spec enables."""
     from rescore import figures
@@ -224,7 +251,10 @@ def build_report(spec: ReportSpec) -> Report:
         rows = [(n, system(p)) for n, p in systems]
         if spec.baseline is not None:
             rows.insert(0, (spec.baseline[0], system(spec.baseline[1])))
-        comparisons.append((title, compare_systems(refs, rows, spec.tokenize, spec.bootstrap)))
+        comparison = compare_systems(refs, rows, spec.tokenize, spec.bootstrap,
+                                     spec.versus_above)
+        add_dev_columns(comparison.table, spec.weights)
+        comparisons.append((title, comparison))
         for name, hyps in rows:
             if not name.startswith("oracle"):
                 plotted.setdefault(name, hyps)
@@ -305,18 +335,14 @@ def provenance(spec: ReportSpec, sentences: int, oracle: dict[str, object] | Non
 def _weights_line(path: Path) -> str:
     """How a weights file of rescore-tune was made, from its report beside it."""
     text = f"weights `{path}`"
-    report = path.with_suffix(".report.json")
-    if not report.exists():
-        return text + "."
-    try:
-        info = json.loads(report.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    info = _tune_report(path)
+    if not info:
         return text + "."
     method = info.get("method", "?")
     dev = (f"dev BLEU {info['dev_bleu_start']:.2f} -> {info['dev_bleu_tuned']:.2f}"
            if "dev_bleu_start" in info and "dev_bleu_tuned" in info else "")
     if method == "grid":
-        lam = float(info.get("lambda", 0.0))
+        lam = float(info.get("lambda", 0.0))  # type: ignore[arg-type]
         same = " (weight 0: this row equals the baseline)" if lam == 0 else ""
         return f"{text}: grid-tuned interpolation weight {lam:g}{same}; {dev}."
     try:

@@ -75,3 +75,46 @@ def test_identical_system_is_not_significant() -> None:
     hyps = ["a b c d x", "f g h", "j k l m n o"]
     cmp = compare_systems(refs, [("base", hyps), ("same", list(hyps))], bootstrap=100)
     assert cmp.table["BLEU p"][1] == 1.0 and cmp.table["BLEU diff"][1] == 0.0
+
+
+def test_versus_above_tests_each_row_against_the_one_above(multi30k: Path) -> None:
+    from sacrebleu.significance import PairedTest
+
+    refs = (multi30k / "test2016.fr").read_text(encoding="utf-8").splitlines()[:200]
+    base = (multi30k / "baseline" / "test2016.1best").read_text(
+        encoding="utf-8").splitlines()[:200]
+    worse = [" ".join(h.split()[:-2]) for h in base]
+    worst = [" ".join(h.split()[:-3]) for h in base]
+    systems = [("moses", base), ("worse", worse), ("worst", worst), ("again", list(worst))]
+    table = compare_systems(refs, systems, bootstrap=200, versus_above=True).table
+    assert table["BLEU vs above diff"][1] == pytest.approx(table["BLEU diff"][1])
+    assert table["BLEU vs above p"][1] == pytest.approx(table["BLEU p"][1])
+    assert table["BLEU vs above diff"][2] == pytest.approx(table["BLEU"][2] - table["BLEU"][1])
+    _, results = PairedTest([("worse", worse), ("worst", worst)],
+                            {"BLEU": BLEU(tokenize="none", force=True), "chrF": CHRF()},
+                            [refs], test_type="bs", n_samples=200)()
+    assert table["BLEU vs above p"][2] == pytest.approx(results["BLEU"][1].p_value)
+    assert table["chrF2 vs above p"][2] == pytest.approx(results["chrF2"][1].p_value)
+    assert table["BLEU vs above diff"][3] == 0.0 and table["BLEU vs above p"][3] == 1.0
+    assert table["BLEU vs above p"].isna()[0]
+
+
+def test_report_shows_dev_bleu_of_tuned_rows(multi30k: Path, tmp_path: Path) -> None:
+    base = multi30k / "baseline" / "test2016.1best"
+    weights = tmp_path / "tuned.json"
+    weights.write_text('{"LM0": [1.0]}\n', encoding="utf-8")
+    (tmp_path / "tuned.report.json").write_text(
+        '{"method": "mert", "dev_bleu_start": 57.12, "dev_bleu_tuned": 58.5}\n')
+    spec = {"ref": str(multi30k / "test2016.fr"), "bootstrap": 50, "versus_above": True,
+            "tables": [{"title": "T", "systems": [
+                {"name": "plain", "file": str(base)},
+                {"name": "tuned", "file": str(base), "weights": str(weights)}]}]}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    result = run_cli("rescore-report", "--spec", tmp_path / "spec.json", "--output-prefix",
+                     tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert table["dev BLEU"].isna()[0] and table["dev BLEU"][1] == pytest.approx(58.5)
+    assert table["dev diff"][1] == pytest.approx(1.38)
+    assert "| dev diff" in result.stdout or "dev diff" in result.stdout
+    assert "BLEU vs above p" in table.columns
