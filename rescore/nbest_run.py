@@ -18,6 +18,7 @@ from rescore.features import (
     KenLMFeature,
     LSTMFeature,
     MeanFeature,
+    WordCountFeature,
 )
 from rescore.nbest import check_feature_name
 from rescore.rerank import (
@@ -41,13 +42,15 @@ class NbestRequest:
     direction); ``channel_models``: the same for models of the other direction (tgt_lang ->
     src_lang); ``lms``: KenLM files; ``ensemble``:
     None (no ensemble feature), ``""`` (the mean of this run's LSTM features) or
-    comma-separated feature names; ``combine``: None, ``weights`` or ``average``."""
+    comma-separated feature names; ``word_count``: add WordCount0 (tokens per hypothesis);
+    ``combine``: None, ``weights`` or ``average``."""
 
     nbest: Path | str
     source: Path | str | None = None
     models: Sequence[str] = ()
     channel_models: Sequence[str] = ()
     lms: Sequence[str] = ()
+    word_count: bool = False
     src_lang: str = "en"
     tgt_lang: str = "fr"
     channel_ensemble: bool = False
@@ -99,7 +102,7 @@ def check_direction(loaded: model_dir.LoadedModel, want: tuple[str, str], option
 
 def make_features(request: NbestRequest) -> list[FeatureScorer]:
     """The feature scorers, in the order their columns are appended: LSTM models, channel
-    models, KenLM models, then the ensemble means (LSTM, then channel)."""
+    models, KenLM models, the word count, then the ensemble means (LSTM, then channel)."""
     langs = (request.src_lang, request.tgt_lang)
     lstms = [LSTMFeature(path, name, request.device, request.max_hyp_tokens)
              for name, path in (model_spec(s, i) for i, s in enumerate(request.models))]
@@ -118,6 +121,8 @@ def make_features(request: NbestRequest) -> list[FeatureScorer]:
     features: list[FeatureScorer] = [
         *lstms, *channels,
         *(KenLMFeature(path, name=f"KenLM{i}") for i, path in enumerate(request.lms))]
+    if request.word_count:
+        features.append(WordCountFeature())
     if request.ensemble is not None:
         names = tuple(n for n in request.ensemble.split(",") if n) or \
             tuple(f.name for f in lstms)

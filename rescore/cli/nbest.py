@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lm", action="append", default=[], metavar="LM",
                         help="KenLM model (ARPA, .arpa.gz or binary); adds feature KenLM0 "
                         "(KenLM1, ... for more), natural-log probability with </s>")
+    parser.add_argument("--word-count", action="store_true",
+                        help="add feature WordCount0: the hypothesis' number of tokens (</s> "
+                        "not counted), the length term of noisy-channel reranking")
     parser.add_argument("--model", action="append", default=[], metavar="[NAME=]DIR",
                         help="LSTM model directory of rescore-train; adds feature LSTM0 (LSTM1, "
                         "... for more, or NAME): natural-log P(hypothesis | source) with </s>; "
@@ -81,6 +84,7 @@ def nbest_command(args: argparse.Namespace) -> None:
         nbest=args.nbest, source=args.source, models=args.model,
         channel_models=args.channel_model, channel_ensemble=args.channel_ensemble,
         src_lang=args.src_lang, tgt_lang=args.tgt_lang, lms=args.lm,
+        word_count=args.word_count,
         ensemble=args.ensemble, ensemble_name=args.ensemble_name, combine=args.combine,
         weights=args.weights, average_feature=args.average_feature,
         max_hyp_tokens=args.max_hyp_tokens, output_nbest=args.output_nbest,

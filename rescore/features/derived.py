@@ -1,5 +1,5 @@
-"""Derived features: values computed from features a hypothesis already has (no model, no
-source), applied by the same driver as every other feature."""
+"""Derived features: values computed from a hypothesis and the features it already has (no
+model, no source), applied by the same driver as every other feature."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ class MeanFeature(FeatureScorer):
     def score_blocks(self, blocks: Sequence[NbestBlock],
                      sources: Sequence[str | None]) -> list[np.ndarray]:
         return [self.values(b)[:, None] for b in blocks]
+
+
+class WordCountFeature(FeatureScorer):
+    """The number of tokens of the hypothesis (``</s>`` not counted): the length term of
+    noisy-channel reranking, which balances the log-probabilities' preference for short
+    outputs (Moses lists carry it already as -WordPenalty0)."""
+
+    def __init__(self, name: str = "WordCount0") -> None:
+        super().__init__(name)
+
+    def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
+        return np.array([[len(h.split())] for h in hypotheses], dtype=np.float64)

@@ -110,3 +110,14 @@ def test_two_processes_write_what_one_writes(setup: dict[str, Path], tmp_path: P
     names = next(iter(read_nbest(tmp_path / "two.nbest"))).schema.names
     assert names[-7:] == ("LSTM0", "LSTMR2L0", "Channel0", "Channel1", "KenLM0",
                           "LSTMEnsemble0", "ChannelEnsemble0")
+
+
+def test_word_count_feature(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "wc.nbest"
+    result = run_cli("rescore-nbest", "--nbest", setup["nbest"], "--word-count",
+                     "--output-nbest", out)
+    assert result.returncode == 0, result.stderr
+    for block in read_nbest(out):
+        assert block.schema.names[-1] == "WordCount0"
+        assert list(block.feature("WordCount0")[:, 0]) == [len(h.split())
+                                                           for h in block.hypotheses]
