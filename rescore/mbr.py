@@ -190,17 +190,28 @@ def check_mbr_options(top: int, scale: float, utility: str) -> None:
 DEFAULT_SCALES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
+@dataclass
+class ScaleCurve:
+    """Dev BLEU of MBR's choices at each scale (``points``: ``[(scale, BLEU)]``) and of the
+    weights' own 1-best (``plain_bleu``), the start MBR is measured against."""
+
+    points: list[tuple[float, float]]
+    plain_bleu: float
+
+
 def scale_curve(nbest: str | Path, references: Sequence[str], weights: Weights, top: int = 100,
                 utility: str = "bleu", scales: Sequence[float] = DEFAULT_SCALES,
                 tokenize: str = DEFAULT_TOKENIZE, ref_name: str = "the reference",
-                progress: bool = False) -> list[tuple[float, float]]:
-    """Corpus BLEU on a dev list of MBR's 1-best at each posterior scale: ``[(scale, BLEU)]``.
-    Each sentence's utilities are computed once and shared by every scale."""
+                progress: bool = False) -> ScaleCurve:
+    """Corpus BLEU on a dev list of MBR's 1-best at each posterior scale, and of the weights'
+    own 1-best (no MBR). Each sentence's utilities are computed once and shared by every
+    scale."""
     for scale in scales:
         check_mbr_options(top, scale, utility)
     metric: BLEU | CHRF = make_bleu(tokenize, sentence=True) if utility == "bleu" \
         else make_chrf()
     picks: dict[float, list[str]] = {s: [] for s in scales}
+    plain: list[str] = []  # the weights' own 1-best
     for sent_id, block in tqdm(iter_sentences(nbest, len(references), ref_name), unit="sent",
                                desc="mbr scales", disable=not progress, file=sys.stderr):
         if block is None:
@@ -209,6 +220,7 @@ def scale_curve(nbest: str | Path, references: Sequence[str], weights: Weights, 
         scores = block.values @ weights.vector(block.schema, (block.path, block.first_line))
         entries = rerank_order(scores)[:top]
         texts = [block.hypothesis(int(i)) for i in entries]
+        plain.append(texts[0])
         index: dict[str, int] = {}
         which = np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64)
         table = bleu_utilities(list(index), metric) if isinstance(metric, BLEU) \
@@ -219,4 +231,6 @@ def scale_curve(nbest: str | Path, references: Sequence[str], weights: Weights, 
             posterior = np.exp(logits - logits.max())
             picks[scale].append(texts[int(np.argmax(pairs @ (posterior / posterior.sum())))])
     corpus = make_bleu(tokenize)
-    return [(s, float(corpus.corpus_score(picks[s], [list(references)]).score)) for s in scales]
+    refs = [list(references)]
+    return ScaleCurve([(s, float(corpus.corpus_score(picks[s], refs).score)) for s in scales],
+                      float(corpus.corpus_score(plain, refs).score))

@@ -5,9 +5,12 @@ weights, weighted by their posterior."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from rescore.cli import common
+from rescore.errors import RescoreError
 from rescore.mbr import UTILITIES, run_mbr
 from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
 from rescore.weights import load_weights
@@ -28,9 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top", type=int, default=100,
                         help="K: the best entries under the weights that are both candidates "
                         "and evidence")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="A: the posterior is softmax(A x score) over the top entries "
-                        "(tune it on a dev list: rescore-tune --method mbr-scale)")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--scale", type=float, default=1.0,
+                       help="A: the posterior is softmax(A x score) over the top entries "
+                       "(tune it on a dev list: rescore-tune --method mbr-scale)")
+    scale.add_argument("--scale-from", type=Path, metavar="REPORT",
+                       help="take A from the .report.json of rescore-tune --method mbr-scale "
+                       "(its --top and --utility must be this run's)")
     parser.add_argument("--utility", choices=UTILITIES, default="bleu",
                         help="bleu: sacrebleu's smoothed sentence BLEU; chrf: sentence chrF")
     parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
@@ -41,7 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def tuned_scale(report: Path, top: int, utility: str) -> float:
+    """The scale rescore-tune --method mbr-scale chose, from its report; it must have been
+    tuned for the same ``top`` and ``utility``."""
+    try:
+        info = json.loads(report.read_text(encoding="utf-8"))
+        method, scale = info["method"], float(info["scale"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise RescoreError(f"{report}: not a report of rescore-tune --method mbr-scale "
+                           f"({type(err).__name__}: {err})") from None
+    if method != "mbr-scale":
+        raise RescoreError(f"{report}: a report of --method {method}, not mbr-scale")
+    if (info.get("top"), info.get("utility")) != (top, utility):
+        raise RescoreError(f"{report}: the scale was tuned for --top {info.get('top')} "
+                           f"--utility {info.get('utility')}; this run has --top {top} "
+                           f"--utility {utility}")
+    return scale
+
+
 def mbr_command(args: argparse.Namespace) -> None:
+    if args.scale_from is not None:
+        args.scale = tuned_scale(args.scale_from, args.top, args.utility)
     result = run_mbr(args.nbest, load_weights(args.weights), args.output_1best,
                      args.output_nbest, args.top, args.scale, args.utility, args.tokenize,
                      args.feature, common.want_progress(args.progress))

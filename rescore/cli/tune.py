@@ -95,8 +95,9 @@ def mbr_scale_command(args: argparse.Namespace) -> None:
                 from None
     curve = scale_curve(args.nbest, load_references(args.ref), weights, args.top, args.utility,
                         scales, args.tokenize, args.ref)
-    scale, bleu = max(curve, key=lambda t: t[1])  # the first of equal maxima
-    report = {"method": "mbr-scale", "scale": scale, "dev_bleu_tuned": bleu, "curve": curve,
+    scale, bleu = max(curve.points, key=lambda t: t[1])  # the first of equal maxima
+    report = {"method": "mbr-scale", "scale": scale, "dev_bleu_start": curve.plain_bleu,
+              "dev_bleu_tuned": bleu, "curve": curve.points,
               "top": args.top, "utility": args.utility, "tokenize": args.tokenize,
               "weights": str(args.init_weights)}
     with atomic_outputs(args.output, args.output.with_suffix(".report.json")) as outs:

@@ -32,11 +32,22 @@ def test_mbr_and_its_scale(sliced: dict[str, Path], tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(tuned.with_suffix(".report.json").read_text())
     assert report["scale"] in (0.1, 1.0) and len(report["curve"]) == 2
+    assert 0 < report["dev_bleu_start"] < 100  # the weights' own 1-best
     one, out = tmp_path / "mbr.1best", tmp_path / "mbr.nbest"
     result = run_cli("rescore-mbr", "--nbest", sliced["nbest"], "--weights", sliced["weights"],
-                     "--top", "20", "--scale", str(report["scale"]), "--output-1best", one,
-                     "--output-nbest", out)
+                     "--top", "20", "--scale-from", tuned.with_suffix(".report.json"),
+                     "--output-1best", one, "--output-nbest", out)
     assert result.returncode == 0, result.stderr
+    assert f"scale {report['scale']:g}," in result.stderr
+    by_hand = tmp_path / "by-hand.1best"
+    result = run_cli("rescore-mbr", "--nbest", sliced["nbest"], "--weights", sliced["weights"],
+                     "--top", "20", "--scale", str(report["scale"]), "--output-1best", by_hand)
+    assert by_hand.read_text() == one.read_text()
+    result = run_cli("rescore-mbr", "--nbest", sliced["nbest"], "--weights", sliced["weights"],
+                     "--scale-from", tuned.with_suffix(".report.json"), "--output-1best",
+                     tmp_path / "other")
+    assert result.returncode == 2 and "tuned for --top 20 --utility bleu" in result.stderr
+    assert not (tmp_path / "other").exists()
     assert len(one.read_text().splitlines()) == SENTENCES
     blocks = list(read_nbest(out))
     assert all(len(b) == 20 and b.schema.names[-1] == "MBR0" for b in blocks)

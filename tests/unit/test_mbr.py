@@ -70,8 +70,9 @@ def test_run_mbr_writes_1best_and_a_reordered_list(tmp_path: Path) -> None:
     assert (np.diff(mbr) <= 0).all() and blocks[0].totals.tolist() == mbr.tolist()
     curve = scale_curve(nbest, ["a b c d", "e f g"], Weights({"F": (1.0,)}), top=4,
                         scales=(0.1, 100.0))
-    assert [s for s, _ in curve] == [0.1, 100.0]
-    assert curve[0][1] > curve[1][1]  # a sharp posterior is the plain 1-best ("x y")
+    assert [s for s, _ in curve.points] == [0.1, 100.0]
+    assert curve.points[0][1] > curve.points[1][1]  # a sharp posterior: the plain 1-best
+    assert curve.plain_bleu == pytest.approx(curve.points[1][1])
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
