@@ -35,10 +35,13 @@ def background_gain(stats: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 
 def mira(table: FeatureTable, start: np.ndarray, *, passes: int = 15, c: float = 0.01,
-         decay: float = 0.999, seed: int = 1, log: bool = False) -> tuple[np.ndarray, float]:
+         decay: float = 0.999, seed: int = 1, log: bool = False,
+         free: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Batch MIRA from ``start``; returns the best averaged weights and their dev BLEU, never
-    weights below the start's dev BLEU."""
+    weights below the start's dev BLEU. ``free`` (a boolean mask) limits the updates to some
+    weights; the others keep their start values."""
     rng = np.random.default_rng(seed)
+    mask = np.ones(table.values.shape[1]) if free is None else np.asarray(free, dtype=float)
     bounds = table.bounds()
     w = np.asarray(start, dtype=np.float64).copy()
     best_w, best_bleu = w.copy(), corpus_bleu_of(table, table.values @ w)
@@ -51,7 +54,7 @@ def mira(table: FeatureTable, start: np.ndarray, *, passes: int = 15, c: float =
             model = feats @ w
             gain = background_gain(stats, background)
             hope, fear = int(np.argmax(model + gain)), int(np.argmax(model - gain))
-            diff = feats[hope] - feats[fear]
+            diff = (feats[hope] - feats[fear]) * mask
             violation = (gain[hope] - gain[fear]) - float(diff @ w)
             norm = float(diff @ diff)
             if violation > 0 and norm > 0:

@@ -424,7 +424,9 @@ def _tune(request: TuneRequest, table: FeatureTable) -> TuneResult:
                                f"against each other; the list has {schema.dim}")
         start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
         start_bleu = corpus_bleu_of(table, table.values @ start)
-        w, bleu = mira(table, start, passes=request.iterations, seed=request.seed, log=True)
+        free = feature_mask(schema, request.tune_features) if request.tune_features else None
+        w, bleu = mira(table, start, passes=request.iterations, seed=request.seed, log=True,
+                       free=free)
     else:
         if init is None:
             raise RescoreError("--method grid needs --init-weights (the baseline weights)")

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mert: Och's MERT over the weights of all (or --tune-features) "
                         "features; grid: one interpolation weight between the baseline "
                         "weights and --feature; mira: batch MIRA (Cherry & Foster 2012, as Moses "
-                        "kbmira; --iterations passes) over all features; mbr-scale: the "
+                        "kbmira; --iterations passes) over all (or --tune-features) features; "
+                        "mbr-scale: the "
                         "posterior scale of rescore-mbr "
                         "for the --init-weights, by dev BLEU of MBR's choices over --scales "
                         "(the report holds the curve; the weights are written unchanged)")
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--feature", default="LSTM0",
                         help="grid: the feature to interpolate with the baseline weights")
     parser.add_argument("--tune-features", metavar="NAMES",
-                        help="mert: comma-separated features to tune (default all); the others "
+                        help="mert, mira: comma-separated features to tune (default all); the "
+                        "others "
                         "keep their --init-weights (0 where absent)")
     parser.add_argument("--restarts", type=int, default=5, help="mert: random restarts")
     parser.add_argument("--iterations", type=positive_int, default=10,
