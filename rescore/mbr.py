@@ -187,7 +187,9 @@ def check_mbr_options(top: int, scale: float, utility: str) -> None:
         raise unknown_choice("utility", utility, UTILITIES)
 
 
-DEFAULT_SCALES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+# tuned weights come in any scale (MERT's are L1-normalised: scores differ by hundredths), so
+# the posterior's scale is searched over six orders of magnitude
+DEFAULT_SCALES = tuple(float(f"{x:.3g}") for x in np.logspace(-2, 4, 25))
 
 
 @dataclass

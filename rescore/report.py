@@ -322,9 +322,12 @@ def provenance(spec: ReportSpec, sentences: int, oracle: dict[str, object] | Non
         ppl = (f", validation perplexity {info['validation perplexity']:.2f} at epoch "
                f"{info['at epoch']:g}" if "validation perplexity" in info else "")
         took = f", trained {info['training seconds']:,} s" if "training seconds" in info else ""
+        langs = info.get("languages")
         lines.append(f"Model {name}: `{directory}`: {info['shape']}, {info['vocabulary']} words, "
                      f"{info['parameters']:,} parameters"
+                     + (f", {langs['source']} -> {langs['target']}" if langs else "")
                      + (", reversed source" if info["reversed source"] else "")
+                     + (", right-to-left target" if info.get("right to left") else "")
                      + (f", dropout {info['dropout']:g}" if info["dropout"] else "")
                      + f"{ppl}{took}.")
     for system, path in spec.weights.items():
@@ -345,9 +348,23 @@ def _weights_line(path: Path) -> str:
         lam = float(info.get("lambda", 0.0))  # type: ignore[arg-type]
         same = " (weight 0: this row equals the baseline)" if lam == 0 else ""
         return f"{text}: grid-tuned interpolation weight {lam:g}{same}; {dev}."
+    if method == "mbr-scale":
+        return (f"{text}: MBR over the top {info.get('top')} entries under these weights, "
+                f"{info.get('utility')} utility, posterior scale {info.get('scale')} tuned on "
+                f"the dev list; {dev}.")
     try:
         weights = json.loads(path.read_text(encoding="utf-8"))
-        shown = ", ".join(f"{k} {' '.join(f'{x:.3g}' for x in v)}" for k, v in weights.items())
-    except (OSError, json.JSONDecodeError, TypeError, AttributeError):
+        shown = ", ".join(_weight_text(k, v) for k, v in weights.items())
+    except (OSError, json.JSONDecodeError, TypeError, AttributeError, ValueError, KeyError):
         shown = ""
     return f"{text}: {method}; {dev}; {shown}."
+
+
+def _weight_text(name: str, value: object) -> str:
+    """One entry of a weights JSON: ``NAME w1 w2``, or the baseline's total as one feature
+    (``"baseline": {"weight": w, "weights": {...}}``)."""
+    if isinstance(value, dict):
+        return f"{name} total x {float(value['weight']):.3g}"
+    if not isinstance(value, list):
+        raise TypeError(f"weights of {name}: {value!r}")
+    return f"{name} {' '.join(f'{float(x):.3g}' for x in value)}"

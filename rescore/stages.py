@@ -74,19 +74,27 @@ def translate_stage(name: str, source: Path, out: Path, models: Sequence[Path], 
 
 
 def score_stage(name: str, nbest: Path, source: Path, models: Sequence[tuple[str, Path]],
-                out: Path, *, ensemble: Sequence[str] = (), extra: Sequence[str] = (),
-                launcher: Launcher = cli, inputs: Sequence[Path] = (),
-                after: Sequence[str] = ()) -> Stage:
+                out: Path, *, ensemble: Sequence[str] = (),
+                channel_models: Sequence[tuple[str, Path]] = (), lms: Sequence[Path] = (),
+                extra: Sequence[str] = (), launcher: Launcher = cli,
+                inputs: Sequence[Path] = (), after: Sequence[str] = ()) -> Stage:
     """``rescore-nbest`` adding an LSTM feature per ``(NAME, DIR)`` model (and their mean as
-    LSTMEnsemble0 over the features ``ensemble``) to a list."""
+    LSTMEnsemble0 over the features ``ensemble``), a channel feature per ``channel_models``
+    model and a KenLM feature per ``lms`` file to a list."""
     command = [*launcher("nbest"), "--nbest", str(nbest), "--source", str(source), *extra]
     for feat, directory in models:
         command += ["--model", f"{feat}={directory}"]
+    for feat, directory in channel_models:
+        command += ["--channel-model", f"{feat}={directory}"]
+    for lm in lms:
+        command += ["--lm", str(lm)]
     if ensemble:
         command += ["--ensemble", ",".join(ensemble)]
     command += ["--output-nbest", str(out)]
+    kinds = [k for k, given in (("LSTM", models), ("channel", channel_models), ("KenLM", lms))
+             if given]
     return Stage(name, command, [out], list(inputs), list(after),
-                 description=f"add LSTM features to {nbest.name}")
+                 description=f"add {' and '.join(kinds) or 'no'} features to {nbest.name}")
 
 
 def rerank_stage(name: str, nbest: Path, out: Path, *, weights: Path | None = None,
@@ -100,11 +108,24 @@ def rerank_stage(name: str, nbest: Path, out: Path, *, weights: Path | None = No
 
 
 def tune_stage(name: str, nbest: Path, ref: Path, init: Path, args: Sequence[str],
-               weights: Path, cache: Path, *, after: Sequence[str] = ()) -> Stage:
-    """``rescore-tune`` on a dev list, starting from (or interpolating with) ``init``."""
+               weights: Path, cache: Path, *, after: Sequence[str] = (),
+               init_text: str | None = None) -> Stage:
+    """``rescore-tune`` on a dev list, starting from (or interpolating with) ``init``
+    (``init_text``: the pipeline writes ``init`` with this text when the stage runs)."""
     return Stage(name, [*cli("tune"), "--nbest", str(nbest), "--ref", str(ref),
                         "--init-weights", str(init), *args, "--output", str(weights),
-                        "--cache", str(cache)], [weights], after=list(after))
+                        "--cache", str(cache)], [weights], after=list(after),
+                 generated={init: init_text} if init_text is not None else {})
+
+
+def mbr_stage(name: str, nbest: Path, weights: Path, scale_report: Path, out: Path, *,
+              top: int = 100, after: Sequence[str] = ()) -> Stage:
+    """``rescore-mbr`` over the ``top`` entries under ``weights``, its posterior scale taken
+    from the report of ``rescore-tune --method mbr-scale`` (tuned for the same ``top``)."""
+    return Stage(name, [*cli("mbr"), "--nbest", str(nbest), "--weights", str(weights),
+                        "--scale-from", str(scale_report), "--top", str(top),
+                        "--output-1best", str(out)], [out], after=list(after),
+                 description="minimum Bayes risk over the list")
 
 
 def oracle_stage(nbest: Path, ref: Path, out: Path, *,

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "little to overfit; the weights file stores it compactly and "
                         "rescore-nbest --weights applies it")
     parser.add_argument("--scales", metavar="VALUES", help="mbr-scale: comma-separated "
-                        "scales (default 0.05 to 5)")
+                        "scales (default: 25 from 0.01 to 10,000, log-spaced: tuned weights "
+                        "come in any scale)")
     parser.add_argument("--top", type=int, default=100, help="mbr-scale: rescore-mbr --top")
     parser.add_argument("--utility", choices=UTILITIES, default="bleu",
                         help="mbr-scale: rescore-mbr --utility")

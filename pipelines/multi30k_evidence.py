@@ -1,0 +1,268 @@
+"""Multi30k English->French, Table 2 beyond the paper: more evidence per hypothesis. Three deep
+reversed LSTMs (the paper's depth, different seeds), a right-to-left model, a channel model
+(French->English) and KenLM score the val and test2016 Moses 1000-best lists; each table row
+adds one kind of evidence, tuned on val (weight grid, MERT, batch MIRA, the baseline's total as
+one feature), with MBR on top; Table 1 is standalone beam search with the deep ensemble and a
+noisy-channel reranking of its own n-best lists (weights tuned on val). Every row reports
+BLEU, chrF, the difference to Moses and to the row above with paired bootstrap p-values, and
+the dev BLEU of its tuning. Stages are skipped when up to date.
+
+    .venv/bin/python pipelines/multi30k_evidence.py --quick      # tiny models, a slice: minutes
+    .venv/bin/python pipelines/multi30k_evidence.py --models DIR # DIR/{rev,rev2,rev3,r2l,channel}
+    .venv/bin/python pipelines/multi30k_evidence.py              # trains the five cpu-deep models
+    .venv/bin/python pipelines/multi30k_evidence.py --dry-run
+
+Needs the shared Moses lists and LM ($RESCORE_SHARED_DATA/multi30k-en-fr). The report lands in
+WORKDIR/report/report.{md,html,json,csv} (default WORKDIR: work/multi30k-evidence[-quick]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from rescore import stages as st  # noqa: E402
+from rescore.errors import RescoreError  # noqa: E402
+from rescore.paths import multi30k_dir  # noqa: E402
+from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Mode:
+    preset: str
+    train_pairs: int | None
+    sentences: int | None
+    epochs: float | None
+    mert_restarts: int
+    mira_passes: int
+    top: int  # MBR evidence
+
+
+QUICK = Mode("cpu-tiny", train_pairs=10000, sentences=60, epochs=1.0, mert_restarts=2,
+             mira_passes=5, top=20)
+FULL = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_restarts=20,
+            mira_passes=15, top=100)
+
+# name: (feature, training options, label); the seeds are the ones the README's models used
+REVERSED = {"rev": ("LSTMR0", ["--seed", "1"]), "rev2": ("LSTMR1", ["--seed", "2"]),
+            "rev3": ("LSTMR2", ["--seed", "4"])}
+R2L = ("LSTMR2L0", ["--seed", "5", "--target-right-to-left"])
+CHANNEL = ("Channel0", ["--seed", "3", "--src-lang", "fr", "--tgt-lang", "en"])
+ENSEMBLE = "LSTMEnsemble0"
+KENLM = "KenLM0"
+MODEL_NAMES = (*REVERSED, "r2l", "channel")
+
+
+def train_stages(work: Path, data: Path, mode: Mode) -> list[Stage]:
+    """The five models, each trained by rescore-train on the (sliced) data."""
+    stages = []
+    directions = {name: ("en", "fr", opts) for name, (_, opts) in REVERSED.items()}
+    directions["r2l"] = ("en", "fr", R2L[1])
+    directions["channel"] = ("fr", "en", CHANNEL[1])
+    for name, (src, tgt, opts) in directions.items():
+        args: list[object] = [
+            "--preset", mode.preset, "--src-train", data / f"train.{src}.gz", "--tgt-train",
+            data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
+            data / f"val.{tgt}", *opts]
+        if mode.epochs:
+            args += ["--epochs", str(mode.epochs)]
+        stages.append(st.train_stage(
+            f"train-{name}", work / "models" / name, [str(a) for a in args], after=["data"],
+            description=f"train {name} ({src}->{tgt})"))
+    return stages
+
+
+def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline:
+    data = work / "data"
+    slice_args = [st.PY, str(ROOT / "data/multi30k/slice.py"), "--from", str(shared),
+                  "--output", str(data)]
+    if mode.train_pairs:
+        slice_args += ["--train-pairs", str(mode.train_pairs)]
+    if mode.sentences:
+        slice_args += ["--sentences", str(mode.sentences)]
+    stages = [Stage("data", slice_args, [data / "test2016.fr", data / "nbest/val.1000best.gz"],
+                    [shared / "train.en.gz", shared / "nbest/val.1000best.gz"],
+                    description="the data (or a slice)")]
+    if models is None:
+        stages += train_stages(work, data, mode)
+        dirs = {name: work / "models" / name for name in MODEL_NAMES}
+        model_inputs: list[Path] = []
+    else:
+        dirs = {name: models / name for name in MODEL_NAMES}
+        model_inputs = list(dirs.values())
+    st.check_models(model_inputs)
+    trained = [s.name for s in stages]
+    lm = shared / "lm" / "train.fr.5g.arpa.gz"
+
+    # scoring: one stage per kind of evidence, so the report of timings says which dominates
+    scored: dict[str, Path] = {}
+    reversed_feats = [(feat, dirs[name]) for name, (feat, _) in REVERSED.items()]
+    for split in ("val", "test2016"):
+        direct, channel = (work / "scored" / f"{split}.{k}.nbest.gz" for k in ("direct", "channel"))
+        scored[split] = work / "scored" / f"{split}.all.nbest.gz"
+        source = data / f"{split}.en"
+        stages += [
+            st.score_stage(f"direct-{split}", data / f"nbest/{split}.1000best.gz", source,
+                           [*reversed_feats, (R2L[0], dirs["r2l"])], direct,
+                           ensemble=[f for f, _ in reversed_feats], inputs=model_inputs,
+                           after=trained),
+            st.score_stage(f"channel-{split}", direct, source, [], channel,
+                           channel_models=[(CHANNEL[0], dirs["channel"])], inputs=model_inputs,
+                           after=[*trained, f"direct-{split}"]),
+            st.score_stage(f"kenlm-{split}", channel, source, [], scored[split], lms=[lm],
+                           inputs=[lm], after=[f"channel-{split}"])]
+
+    single = REVERSED["rev"][0]
+    labels = {single: "one deep reversed LSTM", ENSEMBLE: "ensemble of 3 deep reversed LSTMs"}
+    tunings = st.grid_tunings(labels)
+    one = ["--method", "mert", "--baseline-as-one-feature", "--restarts",
+           str(mode.mert_restarts), "--tune-features"]
+    everything = [st.MOSES_FEATURES, ENSEMBLE, R2L[0], CHANNEL[0], KENLM]
+    tunings |= {
+        "r2l": ([*one, f"{ENSEMBLE},{R2L[0]}"],
+                "+ right-to-left LSTM (Moses total as one feature, MERT on val)"),
+        "channel": ([*one, f"{ENSEMBLE},{R2L[0]},{CHANNEL[0]}"],
+                    "+ channel model (Moses total as one feature, MERT on val)"),
+        "all-mert": (["--method", "mert", "--restarts", str(mode.mert_restarts),
+                      "--tune-features", ",".join(everything)],
+                     "+ KenLM, all features, MERT on val"),
+        "all-mira": (["--method", "mira", "--iterations", str(mode.mira_passes),
+                      "--tune-features", ",".join(everything)],
+                     "+ KenLM, all features, batch MIRA on val"),
+        "all-one": ([*one, ",".join(everything[1:])],
+                    "+ KenLM, Moses total as one feature, MERT on val")}
+    init = data / "moses.ini.tuned"
+    after_val, after_test = [*trained, "kenlm-val"], [*trained, "kenlm-test2016"]
+    table2 = st.tuned_rows(scored["val"], scored["test2016"], data / "val.fr", init, tunings,
+                           work, after_val, after_test)
+    for key in ("all-mert", "all-mira", "all-one"):  # MBR on top, its scale tuned on val
+        weights = work / "tune" / f"{key}.json"
+        scale = work / "tune" / f"mbr-{key}.json"
+        table2.stages.append(st.tune_stage(
+            f"tune-mbr-{key}", scored["val"], data / "val.fr", weights,
+            ["--method", "mbr-scale", "--top", str(mode.top)], scale,
+            work / "tune" / "val.features.parquet", after=[*after_val, f"tune-{key}"]))
+        out = work / "rerank" / f"mbr-{key}.1best"
+        table2.add(st.mbr_stage(f"mbr-{key}", scored["test2016"], weights,
+                                scale.with_suffix(".report.json"), out, top=mode.top,
+                                after=[*after_test, f"tune-mbr-{key}"]),
+                   f"MBR over the top {mode.top} of: {tunings[key][1]}", out, scale)
+    averages = st.average_rows(scored["test2016"], labels, work, after_test)
+    table2.stages += averages.stages
+    table2.systems += averages.systems
+    oracle, oracle_json = st.oracle_stage(data / "nbest/test2016.1000best.gz",
+                                          data / "test2016.fr",
+                                          work / "oracle" / "test2016.oracle", after=["data"])
+    table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
+
+    table1 = standalone_rows(work, data, dirs, model_inputs, trained, mode)
+    stages += table2.stages + table1.stages
+
+    spec = {"ref": str(data / "test2016.fr"), "versus_above": True,
+            "baseline": {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")},
+            "tables": [{"title": "Table 1: standalone translation (deep reversed ensemble)",
+                        "systems": table1.systems},
+                       {"title": "Table 2: rescoring Moses' 1000-best lists with more evidence",
+                        "systems": table2.systems}],
+            "oracle": str(oracle_json),
+            "models": [{"name": name, "dir": str(d)} for name, d in dirs.items()]}
+    stages.append(st.report_stage(work, spec, model_inputs,
+                                  [s.name for s in stages]))
+    return Pipeline(work, stages)
+
+
+def standalone_rows(work: Path, data: Path, dirs: dict[str, Path], model_inputs: list[Path],
+                    trained: list[str], mode: Mode) -> st.Rows:
+    """Table 1: the deep ensemble's beam search (beam 1 and 12), then noisy-channel reranking
+    of its own 12-best lists: direct (the ensemble's mean), channel and length, tuned on val
+    by MERT from the beam's own ranking (and once more with the right-to-left model)."""
+    rows = st.Rows()
+    ensemble = [dirs[name] for name in REVERSED]
+    label = "ensemble of 3 deep reversed LSTMs, beam {}"
+    out = work / "translate" / "test2016-b1.txt"
+    rows.add(st.translate_stage("translate-b1", data / "test2016.en", out, ensemble, 1,
+                                inputs=model_inputs, after=trained), label.format(1), out)
+    members = [f"LSTM{i}" for i in range(len(ensemble))]
+    lists: dict[str, Path] = {}
+    for split in ("val", "test2016"):  # beam 12: the 1-best and the 12-best lists
+        nbest = work / "translate" / f"{split}-b12.nbest.gz"
+        out = work / "translate" / f"{split}-b12.txt"
+        search = st.translate_stage(
+            f"translate-b12-{split}", data / f"{split}.en", out, ensemble, 12,
+            extra=["--output-nbest", str(nbest)], inputs=model_inputs, after=trained)
+        search.outputs.append(nbest)
+        if split == "test2016":
+            rows.add(search, label.format(12), out)
+        else:
+            rows.stages.append(search)
+        lists[split] = work / "translate" / f"{split}-b12.scored.nbest.gz"
+        rows.stages.append(st.score_stage(
+            f"channel-nbest-{split}", nbest, data / f"{split}.en",
+            [(R2L[0], dirs["r2l"])], lists[split], ensemble=members,
+            channel_models=[(CHANNEL[0], dirs["channel"])], extra=["--word-count"],
+            inputs=model_inputs, after=[f"translate-b12-{split}"]))
+    init = work / "tune" / "beam-init.json"
+    init_text = json.dumps({ENSEMBLE: [1.0]}) + "\n"  # the beam's own ranking
+    cache = work / "tune" / "beam-val.features.parquet"
+    for key, feats, label in (
+            ("nc", [ENSEMBLE, CHANNEL[0], "WordCount0"],
+             "beam 12 + noisy-channel reranking (direct, channel, length; MERT on val)"),
+            ("nc-r2l", [ENSEMBLE, R2L[0], CHANNEL[0], "WordCount0"],
+             "beam 12 + noisy-channel reranking with the right-to-left LSTM")):
+        weights = work / "tune" / f"beam-{key}.json"
+        rows.stages.append(st.tune_stage(
+            f"tune-beam-{key}", lists["val"], data / "val.fr", init,
+            ["--method", "mert", "--restarts", str(mode.mert_restarts), "--tune-features",
+             ",".join(feats)], weights, cache, after=["channel-nbest-val"],
+            init_text=init_text))
+        out = work / "rerank" / f"beam-{key}.1best"
+        rows.add(st.rerank_stage(f"rerank-beam-{key}", lists["test2016"], out, weights=weights,
+                                 after=["channel-nbest-test2016", f"tune-beam-{key}"]),
+                 label, out, weights)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny models (cpu-tiny, 1 epoch) "
+                        "on 10k pairs, 60 val/test sentences: the machinery in minutes")
+    parser.add_argument("--workdir", type=Path, help="default work/multi30k-evidence (or "
+                        "work/multi30k-evidence-quick)")
+    parser.add_argument("--models", type=Path, help="use trained models "
+                        "DIR/{rev,rev2,rev3,r2l,channel} instead of training them")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for every stage (not part of the stages' identity)")
+    parser.add_argument("--train-pairs", type=int, help="override the mode's training pairs")
+    parser.add_argument("--sentences", type=int, help="override the mode's val/test sentences")
+    parser.add_argument("--epochs", type=float, help="override the mode's epochs")
+    parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
+    args = parser.parse_args()
+    mode = QUICK if args.quick else FULL
+    mode = dataclasses.replace(mode, **{k: getattr(args, k) for k in (
+        "train_pairs", "sentences", "epochs") if getattr(args, k) is not None})
+    work = (args.workdir or ROOT / "work" / ("multi30k-evidence-quick" if args.quick
+                                             else "multi30k-evidence")).resolve()
+    shared = multi30k_dir()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    torch.set_num_threads(args.threads)
+
+    def make() -> Pipeline:
+        if not (shared / "nbest/test2016.1000best.gz").exists():
+            raise RescoreError(f"{shared}: no Moses n-best lists (set RESCORE_SHARED_DATA)")
+        return build(work, shared, mode, args.models.resolve() if args.models else None)
+
+    run_pipeline("multi30k_evidence", make, args.dry_run, work / "report" / "report.html")
+
+
+if __name__ == "__main__":
+    main()
