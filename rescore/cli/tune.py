@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from rescore.cli.common import add_seed_arg, make_parser, positive_int, run
+from rescore.cli.common import add_seed_arg, make_parser, non_negative_int, positive_int, run
 from rescore.errors import RescoreError
 from rescore.files import atomic_outputs
 from rescore.mbr import DEFAULT_SCALES, UTILITIES, scale_curve
@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mert, mira: comma-separated features to tune (default all); the "
                         "others "
                         "keep their --init-weights (0 where absent)")
-    parser.add_argument("--restarts", type=int, default=5, help="mert: random restarts")
+    parser.add_argument("--restarts", type=non_negative_int, default=10,
+                        help="mert: searches after the first, each from a random perturbation "
+                        "of the best weights so far (iterated local search)")
     parser.add_argument("--iterations", type=positive_int, default=10,
                         help="mert: iterations a start")
     add_seed_arg(parser, "mert: seed of the random restarts and directions")

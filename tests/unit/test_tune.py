@@ -102,22 +102,66 @@ def test_corpus_bleu_of_picks_first_on_ties() -> None:
         float(corpus_bleu_from_stats(picks_stats)))
 
 
+def envelope_scan(a: np.ndarray, b: np.ndarray) -> tuple[list[int], list[float]]:
+    """The textbook envelope: one scan over the lines sorted by slope (best intercept, then
+    first listed, first); the reference the vectorised envelopes are checked against."""
+    order = np.lexsort((np.arange(len(a)), -a, b))
+    lines: list[int] = []
+    starts: list[float] = []
+    for i in order.tolist():
+        if lines and b[lines[-1]] == b[i]:
+            continue
+        while lines:
+            j = lines[-1]
+            if (a[j] - a[i]) / (b[i] - b[j]) <= starts[-1]:
+                lines.pop()
+                starts.pop()
+            else:
+                break
+        starts.append(-np.inf if not lines else (a[lines[-1]] - a[i]) / (b[i] - b[lines[-1]]))
+        lines.append(i)
+    return lines, starts[1:]
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_prefiltered_envelope_equals_the_full_scan(seed: int) -> None:
-    """Long lists go through the sample prefilter; the envelope must be the full scan's,
-    line for line (ties included: integer features repeat lines and slopes)."""
-    from rescore.tune import _envelope_scan
+def test_envelopes_of_many_sentences_equal_the_scan(seed: int) -> None:
+    """All sentences at once equal a scan of each, line for line (ties included: integer
+    features repeat lines and slopes), with or without a precomputed order."""
+    from rescore.tune import _envelopes
 
     rng = np.random.default_rng(seed)
-    n = 1000
+    sizes = rng.integers(1, 300, 40)
+    sent = np.arange(len(sizes)).repeat(sizes)
+    n = len(sent)
     if seed % 2:
         a, b = rng.integers(-40, 5, n).astype(float), rng.integers(-6, 6, n).astype(float)
     else:
         a, b = rng.normal(-30, 8, n), rng.normal(0, 1, n) * 10 ** rng.uniform(-3, 3)
-    lines, breaks = _envelope(a, b)
-    full_lines, full_breaks = _envelope_scan(a, b)
-    assert lines.tolist() == full_lines.tolist()
-    np.testing.assert_array_equal(breaks, full_breaks)
+    lines, starts, first = _envelopes(sent, a, b)
+    order = np.lexsort((np.arange(n), b, sent))
+    again = _envelopes(sent, a, b, order)
+    assert lines.tolist() == again[0].tolist()
+    offset = 0
+    for k, size in enumerate(sizes):
+        expected, breaks = envelope_scan(a[offset:offset + size], b[offset:offset + size])
+        mine = sent[lines] == k
+        assert (lines[mine] - offset).tolist() == expected
+        assert first[mine][0] and not first[mine][1:].any()
+        np.testing.assert_allclose(starts[mine][1:], breaks, rtol=1e-12)
+        offset += size
+
+
+def test_axis_directions_search_as_any_other(tmp_path: Path) -> None:
+    """The cached order along a coordinate axis gives what the general path gives."""
+    table = random_table(4, dim=3)
+    w = np.array([0.5, -0.2, 0.3])
+    for j in range(3):
+        axis = np.eye(3)[j]
+        assert table.order_along(axis) is table.order_along(axis)  # kept
+        step, bleu = line_search(table, w, axis)
+        nudged = axis + np.array([1e-13, 0, 0]) * (j != 0)  # not an axis: no cached order
+        assert line_search(table, w, nudged)[1] == pytest.approx(bleu)
+        assert corpus_bleu_of(table, table.values @ (w + step * axis)) == pytest.approx(bleu)
 
 
 def test_baseline_as_one_feature(tmp_path: Path) -> None:
