@@ -282,7 +282,33 @@ class Pipeline:
                 logger.info("[run ] %s (%s) %s", stage.name, d.reason,
                             self._progress(stage.name, planned, will_run))
             self._run_stage(d, echo)
+        if will_run:
+            self.write_times(echo)
         return done
+
+    def write_times(self, echo: bool = True) -> Path:
+        """``ROOT/stage-times.csv``: every finished stage's time when it last ran (which step of
+        an experiment dominates); the slowest are logged."""
+        import pandas as pd  # only when stages ran
+
+        rows = []
+        for stage in self.stages:
+            rec = self.record(stage.name) or {}
+            if rec.get("state") == "done":
+                rows.append({"stage": stage.name, "description": stage.description,
+                             "seconds": rec.get("seconds"), "finished": rec.get("finished")})
+        table = pd.DataFrame(rows, columns=["stage", "description", "seconds", "finished"])
+        path = self.root / "stage-times.csv"
+        with atomic_output(path) as out:
+            out.write(table.to_csv(index=False))
+        if echo and len(table):
+            slow = table.sort_values("seconds", ascending=False).head(5)
+            total = float(table["seconds"].sum())
+            logger.info("stage times (%s in all; %s): %s", format_seconds(total), path,
+                        ", ".join(f"{name} {format_seconds(float(sec))}"
+                                  for name, sec in zip(slow["stage"], slow["seconds"],
+                                                       strict=True)))
+        return path
 
     def _progress(self, name: str, planned: list[str], started: set[str]) -> str:
         """``[stage 3/18; log PATH; about 4 min left]``: the overall ETA sums the times the

@@ -65,6 +65,18 @@ def test_rerun_does_nothing(tmp_path: Path, in_process: bool) -> None:
     assert runs(tmp_path) == [] and not any(d.run for d in decisions)
 
 
+def test_stage_times_are_written_after_a_run(tmp_path: Path) -> None:
+    import pandas as pd
+
+    diamond(tmp_path).run(echo=False)
+    times = pd.read_csv(tmp_path / "state" / "stage-times.csv")
+    assert list(times["stage"]) == ["a", "b", "c", "d", "e"]
+    assert (times["seconds"] >= 0).all()
+    (tmp_path / "state" / "stage-times.csv").unlink()
+    diamond(tmp_path).run(echo=False)  # nothing ran: nothing rewritten
+    assert not (tmp_path / "state" / "stage-times.csv").exists()
+
+
 def test_deleted_output_redoes_that_stage_and_later_ones_only(tmp_path: Path) -> None:
     diamond(tmp_path).run(echo=False)
     runs(tmp_path)
