@@ -24,29 +24,16 @@ import numpy as np
 from rescore.files import read_lines
 from rescore.metrics import STATS_DIM, corpus_bleu_from_stats
 from rescore.paths import multi30k_dir
-from rescore.tune import FeatureTable, corpus_bleu_of, line_search, load_table, mert
+from rescore.tune import (
+    FeatureTable,
+    corpus_bleu_of,
+    envelope_scan,
+    line_search,
+    load_table,
+    mert,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def scan(a: np.ndarray, b: np.ndarray) -> tuple[list[int], list[float]]:
-    """One sentence's envelope by the textbook scan over its lines sorted by slope."""
-    order = np.lexsort((np.arange(len(a)), -a, b))
-    lines: list[int] = []
-    starts: list[float] = []
-    for i in order.tolist():
-        if lines and b[lines[-1]] == b[i]:
-            continue
-        while lines:
-            j = lines[-1]
-            if (a[j] - a[i]) / (b[i] - b[j]) <= starts[-1]:
-                lines.pop()
-                starts.pop()
-            else:
-                break
-        starts.append(-np.inf if not lines else (a[lines[-1]] - a[i]) / (b[i] - b[lines[-1]]))
-        lines.append(i)
-    return lines, starts[1:]
 
 
 def scan_line_search(table: FeatureTable, w: np.ndarray, d: np.ndarray) -> float:
@@ -57,7 +44,7 @@ def scan_line_search(table: FeatureTable, w: np.ndarray, d: np.ndarray) -> float
     gs, deltas = [], []
     for k in range(len(bounds) - 1):
         lo, hi = bounds[k], bounds[k + 1]
-        lines, breaks = scan(a_all[lo:hi], b_all[lo:hi])
+        lines, breaks = envelope_scan(a_all[lo:hi], b_all[lo:hi])
         st = table.stats[lo:hi][lines]
         base += st[0]
         gs += breaks

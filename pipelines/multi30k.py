@@ -34,6 +34,7 @@ from rescore.stages import (  # noqa: E402
     Rows,
     average_rows,
     check_models,
+    data_stage,
     grid_tunings,
     oracle_stage,
     report_stage,
@@ -78,14 +79,9 @@ def build(work: Path, mode: Mode, shared: Path | None,
         stages.append(Stage("download", [PY, str(ROOT / "data/multi30k/prepare.py"), "--output",
                                          str(source)], [source / "test2016.fr"],
                             description="download the Multi30k originals and tokenize them"))
-    slice_args = [PY, str(ROOT / "data/multi30k/slice.py"), "--from", str(source),
-                  "--output", str(data)]
-    if mode.train_pairs:
-        slice_args += ["--train-pairs", str(mode.train_pairs)]
-    if mode.sentences:
-        slice_args += ["--sentences", str(mode.sentences)]
-    stages.append(Stage("data", slice_args, [data / "test2016.fr", data / "train.fr.gz"],
-                        inputs, [s.name for s in stages], description="the data (or a slice)"))
+    stages.append(data_stage(source, data, train_pairs=mode.train_pairs,
+                             sentences=mode.sentences, inputs=inputs,
+                             after=[s.name for s in stages]))
     have_lists = shared is not None and (shared / "nbest/test2016.1000best.gz").exists()
 
     model_dirs = {}

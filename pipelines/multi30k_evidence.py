@@ -84,15 +84,9 @@ def train_stages(work: Path, data: Path, mode: Mode) -> list[Stage]:
 
 def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline:
     data = work / "data"
-    slice_args = [st.PY, str(ROOT / "data/multi30k/slice.py"), "--from", str(shared),
-                  "--output", str(data)]
-    if mode.train_pairs:
-        slice_args += ["--train-pairs", str(mode.train_pairs)]
-    if mode.sentences:
-        slice_args += ["--sentences", str(mode.sentences)]
-    stages = [Stage("data", slice_args, [data / "test2016.fr", data / "nbest/val.1000best.gz"],
-                    [shared / "train.en.gz", shared / "nbest/val.1000best.gz"],
-                    description="the data (or a slice)")]
+    stages = [st.data_stage(shared, data, train_pairs=mode.train_pairs,
+                            sentences=mode.sentences,
+                            inputs=[shared / "train.en.gz", shared / "nbest/val.1000best.gz"])]
     if models is None:
         stages += train_stages(work, data, mode)
         dirs = {name: work / "models" / name for name in MODEL_NAMES}

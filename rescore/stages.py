@@ -21,6 +21,7 @@ from rescore.model_dir import weights_path
 from rescore.pipeline import Stage
 
 PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: data/ recipes live there
 # the dense features of the Multi30k Moses system (../shared/data/multi30k-en-fr/README.md)
 MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,"
                   "TranslationModel0")
@@ -47,6 +48,21 @@ def check_models(directories: Sequence[Path]) -> None:
     if missing:
         raise RescoreError("no trained model in " + ", ".join(map(str, missing)) + " (a model "
                            "directory of rescore-train with model.pt or checkpoint.pt)")
+
+
+def data_stage(source: Path, data: Path, *, train_pairs: int | None = None,
+               sentences: int | None = None, inputs: Sequence[Path] = (),
+               after: Sequence[str] = ()) -> Stage:
+    """``data/multi30k/slice.py``: Multi30k (and its Moses lists) from ``source`` into the
+    pipeline's ``data`` folder, whole or the first ``train_pairs`` / ``sentences``."""
+    command = [PY, str(ROOT / "data/multi30k/slice.py"), "--from", str(source),
+               "--output", str(data)]
+    if train_pairs:
+        command += ["--train-pairs", str(train_pairs)]
+    if sentences:
+        command += ["--sentences", str(sentences)]
+    return Stage("data", command, [data / "test2016.fr", data / "train.fr.gz"], list(inputs),
+                 list(after), description="the data (or a slice)")
 
 
 def train_stage(name: str, out: Path, args: Sequence[str], *, after: Sequence[str] = (),

@@ -206,6 +206,28 @@ def _envelopes(sent: np.ndarray, a: np.ndarray, b: np.ndarray,
     return alive, starts_g, first
 
 
+def envelope_scan(a: np.ndarray, b: np.ndarray) -> tuple[list[int], list[float]]:
+    """One sentence's envelope by the textbook scan (a Python loop over the lines sorted by
+    slope, best intercept and then first listed first): the reference the vectorised
+    :func:`_envelopes` is tested and benchmarked against."""
+    order = np.lexsort((np.arange(len(a)), -a, b))
+    lines: list[int] = []
+    starts: list[float] = []
+    for i in order.tolist():
+        if lines and b[lines[-1]] == b[i]:
+            continue
+        while lines:
+            j = lines[-1]
+            if (a[j] - a[i]) / (b[i] - b[j]) <= starts[-1]:
+                lines.pop()
+                starts.pop()
+            else:
+                break
+        starts.append(-np.inf if not lines else (a[lines[-1]] - a[i]) / (b[i] - b[lines[-1]]))
+        lines.append(i)
+    return lines, starts[1:]
+
+
 def _envelope(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The upper envelope of one sentence's lines: winning lines in order of g and the
     breakpoints between them (one fewer); see :func:`_envelopes`."""

@@ -17,6 +17,7 @@ from rescore.tune import (
     TuneRequest,
     _envelope,
     corpus_bleu_of,
+    envelope_scan,
     grid_search,
     line_search,
     mert,
@@ -100,27 +101,6 @@ def test_corpus_bleu_of_picks_first_on_ties() -> None:
     picks_stats = table.stats[[0, 3]].sum(axis=0)
     assert corpus_bleu_of(table, np.zeros(6)) == pytest.approx(
         float(corpus_bleu_from_stats(picks_stats)))
-
-
-def envelope_scan(a: np.ndarray, b: np.ndarray) -> tuple[list[int], list[float]]:
-    """The textbook envelope: one scan over the lines sorted by slope (best intercept, then
-    first listed, first); the reference the vectorised envelopes are checked against."""
-    order = np.lexsort((np.arange(len(a)), -a, b))
-    lines: list[int] = []
-    starts: list[float] = []
-    for i in order.tolist():
-        if lines and b[lines[-1]] == b[i]:
-            continue
-        while lines:
-            j = lines[-1]
-            if (a[j] - a[i]) / (b[i] - b[j]) <= starts[-1]:
-                lines.pop()
-                starts.pop()
-            else:
-                break
-        starts.append(-np.inf if not lines else (a[lines[-1]] - a[i]) / (b[i] - b[lines[-1]]))
-        lines.append(i)
-    return lines, starts[1:]
 
 
 @pytest.mark.parametrize("seed", range(6))
