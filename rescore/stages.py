@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rescore.errors import RescoreError
-from rescore.model_dir import weights_path
+from rescore.model_dir import CHECKPOINT, MODEL
 from rescore.pipeline import Stage
 
 PY = sys.executable
@@ -42,12 +42,22 @@ def torchrun(gpus: int) -> Launcher:
 
 
 def check_models(directories: Sequence[Path]) -> None:
-    """Trained models a pipeline is given (``--models DIR``) must exist before any stage runs
-    (and in a dry run): one error naming every missing one."""
-    missing = [d for d in directories if not weights_path(d).exists()]
+    """Trained models a pipeline is given (``--models DIR``) must exist and have finished
+    training before any stage runs (and in a dry run): one error naming every missing one.
+    A folder with only a checkpoint is a run still going (or stopped): scoring with it would
+    report a half-trained model as the experiment's."""
+    missing = [d for d in directories if not (d / MODEL).exists() and not (d / CHECKPOINT).exists()]
+    unfinished = [d for d in directories if not (d / MODEL).exists() and (d / CHECKPOINT).exists()]
+    problems = []
     if missing:
-        raise RescoreError("no trained model in " + ", ".join(map(str, missing)) + " (a model "
-                           "directory of rescore-train with model.pt or checkpoint.pt)")
+        problems.append("no trained model in " + ", ".join(map(str, missing)) + " (a model "
+                        "directory of rescore-train)")
+    if unfinished:
+        problems.append("training has not finished in " + ", ".join(map(str, unfinished))
+                        + " (checkpoint.pt but no model.pt: wait for it, or continue it with "
+                        "rescore-train --resume --output DIR)")
+    if problems:
+        raise RescoreError("; ".join(problems))
 
 
 def data_stage(source: Path, data: Path, *, train_pairs: int | None = None,

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rescore.vocab import SPECIALS, Vocab
 from tests.helpers import write_tiny_model
 
@@ -57,3 +59,20 @@ def test_missing_models_are_an_error_before_any_stage(multi30k: Path, tmp_path: 
                             capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 2 and "no trained model in" in result.stderr
     assert "nowhere/rev-long" in result.stderr and not (tmp_path / "w").exists()
+
+
+def test_unfinished_models_are_an_error_before_any_stage(tmp_path: Path) -> None:
+    """A model folder with only a checkpoint is a training run still going: a pipeline given
+    it would report a half-trained model, so it is refused, naming the folder."""
+    from rescore.errors import RescoreError
+    from rescore.stages import check_models
+
+    vocab = Vocab([*SPECIALS, "a"])
+    done = write_tiny_model(tmp_path / "done", vocab, vocab, seed=0)
+    going = write_tiny_model(tmp_path / "going", vocab, vocab, seed=0)
+    (going / "model.pt").rename(going / "checkpoint.pt")
+    check_models([done])
+    with pytest.raises(RescoreError, match=r"training has not finished in .*going"):
+        check_models([done, going])
+    with pytest.raises(RescoreError, match=r"no trained model in .*nowhere.*; training has not"):
+        check_models([tmp_path / "nowhere", going])
