@@ -50,7 +50,7 @@ class Mode:
 
 QUICK = Mode("cpu-tiny", train_pairs=10000, sentences=60, epochs=1.0, mert_restarts=2,
              mira_passes=5, top=20)
-FULL = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_restarts=20,
+FULL = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_restarts=10,
             mira_passes=15, top=100)
 
 # name: (feature, training options, label); the seeds are the ones the README's models used
