@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                         '"file": F, "weights": W?}]}], "baseline": {"name", "file"}?, '
                         '"source"?, "vocab"?, "pca_model"?, "phrases"?, "oracle"?, '
                         '"models": [{"name", "dir"}]?, "plot": [names]?, "bins"?, '
-                        '"bootstrap"?, "tokenize"?} (each key explained in the README, '
+                        '"bootstrap"?, "tokenize"?, "versus_above"?} (each key explained '
+                        'in the README, '
                         "rescore-report)")
     parser.add_argument("--title", default="Systems", help="title of the table")
     parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
