@@ -90,9 +90,10 @@ def build(work: Path, mode: Mode, shared: Path | None,
             model_dirs[name] = models / name
             continue
         out = work / "models" / name
-        args = ["--preset", mode.preset, "--src-train", data / "train.en.gz", "--tgt-train",
-                data / "train.fr.gz", "--src-valid", data / "val.en", "--tgt-valid",
-                data / "val.fr", *extra]
+        args: list[str | Path] = [
+            "--preset", mode.preset, "--src-train", data / "train.en.gz", "--tgt-train",
+            data / "train.fr.gz", "--src-valid", data / "val.en", "--tgt-valid",
+            data / "val.fr", *extra]
         if mode.epochs:
             args += ["--epochs", str(mode.epochs)]
         stages.append(train_stage(f"train-{name}", out, args, after=["data"]))

@@ -70,14 +70,14 @@ def train_stages(work: Path, data: Path, mode: Mode) -> list[Stage]:
     directions["r2l"] = ("en", "fr", R2L[1])
     directions["channel"] = ("fr", "en", CHANNEL[1])
     for name, (src, tgt, opts) in directions.items():
-        args: list[object] = [
+        args: list[str | Path] = [
             "--preset", mode.preset, "--src-train", data / f"train.{src}.gz", "--tgt-train",
             data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
             data / f"val.{tgt}", *opts]
         if mode.epochs:
             args += ["--epochs", str(mode.epochs)]
         stages.append(st.train_stage(
-            f"train-{name}", work / "models" / name, [str(a) for a in args], after=["data"],
+            f"train-{name}", work / "models" / name, args, after=["data"],
             description=f"train {name} ({src}->{tgt})"))
     return stages
 

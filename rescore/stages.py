@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +75,7 @@ def data_stage(source: Path, data: Path, *, train_pairs: int | None = None,
                  list(after), description="the data (or a slice)")
 
 
-def train_stage(name: str, out: Path, args: Sequence[str], *, after: Sequence[str] = (),
+def train_stage(name: str, out: Path, args: Sequence[str | Path], *, after: Sequence[str] = (),
                 inputs: Sequence[Path] = (), resume_args: Sequence[str] = (),
                 launcher: Launcher = cli, description: str = "") -> Stage:
     """``rescore-train ARGS --output OUT``, continued with ``--resume`` after an
@@ -163,7 +163,7 @@ def oracle_stage(nbest: Path, ref: Path, out: Path, *,
                  [out, report], after=list(after)), report
 
 
-def report_stage(work: Path, spec: dict[str, object], inputs: Sequence[Path],
+def report_stage(work: Path, spec: Mapping[str, object], inputs: Sequence[Path],
                  after: Sequence[str]) -> Stage:
     """``rescore-report`` reading ``spec``, which the pipeline writes to
     WORKDIR/report/spec.json when the stage runs (a changed spec reruns the report)."""
@@ -173,7 +173,7 @@ def report_stage(work: Path, spec: dict[str, object], inputs: Sequence[Path],
                             str(report)],
                  [Path(f"{report}.{ext}") for ext in ("md", "html", "json")],
                  [*inputs], list(after), description="tables, figures, HTML",
-                 generated={spec_path: json.dumps(spec, indent=2) + "\n"})
+                 generated={spec_path: json.dumps(dict(spec), indent=2) + "\n"})
 
 
 @dataclass
