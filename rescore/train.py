@@ -31,7 +31,7 @@ from rescore.corpus import (
     prepare_data,
 )
 from rescore.distributed import barrier, dist_info
-from rescore.errors import RescoreError
+from rescore.errors import RescoreError, unknown_choice
 from rescore.files import atomic_output
 from rescore.model import Seq2Seq, count_parameters, summed_cross_entropy
 from rescore.model_dir import (
@@ -88,7 +88,7 @@ class Progress:
 
 
 def validation_perplexity(model: Seq2Seq, corpus: BinarizedCorpus, device: torch.device,
-                          batch_size: int = 128) -> float:
+                          batch_size: int = 128, precision: str = "auto") -> float:
     """exp(summed NLL / target tokens, </s> included) over the whole corpus."""
     order = np.argsort(corpus.tgt_lengths, kind="stable")
     nll, tokens = 0.0, 0
@@ -97,18 +97,21 @@ def validation_perplexity(model: Seq2Seq, corpus: BinarizedCorpus, device: torch
     with torch.no_grad():
         for i in range(0, len(order), batch_size):
             batch = corpus.batch(order[i:i + batch_size]).to(device)
-            with _autocast(device):
+            with _autocast(device, precision):
                 nll += float(model.loss(batch))
             tokens += batch.tgt_tokens
     model.train(was_training)
     return math.exp(nll / tokens)
 
 
-def _autocast(device: torch.device) -> Any:
-    """bf16 autocast on GPU; a no-op context on CPU (fp32)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _autocast(device: torch.device, precision: str = "auto") -> Any:
+    """The forward pass's precision: ``auto`` is bf16 autocast on GPU and fp32 on the CPU;
+    ``fp32`` everywhere (to check a GPU against the CPU); ``bf16`` autocast (GPU)."""
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 class Trainer:
@@ -118,8 +121,10 @@ class Trainer:
 
     def __init__(self, model: Seq2Seq, train: BinarizedCorpus, valid: BinarizedCorpus | None,
                  cfg: TrainConfig, out_dir: Path, device: torch.device,
-                 fingerprint: dict[str, Any], progress_bar: bool = True) -> None:
+                 fingerprint: dict[str, Any], progress_bar: bool = True,
+                 precision: str = "auto") -> None:
         self.dist = dist_info()
+        self.precision = precision
         self.model = model.to(device)
         self.net: nn.Module = self.model
         if self.dist.world > 1:
@@ -186,7 +191,7 @@ class Trainer:
             mine, weight = batch.select(slice(0, 1)).to(self.device), 0.0
         else:
             weight = 1.0
-        with _autocast(self.device):
+        with _autocast(self.device, self.precision):
             local = summed_cross_entropy(self.net(mine), mine.tgt_out) * weight
         # DDP averages gradients over processes: scale so the sum is the full batch's
         loss = local * (self.dist.world / full_size)
@@ -233,7 +238,8 @@ class Trainer:
                 window_tokens, window_start = 0, time.perf_counter()
             half = self.is_half_epoch_end(step)
             if half and self.valid_data is not None and self.dist.main:
-                ppl = validation_perplexity(self.model, self.valid_data, self.device)
+                ppl = validation_perplexity(self.model, self.valid_data, self.device,
+                                            precision=self.precision)
                 self.log({"type": "valid", "step": step + 1,
                           "epoch": (step + 1) / self.steps_per_epoch, "ppl": ppl,
                           "elapsed_s": self.progress.seconds})
@@ -280,6 +286,7 @@ class TrainRequest:
     max_steps: int | None = None
     max_seconds: float | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "auto"  # not part of the run's identity: a resume may change it
     progress_bar: bool = False
 
 
@@ -365,11 +372,17 @@ def run_fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig,
 def train_model(request: TrainRequest) -> TrainResult:
     """Prepare (or resume) the run in ``request.output`` and train until the recipe's end or a
     ``max_steps`` / ``max_seconds`` limit; the weights are written in either case."""
+    if request.precision not in PRECISIONS:
+        raise unknown_choice("precision", request.precision, PRECISIONS)
+    if request.precision == "bf16" and request.device.type != "cuda":
+        raise RescoreError("--precision bf16 needs a CUDA device (the CPU's LSTM kernels "
+                           "refuse bf16); use auto or fp32")
     model_cfg, train_cfg, data = prepare_run(request)
     torch.manual_seed(train_cfg.seed)
     model = Seq2Seq(model_cfg)
     trainer = Trainer(model, data.train, data.valid, train_cfg, request.output, request.device,
-                      run_fingerprint(model_cfg, train_cfg, data), request.progress_bar)
+                      run_fingerprint(model_cfg, train_cfg, data), request.progress_bar,
+                      request.precision)
     if request.resume:
         trainer.load_checkpoint()
     if trainer.dist.main:

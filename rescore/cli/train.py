@@ -18,7 +18,7 @@ from rescore.cli.common import (
 from rescore.config import PRESETS
 from rescore.corpus import TRAIN_TOKENIZERS
 from rescore.distributed import dist_info
-from rescore.train import TrainRequest, checkpoint_step, train_model
+from rescore.train import PRECISIONS, TrainRequest, checkpoint_step, train_model
 
 PROG = "rescore-train"
 MODEL_OPTIONS = {"src_vocab_size": "source vocabulary size, specials included",
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-steps", type=int, help="stop after this many updates (total)")
     parser.add_argument("--max-minutes", type=float, help="stop this call after this long")
     add_device_args(parser, "training")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: on CUDA too "
+                        "(to check a GPU against the CPU); bf16: autocast (CUDA only)")
     add_progress_flag(parser)
     return parser
 
@@ -96,7 +99,8 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
         train_overrides={k: options[k] for k in TRAIN_OPTIONS},
         max_steps=args.max_steps,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None,
-        device=apply_device_args(args), progress_bar=want_progress(args.progress))
+        device=apply_device_args(args), precision=args.precision,
+        progress_bar=want_progress(args.progress))
 
 
 def train_command(args: argparse.Namespace) -> None:

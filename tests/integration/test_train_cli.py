@@ -202,3 +202,24 @@ def test_right_to_left_model_records_its_order_and_languages(corpus: dict[str, P
     _, tgt = BinarizedCorpus(out / "data" / "train").pair(0)
     assert loaded.tgt_vocab.decode(tgt.tolist()) == [
         w if w in loaded.tgt_vocab.index else "<unk>" for w in first[::-1]]
+
+
+def test_precision(corpus: dict[str, Path], tmp_path: Path) -> None:
+    """--precision: auto is fp32 on the CPU (the same losses, bit for bit); bf16 (the GPU
+    default, which a GPU session compares with fp32) is refused on the CPU, whose LSTM kernels
+    have no bf16, as is an unknown value: one line, exit 2, no model folder."""
+    losses = {}
+    for precision in ("auto", "fp32"):
+        out = tmp_path / precision
+        result = run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "1",
+                         "--log-every", "5", "--precision", precision, "--output", out)
+        assert result.returncode == 0, result.stderr
+        records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        losses[precision] = [r["loss_per_token"] for r in records if r.get("type") == "train"]
+    assert len(losses["fp32"]) >= 4 and losses["auto"] == losses["fp32"]
+    for precision, message in (("bf16", "--precision bf16 needs a CUDA device"),
+                               ("fp16", "argument --precision: invalid choice")):
+        result = run_cli("rescore-train", *TINY, *data_args(corpus), "--precision", precision,
+                         "--device", "cpu", "--output", tmp_path / precision)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / precision).exists()
