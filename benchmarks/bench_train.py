@@ -1,14 +1,15 @@
 """Training speed: target words/s and the fraction of the machine's matmul peak reached.
 
 Baseline in the same run: the FLOP/s of a large matrix multiply (torch.mm, the same threads)
-in the precision training runs in: fp32 on the CPU, bf16 on a GPU (where training autocasts). Training FLOPs are counted analytically from the model's shapes: per token and
+in the precision training runs in: fp32 on the CPU, bf16 on a GPU (where training
+autocasts). Training FLOPs are counted analytically from the model's shapes: per token and
 LSTM layer 4H(I+H) multiply-adds, per target token H*V for the generator, x2 for FLOPs and
 x3 for forward + backward. Real Multi30k batches (length-bucketed, as in training).
 
     .venv/bin/python benchmarks/bench_train.py [--threads 2] [--device cpu|cuda]
     python benchmarks/bench_train.py --device cuda --paper-vocab 160000,80000 --paper-steps 20
 
-Writes benchmarks/results/train.json and prints a Markdown table.
+Writes benchmarks/results/train-DEVICE.json and prints a Markdown table.
 """
 
 from __future__ import annotations
