@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,9 @@ FULL = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_rest
 # name: (feature, training options, label); the seeds are the ones the README's models used
 REVERSED = {"rev": ("LSTMR0", ["--seed", "1"]), "rev2": ("LSTMR1", ["--seed", "2"]),
             "rev3": ("LSTMR2", ["--seed", "4"])}
-R2L = ("LSTMR2L0", ["--seed", "5", "--target-right-to-left"])
+# right-to-left: the source in its own order, so that the first target words written (the
+# sentence's end) sit next to the source words they translate (the reversal's argument)
+R2L = ("LSTMR2L0", ["--seed", "5", "--target-right-to-left", "--no-reverse-source"])
 CHANNEL = ("Channel0", ["--seed", "3", "--src-lang", "fr", "--tgt-lang", "en"])
 ENSEMBLE = "LSTMEnsemble0"
 KENLM = "KenLM0"
@@ -95,26 +98,40 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
         dirs = {name: models / name for name in MODEL_NAMES}
         model_inputs = list(dirs.values())
     st.check_models(model_inputs)
-    trained = [s.name for s in stages]
+
+    def needs(*names: str) -> tuple[list[Path], list[str]]:
+        """The model folders a stage reads (inputs: a changed model reruns only the stages
+        that read it) and the training stages it waits for."""
+        if models is None:
+            return [], [f"train-{name}" for name in names]
+        return [dirs[name] for name in names], []
+
     lm = shared / "lm" / "train.fr.5g.arpa.gz"
 
     # scoring: one stage per kind of evidence, so the report of timings says which dominates
     scored: dict[str, Path] = {}
     reversed_feats = [(feat, dirs[name]) for name, (feat, _) in REVERSED.items()]
     for split in ("val", "test2016"):
-        direct, channel = (work / "scored" / f"{split}.{k}.nbest.gz" for k in ("direct", "channel"))
+        direct, channel, kenlm = (work / "scored" / f"{split}.{k}.nbest.gz"
+                                  for k in ("direct", "channel", "kenlm"))
         scored[split] = work / "scored" / f"{split}.all.nbest.gz"
         source = data / f"{split}.en"
-        stages += [
-            st.score_stage(f"direct-{split}", data / f"nbest/{split}.1000best.gz", source,
-                           [*reversed_feats, (R2L[0], dirs["r2l"])], direct,
-                           ensemble=[f for f, _ in reversed_feats], inputs=model_inputs,
-                           after=trained),
-            st.score_stage(f"channel-{split}", direct, source, [], channel,
-                           channel_models=[(CHANNEL[0], dirs["channel"])], inputs=model_inputs,
-                           after=[*trained, f"direct-{split}"]),
-            st.score_stage(f"kenlm-{split}", channel, source, [], scored[split], lms=[lm],
-                           inputs=[lm], after=[f"channel-{split}"])]
+        reads, waits = needs(*REVERSED)
+        stages.append(st.score_stage(
+            f"direct-{split}", data / f"nbest/{split}.1000best.gz", source, reversed_feats,
+            direct, ensemble=[f for f, _ in reversed_feats], inputs=reads,
+            after=["data", *waits]))
+        reads, waits = needs("channel")
+        stages.append(st.score_stage(
+            f"channel-{split}", direct, source, [], channel,
+            channel_models=[(CHANNEL[0], dirs["channel"])], inputs=reads,
+            after=[*waits, f"direct-{split}"]))
+        stages.append(st.score_stage(f"kenlm-{split}", channel, source, [], kenlm, lms=[lm],
+                                     inputs=[lm], after=[f"channel-{split}"]))
+        reads, waits = needs("r2l")
+        stages.append(st.score_stage(
+            f"r2l-{split}", kenlm, source, [(R2L[0], dirs["r2l"])], scored[split],
+            inputs=reads, after=[*waits, f"kenlm-{split}"]))
 
     single = REVERSED["rev"][0]
     labels = {single: "one deep reversed LSTM", ENSEMBLE: "ensemble of 3 deep reversed LSTMs"}
@@ -136,7 +153,7 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
         "all-one": ([*one, ",".join(everything[1:])],
                     "+ KenLM, Moses total as one feature, MERT on val")}
     init = data / "moses.ini.tuned"
-    after_val, after_test = [*trained, "kenlm-val"], [*trained, "kenlm-test2016"]
+    after_val, after_test = ["r2l-val"], ["r2l-test2016"]
     table2 = st.tuned_rows(scored["val"], scored["test2016"], data / "val.fr", init, tunings,
                            work, after_val, after_test)
     for key in ("all-mert", "all-mira", "all-one"):  # MBR on top, its scale tuned on val
@@ -159,7 +176,7 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
                                           work / "oracle" / "test2016.oracle", after=["data"])
     table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
 
-    table1 = standalone_rows(work, data, dirs, model_inputs, trained, mode)
+    table1 = standalone_rows(work, data, dirs, needs, mode)
     stages += table2.stages + table1.stages
 
     spec = {"ref": str(data / "test2016.fr"), "versus_above": True,
@@ -175,17 +192,18 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
     return Pipeline(work, stages)
 
 
-def standalone_rows(work: Path, data: Path, dirs: dict[str, Path], model_inputs: list[Path],
-                    trained: list[str], mode: Mode) -> st.Rows:
+def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
+                    needs: Callable[..., tuple[list[Path], list[str]]], mode: Mode) -> st.Rows:
     """Table 1: the deep ensemble's beam search (beam 1 and 12), then noisy-channel reranking
     of its own 12-best lists: direct (the ensemble's mean), channel and length, tuned on val
     by MERT from the beam's own ranking (and once more with the right-to-left model)."""
     rows = st.Rows()
     ensemble = [dirs[name] for name in REVERSED]
     label = "ensemble of 3 deep reversed LSTMs, beam {}"
+    reads, waits = needs(*REVERSED)
     out = work / "translate" / "test2016-b1.txt"
     rows.add(st.translate_stage("translate-b1", data / "test2016.en", out, ensemble, 1,
-                                inputs=model_inputs, after=trained), label.format(1), out)
+                                inputs=reads, after=["data", *waits]), label.format(1), out)
     members = [f"LSTM{i}" for i in range(len(ensemble))]
     lists: dict[str, Path] = {}
     for split in ("val", "test2016"):  # beam 12: the 1-best and the 12-best lists
@@ -193,18 +211,19 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path], model_inputs:
         out = work / "translate" / f"{split}-b12.txt"
         search = st.translate_stage(
             f"translate-b12-{split}", data / f"{split}.en", out, ensemble, 12,
-            extra=["--output-nbest", str(nbest)], inputs=model_inputs, after=trained)
+            extra=["--output-nbest", str(nbest)], inputs=reads, after=["data", *waits])
         search.outputs.append(nbest)
         if split == "test2016":
             rows.add(search, label.format(12), out)
         else:
             rows.stages.append(search)
         lists[split] = work / "translate" / f"{split}-b12.scored.nbest.gz"
+        other, other_waits = needs("r2l", "channel")
         rows.stages.append(st.score_stage(
             f"channel-nbest-{split}", nbest, data / f"{split}.en",
             [(R2L[0], dirs["r2l"])], lists[split], ensemble=members,
             channel_models=[(CHANNEL[0], dirs["channel"])], extra=["--word-count"],
-            inputs=model_inputs, after=[f"translate-b12-{split}"]))
+            inputs=other, after=[f"translate-b12-{split}", *other_waits]))
     init = work / "tune" / "beam-init.json"
     init_text = json.dumps({ENSEMBLE: [1.0]}) + "\n"  # the beam's own ranking
     cache = work / "tune" / "beam-val.features.parquet"

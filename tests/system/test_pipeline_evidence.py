@@ -18,11 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SENTENCES = 8
 
 
-def run_pipeline(work: Path) -> subprocess.CompletedProcess[str]:
+def run_pipeline(work: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "pipelines/multi30k_evidence.py"), "--quick",
          "--train-pairs", "300", "--sentences", str(SENTENCES), "--epochs", "0.5",
-         "--workdir", str(work)], capture_output=True, text=True, check=False, timeout=900)
+         "--workdir", str(work), *map(str, extra)], capture_output=True, text=True,
+        check=False, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,8 @@ def work(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_kind_of_evidence_is_scored(work: Path) -> None:
     block = next(iter(read_nbest(work / "scored/test2016.all.nbest.gz")))
-    assert block.schema.names[-7:] == ("LSTMR0", "LSTMR1", "LSTMR2", "LSTMR2L0",
-                                       "LSTMEnsemble0", "Channel0", "KenLM0")
+    assert block.schema.names[-7:] == ("LSTMR0", "LSTMR1", "LSTMR2", "LSTMEnsemble0",
+                                       "Channel0", "KenLM0", "LSTMR2L0")
     beam = next(iter(read_nbest(work / "translate/test2016-b12.scored.nbest.gz")))
     assert {"Channel0", "WordCount0", "LSTMEnsemble0", "LSTMR2L0"} <= set(beam.schema.names)
 
@@ -56,7 +57,9 @@ def test_tables_compare_each_row_with_the_one_above(work: Path) -> None:
     assert [row["system"] for row in table1][1:3] == [
         "ensemble of 3 deep reversed LSTMs, beam 1", "ensemble of 3 deep reversed LSTMs, beam 12"]
     report = (work / "report/report.md").read_text()
-    assert "en -> fr, reversed source, right-to-left target" in report
+    # the right-to-left model reads the source in its own order (its first words written are
+    # the sentence's last); the others read it reversed
+    assert "en -> fr, right-to-left target" in report
     assert "fr -> en, reversed source" in report
 
 
@@ -64,3 +67,25 @@ def test_rerun_does_no_work(work: Path) -> None:
     result = run_pipeline(work)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "[run ]" not in result.stderr
+
+
+def test_a_replaced_model_reruns_only_what_reads_it(work: Path, tmp_path: Path) -> None:
+    """Given trained models, swapping one (a retrained right-to-left model) redoes its own
+    scoring and what uses its feature, not the other models' scoring or beam search."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("rev", "rev2", "rev3", "r2l", "channel"):
+        (models / name).symlink_to(work / "models" / name)
+    again = tmp_path / "work"
+    result = run_pipeline(again, "--models", models)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (models / "r2l").unlink()
+    (models / "r2l").symlink_to(work / "models" / "rev3")  # another en->fr model
+    plan = run_pipeline(again, "--models", models, "--dry-run")
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    runs = {line.split()[2].rstrip(":") for line in plan.stdout.splitlines()
+            if line.startswith("[run ]")}
+    assert {"r2l-val", "r2l-test2016", "tune-r2l", "tune-all-mert", "channel-nbest-val",
+            "tune-beam-nc-r2l", "report"} <= runs
+    assert not runs & {"data", "direct-val", "direct-test2016", "channel-val", "kenlm-val",
+                       "kenlm-test2016", "translate-b1", "translate-b12-val", "oracle"}
