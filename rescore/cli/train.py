@@ -64,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="feed the source in reading order (the paper's forward model)")
     parser.add_argument("--target-right-to-left", action="store_true",
                         help="a right-to-left model: the decoder reads and writes the target "
-                        "in reverse (independent of the source's direction); rescore-nbest "
-                        "--model scores hypotheses in this order by itself")
+                        "in reverse (independent of the source's direction: pair it with "
+                        "--no-reverse-source, so that the first words written sit next to the "
+                        "source words they translate); rescore-nbest --model scores hypotheses "
+                        "in this order by itself")
     model = parser.add_argument_group("model (override the preset)")
     for name, text in MODEL_OPTIONS.items():
         model.add_argument("--" + name.replace("_", "-"), type=int,
