@@ -144,19 +144,21 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
                 "+ right-to-left LSTM (Moses total as one feature, MERT on val)"),
         "channel": ([*one, f"{ENSEMBLE},{R2L[0]},{CHANNEL[0]}"],
                     "+ channel model (Moses total as one feature, MERT on val)"),
+        # the KenLM row first with the tuning of the rows above (its "vs above" is then
+        # what KenLM adds), then the other two tunings of all features
+        "all-one": ([*one, ",".join(everything[1:])],
+                    "+ KenLM, Moses total as one feature, MERT on val"),
         "all-mert": (["--method", "mert", "--restarts", str(mode.mert_restarts),
                       "--tune-features", ",".join(everything)],
                      "+ KenLM, all features, MERT on val"),
         "all-mira": (["--method", "mira", "--iterations", str(mode.mira_passes),
                       "--tune-features", ",".join(everything)],
-                     "+ KenLM, all features, batch MIRA on val"),
-        "all-one": ([*one, ",".join(everything[1:])],
-                    "+ KenLM, Moses total as one feature, MERT on val")}
+                     "+ KenLM, all features, batch MIRA on val")}
     init = data / "moses.ini.tuned"
     after_val, after_test = ["r2l-val"], ["r2l-test2016"]
     table2 = st.tuned_rows(scored["val"], scored["test2016"], data / "val.fr", init, tunings,
                            work, after_val, after_test)
-    for key in ("all-mert", "all-mira", "all-one"):  # MBR on top, its scale tuned on val
+    for key in ("all-one", "all-mert", "all-mira"):  # MBR on top, its scale tuned on val
         weights = work / "tune" / f"{key}.json"
         scale = work / "tune" / f"mbr-{key}.json"
         table2.stages.append(st.tune_stage(
@@ -168,6 +170,10 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
                                 scale.with_suffix(".report.json"), out, top=mode.top,
                                 after=[*after_test, f"tune-mbr-{key}"]),
                    f"MBR over the top {mode.top} of: {tunings[key][1]}", out, scale)
+        # each MBR row right below the row it decodes, so that "vs above" is what MBR adds
+        row = table2.systems.pop()
+        base = next(i for i, r in enumerate(table2.systems) if r["name"] == tunings[key][1])
+        table2.systems.insert(base + 1, row)
     averages = st.average_rows(scored["test2016"], labels, work, after_test)
     table2.stages += averages.stages
     table2.systems += averages.systems
