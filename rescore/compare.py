@@ -144,10 +144,7 @@ def compare_systems(
                     row[f"{metric} diff 95% CI"] = f"[{low:+.2f}, {high:+.2f}]"
                 else:
                     row[f"{metric} diff 95% CI"] = ""
-                # sacrebleu's test gives about 1/(samples+1) for an output identical to the
-                # baseline, which reads as significant: there is no difference, p = 1
-                same = i > 0 and list(systems[i][1]) == list(systems[0][1])
-                row[f"{metric} p"] = 1.0 if same else res.p_value
+                row[f"{metric} p"] = _p_value(res.p_value, res.score - base.score)
             rows.append(row)
     else:
         signatures = {}
@@ -167,6 +164,15 @@ def compare_systems(
     table = pd.DataFrame(rows)
     return Comparison(table, signatures, {"tokenize": tokenize, "bootstrap": bootstrap,
                                           "baseline": names[0], "versus_above": versus_above})
+
+
+def _p_value(p: float | None, difference: float) -> float | None:
+    """sacrebleu's paired bootstrap p, except for no difference at all: when the two scores
+    are equal (identical outputs, or outputs that differ only where neither scores, such as
+    MBR changing one sentence for another with the same n-gram matches), every resample's
+    difference is 0 and its test gives 1/(samples+1), which reads as significant; no observed
+    difference is p = 1."""
+    return 1.0 if difference == 0 else p
 
 
 def _add_versus_above(rows: list[dict[str, object]],
@@ -195,6 +201,7 @@ def _add_versus_above(rows: list[dict[str, object]],
             if results is None:
                 row[f"{metric} vs above p"] = 1.0  # identical outputs: no difference
             else:
-                res = results[metric][1]
-                assert isinstance(res, Result)
-                row[f"{metric} vs above p"] = res.p_value
+                res, above_res = results[metric][1], results[metric][0]
+                assert isinstance(res, Result) and isinstance(above_res, Result)
+                row[f"{metric} vs above p"] = _p_value(res.p_value,
+                                                       res.score - above_res.score)

@@ -118,3 +118,17 @@ def test_report_shows_dev_bleu_of_tuned_rows(multi30k: Path, tmp_path: Path) -> 
     assert table["dev diff"][1] == pytest.approx(1.38)
     assert "| dev diff" in result.stdout or "dev diff" in result.stdout
     assert "BLEU vs above p" in table.columns
+
+
+def test_different_outputs_with_equal_scores_are_not_significant() -> None:
+    """MBR may swap one sentence for another that matches the reference no better (here two
+    unmatched words of the same length): the scores are equal, every resample's difference is
+    0, and sacrebleu's test alone would say p = 1/(samples+1)."""
+    refs = ["a b c d e", "f g h i", "j k l m n o"]
+    hyps = ["a b c d x", "f g h", "j k l m n o"]
+    swapped = ["a b c d y", "f g h", "j k l m n o"]
+    table = compare_systems(refs, [("base", hyps), ("mbr", swapped)], bootstrap=100,
+                            versus_above=True).table
+    for metric in ("BLEU", "chrF2"):
+        assert table[f"{metric} diff"][1] == 0.0
+        assert table[f"{metric} p"][1] == 1.0 and table[f"{metric} vs above p"][1] == 1.0
