@@ -30,7 +30,7 @@ from rescore.errors import RescoreError, unknown_choice
 from rescore.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 ENSEMBLE_MODES = ("log-linear", "linear")
-UNK_POLICIES = ("keep", "drop", "forbid")
+UNK_POLICIES = ("keep", "drop", "forbid", "replace")
 
 
 class DecoderModel(Protocol):
@@ -45,6 +45,13 @@ class DecoderModel(Protocol):
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
         """The state of rows ``index`` (reorders, drops and repeats rows)."""
         ...
+
+
+def attention_of(model: Any, state: Any) -> torch.Tensor | None:
+    """A model's last attention weights over the source ``(B, S)`` in reading order, or None
+    (a model without attention, or one that does not say)."""
+    weights = getattr(model, "attention_weights", None)
+    return weights(state) if weights is not None else None
 
 
 class Ensemble:
@@ -85,6 +92,19 @@ class Ensemble:
     def select_state(self, states: list[Any], index: torch.Tensor) -> list[Any]:
         return [m.select_state(s, index) for m, s in zip(self.models, states, strict=True)]
 
+    @property
+    def attends(self) -> bool:
+        """Some member attends over the source (its weights give alignments)."""
+        return any(bool(getattr(m, "attends", False)) for m in self.models)
+
+    def attention(self, states: list[Any]) -> torch.Tensor | None:
+        """The mean of the attending members' last attention weights ``(B, S)`` over the
+        source positions in reading order; None when no member attends."""
+        found = [w for w in (attention_of(m, s) for m, s in zip(self.models, states,
+                                                                 strict=True))
+                 if w is not None]
+        return torch.stack(found).mean(0) if found else None
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -93,7 +113,8 @@ class SearchConfig:
     max_len_a: float = 1.5  # a hypothesis has at most a * source length + b tokens
     max_len_b: int = 10
     length_norm: bool = False  # rank finished hypotheses by score / (tokens + 1)
-    unk: str = "keep"  # keep: may output <unk>; drop: removed from the text; forbid: never
+    unk: str = "keep"  # keep: may output <unk>; drop: removed from the text; forbid: never;
+    # replace: the source word the attention weights most (as keep in the search itself)
 
     def __post_init__(self) -> None:
         if self.beam < 1 or not 1 <= self.nbest <= self.beam:
@@ -111,12 +132,15 @@ class SearchConfig:
 @dataclass
 class Hypothesis:
     """A finished output: target ids (``</s>`` excluded), its log-probability under the
-    search's (combined) model, each member's, and the score it was ranked by."""
+    search's (combined) model, each member's, the score it was ranked by and, when the search
+    tracked attention, for each target id the source position (0-based, reading order) with
+    the largest attention weight when it was chosen."""
 
     tokens: list[int]
     score: float
     member_scores: list[float]
     rank_score: float
+    alignment: list[int] | None = None
 
 
 @dataclass
@@ -208,9 +232,11 @@ def _forbidden(unk: str) -> list[int]:
 
 @torch.inference_mode()
 def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchConfig,
-                device: torch.device | None = None) -> list[list[Hypothesis]]:
+                device: torch.device | None = None,
+                align: bool = False) -> list[list[Hypothesis]]:
     """Beam search for a batch of source id arrays at once: the ``config.nbest`` best
-    hypotheses of each sentence, best first. Sentences leave the batch as they finish."""
+    hypotheses of each sentence, best first. Sentences leave the batch as they finish.
+    ``align`` (and a member with attention): each hypothesis carries its alignment."""
     device = device or torch.device("cpu")
     n, k, m = len(sources), config.beam, len(model)
     if n == 0:
@@ -223,6 +249,8 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
     scores[:, 0] = 0.0
     member_scores = torch.zeros((m, n, k), device=device)
     history = torch.empty((n, k, 0), dtype=torch.long, device=device)
+    align = align and model.attends
+    aligned = torch.empty((n, k, 0), dtype=torch.long, device=device)  # source positions
     prev = torch.full((n,), BOS_ID, dtype=torch.long, device=device)
     active = torch.arange(n, device=device)  # the original index of each batch row
     results: list[list[Hypothesis]] = [[] for _ in range(n)]
@@ -249,7 +277,8 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
             results[sentence].append(Hypothesis(
                 history[s, beam].tolist(), score,
                 (member_scores[:, s, beam] + members[:, s, beam, EOS_ID]).tolist(),
-                score / length if config.length_norm else score))
+                score / length if config.length_norm else score,
+                aligned[s, beam].tolist() if align else None))
         # continuing beams: gather their history, scores and per-model scores
         scores = cand.next_scores
         index = torch.arange(b, device=device).unsqueeze(1)
@@ -257,6 +286,12 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
         member_scores = member_scores[:, index, cand.next_beams] + picked
         history = torch.cat([history[index, cand.next_beams],
                              cand.next_tokens.unsqueeze(2)], dim=2)
+        if align:
+            weights = model.attention(states)
+            assert weights is not None
+            position = weights.argmax(-1).view(b, rows).expand(b, k)
+            aligned = torch.cat([aligned[index, cand.next_beams],
+                                 position[index, cand.next_beams].unsqueeze(2)], dim=2)
         done = _done(results, active, scores, config)
         keep = (~done).nonzero().squeeze(1)
         t += 1
@@ -264,6 +299,7 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
             break
         if keep.numel() < b:
             active, scores, history = active[keep], scores[keep], history[keep]
+            aligned = aligned[keep] if align else aligned
             member_scores = member_scores[:, keep]
             cand.next_beams, cand.next_tokens = cand.next_beams[keep], cand.next_tokens[keep]
             index = index[keep]

@@ -12,6 +12,8 @@ from typing import Any
 
 from rescore.errors import RescoreError, unknown_choice
 
+ATTENTION_TYPES = ("none", "dot", "general", "concat")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -28,10 +30,19 @@ class ModelConfig:
     init_range: float = 0.08  # uniform init in [-init_range, init_range]
     dropout: float = 0.0  # on embeddings, between LSTM layers and before the generator
     # (training only; the paper uses none: an option for small corpora such as Multi30k)
+    attention: str = "none"  # Luong et al. (2015) global attention score: none (the paper's
+    # fixed-vector model), dot, general or concat
+    input_feeding: bool = False  # Luong's input feeding: the previous attentional vector
+    # joins the decoder's next input (attention only)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
             raise RescoreError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.attention not in ATTENTION_TYPES:
+            raise RescoreError(f"unknown attention type {self.attention!r} (this version of "
+                               f"rescore knows {', '.join(ATTENTION_TYPES)})")
+        if self.input_feeding and self.attention == "none":
+            raise RescoreError("input feeding needs attention (--attention dot|general|concat)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,13 @@ PRESETS: dict[str, Preset] = {
         "4 x 256 LSTM (the paper's depth), 8k vocabularies, dropout 0.2 (our departure from "
         "the paper, for a 29k-pair corpus), 16 epochs: Multi30k on one CPU thread in about "
         "70 minutes (4,248 s measured)"),
+    "cpu-attention": Preset(
+        ModelConfig(src_vocab_size=8000, tgt_vocab_size=8000, embed_dim=256, hidden_dim=256,
+                    num_layers=2, dropout=0.2, attention="dot"),
+        TrainConfig(batch_size=64, epochs=8.0, decay_start_epoch=6.0, checkpoint_every=200),
+        "cpu-multi30k's 2 x 256 LSTM with global dot attention (Luong et al. 2015) and "
+        "dropout 0.2, 8 epochs, halving from epoch 6: Multi30k on one CPU thread in about "
+        "30 minutes"),
     "cpu-tiny": Preset(
         ModelConfig(src_vocab_size=2000, tgt_vocab_size=2000, embed_dim=32, hidden_dim=32,
                     num_layers=1),

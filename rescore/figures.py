@@ -133,8 +133,8 @@ def encoder_states(directory: str | Path, phrases: Sequence[str]) -> np.ndarray:
     states = []
     for phrase in phrases:
         ids = torch.from_numpy(vocab.encode(phrase.split()).astype(np.int64)).unsqueeze(0)
-        h, _ = model.encode(ids, torch.tensor([ids.shape[1]]))
-        states.append(h[-1, 0].numpy())
+        state = model.encode(ids, torch.tensor([ids.shape[1]]))
+        states.append(state.h[-1, 0].numpy())
     return np.stack(states)
 
 

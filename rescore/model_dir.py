@@ -67,6 +67,8 @@ def load_config(directory: str | Path) -> tuple[ModelConfig, TrainConfig, dict[s
         raise RescoreError(f"{path}: no config.json: not a rescore model directory") from None
     except (json.JSONDecodeError, TypeError, KeyError) as err:
         raise RescoreError(f"{path}: invalid model config: {err}") from None
+    except RescoreError as err:  # a value this version does not know (an attention type)
+        raise RescoreError(f"{path}: {err}") from None
     return model, train, data
 
 
@@ -174,11 +176,17 @@ def check_compatible(models: list[LoadedModel]) -> None:
 
 def parameter_count(config: ModelConfig) -> int:
     """Parameters of a model of this configuration (without building it): two embeddings,
-    two deep LSTMs (4 gates, two bias vectors each, as torch's LSTM) and the output layer."""
+    two deep LSTMs (4 gates, two bias vectors each, as torch's LSTM; input feeding widens the
+    decoder's first layer's input by ``hidden``), the attention's matrices (W_c ``2h x h``;
+    general adds W_a ``h x h``, concat W_q and W_k ``h x h`` and v ``h``) and the output
+    layer."""
     e, h, layers = config.embed_dim, config.hidden_dim, config.num_layers
     lstm = sum(4 * h * ((e if i == 0 else h) + h) + 8 * h for i in range(layers))
-    return (config.src_vocab_size * e + config.tgt_vocab_size * e + 2 * lstm
-            + h * config.tgt_vocab_size + config.tgt_vocab_size)
+    attention = {"none": 0, "dot": 2 * h * h, "general": 3 * h * h,
+                 "concat": 4 * h * h + h}[config.attention]
+    feeding = 4 * h * h if config.input_feeding else 0
+    return (config.src_vocab_size * e + config.tgt_vocab_size * e + 2 * lstm + attention
+            + feeding + h * config.tgt_vocab_size + config.tgt_vocab_size)
 
 
 def describe(directory: str | Path) -> dict[str, Any]:
@@ -189,6 +197,7 @@ def describe(directory: str | Path) -> dict[str, Any]:
     info: dict[str, Any] = {
         "path": str(path), "preset": extra.get("preset"),
         "shape": f"{model.num_layers} x {model.hidden_dim} LSTM, {model.embed_dim}-d embeddings",
+        "attention": model.attention + (", input feeding" if model.input_feeding else ""),
         "vocabulary": f"{model.src_vocab_size}/{model.tgt_vocab_size}",
         "parameters": parameter_count(model), "reversed source": model.reverse_source,
         "right to left": model.reverse_target, "languages": extra.get("languages"),

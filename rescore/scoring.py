@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rescore.corpus import make_batch
-from rescore.model import Seq2Seq
+from rescore.model import DecoderState, Seq2Seq, State
 from rescore.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 
 
@@ -115,31 +115,34 @@ def score_prefix_shared(model: Seq2Seq, sources: Sequence[np.ndarray],
             node = np.full(len(flat), -1, dtype=np.int64)
             node[alive[going]] = inverse
             parents = torch.from_numpy(unique // vocab).to(device)
-            state = (state[0][:, parents], state[1][:, parents])
+            state = model.select_state(state, parents)
             node_input = torch.from_numpy(unique % vocab).to(device)
     return list(np.split(totals, np.cumsum(counts)[:-1]))
 
 
-def _step_and_pick(model: Seq2Seq, inputs: torch.Tensor, state: tuple[torch.Tensor, ...],
-                   chunk: int, rows: np.ndarray, cols: np.ndarray
-                   ) -> tuple[np.ndarray, tuple[torch.Tensor, torch.Tensor]]:
+def _step_and_pick(model: Seq2Seq, inputs: torch.Tensor, state: DecoderState, chunk: int,
+                   rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, DecoderState]:
     """One decoder step for every node, ``chunk`` nodes at a time; returns the log-probability
     of token ``cols[j]`` at node ``rows[j]`` for every j (never the whole nodes x vocabulary
     matrix at once) and the new states."""
     picked = np.empty(len(rows))
-    hs, cs = [], []
-    for start in range(0, int(inputs.shape[0]), chunk):
-        part = slice(start, start + chunk)
-        logp, (h, c) = model.step(inputs[part], (state[0][:, part].contiguous(),
-                                                 state[1][:, part].contiguous()))
-        hs.append(h)
-        cs.append(c)
+    total = int(inputs.shape[0])
+    if total <= chunk:
+        parts = [(0, state)]
+    else:
+        parts = [(start, model.select_state(state, torch.arange(
+            start, min(start + chunk, total), device=inputs.device)))
+            for start in range(0, total, chunk)]
+    states = []
+    for start, part_state in parts:
+        logp, new = model.step(inputs[start:start + chunk], part_state)
+        states.append(new)
         sel = np.flatnonzero((rows >= start) & (rows < start + chunk))
         if len(sel):
             got = logp[torch.from_numpy(rows[sel] - start).to(logp.device),
                        torch.from_numpy(cols[sel]).to(logp.device)]
             picked[sel] = got.double().cpu().numpy()
-    return picked, (torch.cat(hs, 1), torch.cat(cs, 1))
+    return picked, states[0] if len(states) == 1 else model.cat_states(states)
 
 
 @dataclass
@@ -163,7 +166,9 @@ def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
     The inputs of all sentences form one trie in the order the encoder reads them (reversed
     for a reversed-source model, so hypotheses that end alike share the encoder's first
     steps); each trie node is one batched encoder step. The output is then scored by a
-    teacher-forced decoder pass from each input's final state, ``chunk`` inputs at a time.
+    teacher-forced decoder pass from each input's final state, ``chunk`` inputs at a time;
+    a decoder with attention attends over all of that input's encoder outputs (each trie
+    node's output is computed once and shared by the inputs through it).
     An empty input is read as a lone ``</s>`` (as :func:`score_pairs` reads an empty source).
     Returns one ``(len(inputs[k]),)`` array per sentence, equal to scoring each pair alone.
     """
@@ -179,31 +184,42 @@ def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
     tokens = np.zeros((len(flat), int(lengths.max())), dtype=np.int64)
     for i, h in enumerate(flat):
         tokens[i, : len(h)] = h
-    hidden = model.config.hidden_dim
-    finals_h = torch.empty(model.config.num_layers, len(flat), hidden, device=device)
-    finals_c = torch.empty_like(finals_h)
     vocab = int(model.config.src_vocab_size)
+    attends = model.attends
+    # with attention, the decoder reads every encoder output of its input: each trie node's
+    # top-layer output is kept once (row 1 + its number in the node order; row 0 is padding)
+    # and each input's positions point at its nodes' rows
+    node_rows = np.zeros((len(flat), tokens.shape[1]), dtype=np.int64)
+    node_outputs: list[torch.Tensor] = []
+    finals: list[tuple[np.ndarray, State]] = []  # (inputs ending at a depth, their states)
     with torch.inference_mode():
         state = model.initial_encoder_state(1, device)
         node = np.zeros(len(flat), dtype=np.int64)  # every input starts at the root
+        next_row = 1
         for depth in range(tokens.shape[1]):
             alive = np.flatnonzero(lengths > depth)
             keys = node[alive] * vocab + tokens[alive, depth]
             unique, inverse = np.unique(keys, return_inverse=True)
             parents = torch.from_numpy(unique // vocab).to(device)
             state = model.encoder_step(torch.from_numpy(unique % vocab).to(device),
-                                       (state[0][:, parents], state[1][:, parents]))
+                                       model.select_encoder_state(state, parents))
             if stats is not None:
                 stats.encoder_steps += len(unique)
                 stats.input_tokens += len(alive)
             node = np.full(len(flat), -1, dtype=np.int64)
             node[alive] = inverse
+            if attends:
+                node_outputs.append(model.encoder_output(state))
+                node_rows[alive, depth] = next_row + inverse
+                next_row += len(unique)
             done = alive[lengths[alive] == depth + 1]
             if len(done):
                 at = torch.from_numpy(node[done]).to(device)
-                rows = torch.from_numpy(done).to(device)
-                finals_h[:, rows] = state[0][:, at]
-                finals_c[:, rows] = state[1][:, at]
+                finals.append((done, model.select_encoder_state(state, at)))
+        order = torch.from_numpy(np.argsort(np.concatenate([d for d, _ in finals]))).to(device)
+        final = model.select_encoder_state(model.cat_encoder_states([f for _, f in finals]),
+                                           order)  # input i's final state in row i
+        memory = (torch.cat([node_outputs[0][:1] * 0, *node_outputs]) if attends else None)
         totals = np.zeros(len(flat))
         start = 0
         for k, count in enumerate(counts):
@@ -213,9 +229,13 @@ def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
             for lo in range(start, start + count, chunk):
                 hi = min(lo + chunk, start + count)
                 n = hi - lo
-                logits, _ = model.decode(tgt_in.expand(n, -1),
-                                         (finals_h[:, lo:hi].contiguous(),
-                                          finals_c[:, lo:hi].contiguous()))
+                width = int(lengths[lo:hi].max())
+                values = (None if memory is None else
+                          memory[torch.from_numpy(node_rows[lo:hi, :width]).to(device)])
+                begin = model.start_decoder(
+                    model.select_encoder_state(final, torch.arange(lo, hi, device=device)),
+                    values, torch.from_numpy(lengths[lo:hi]).to(device))
+                logits, _ = model.decode(tgt_in.expand(n, -1), begin)
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 picked = logp.gather(2, tgt_out.expand(n, -1).unsqueeze(2)).squeeze(2)
                 totals[lo:hi] = picked.sum(1).double().cpu().numpy()

@@ -155,7 +155,7 @@ class Trainer:
     def load_checkpoint(self) -> None:
         path = self.out_dir / CHECKPOINT
         state = load_torch_file(path)
-        if state.get("fingerprint") != self.fingerprint:
+        if _with_defaults(state.get("fingerprint")) != self.fingerprint:
             raise RescoreError(f"{path}: checkpoint from a different configuration, vocabulary "
                                f"or data; saved {state.get('fingerprint')}, now "
                                f"{self.fingerprint}")
@@ -359,6 +359,15 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
     barrier()
     model_cfg, train_cfg, _ = load_config(out)
     return model_cfg, train_cfg, load_prepared(out)
+
+
+def _with_defaults(fingerprint: Any) -> Any:
+    """A saved fingerprint with the model options added since it was written (attention,
+    input feeding) at their defaults, so that older runs resume."""
+    try:
+        return {**fingerprint, "model": asdict(ModelConfig(**fingerprint["model"]))}
+    except (TypeError, KeyError, RescoreError):
+        return fingerprint
 
 
 def run_fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig,

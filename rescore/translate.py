@@ -55,9 +55,11 @@ class Translator:
 
 
 def read_sources(path: str | Path, translator: Translator, src_lang: str,
-                 max_len: int | None = None) -> list[np.ndarray]:
-    """Source lines as id arrays (an empty line gives an empty array). A line longer than
-    ``max_len`` tokens (default: the models' training limit) is an error naming it."""
+                 max_len: int | None = None,
+                 words: list[list[str]] | None = None) -> list[np.ndarray]:
+    """Source lines as id arrays (an empty line gives an empty array); ``words``, when given,
+    receives each line's tokens. A line longer than ``max_len`` tokens (default: the models'
+    training limit) is an error naming it."""
     tokenizer = make_tokenizer(translator.tokenize, src_lang)
     limit = translator.max_source_len if max_len is None else max_len
     out = []
@@ -68,6 +70,8 @@ def read_sources(path: str | Path, translator: Translator, src_lang: str,
                 raise InputError(path, first + offset, f"{len(tokens)} tokens: longer than "
                                  f"the models' limit of {limit} (--max-input-len)")
             out.append(translator.src_vocab.encode(tokens))
+            if words is not None:
+                words.append(tokens)
     return out
 
 
@@ -81,20 +85,27 @@ def translate(translator: Translator, sources: Sequence[np.ndarray], config: Sea
     with tqdm(total=len(order), unit="sent", disable=not progress, desc="translate") as bar:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            found = beam_search(translator.ensemble, [sources[i] for i in rows], config, device)
+            found = beam_search(translator.ensemble, [sources[i] for i in rows], config, device,
+                                align=config.unk == "replace")
             for i, hyps in zip(rows, found, strict=True):
                 out[i] = hyps
             bar.update(len(rows))
     return out
 
 
-def hypothesis_text(hyp: Hypothesis, vocab: Vocab, unk: str, right_to_left: bool = False) -> str:
+def hypothesis_text(hyp: Hypothesis, vocab: Vocab, unk: str, right_to_left: bool = False,
+                    source: Sequence[str] | None = None) -> str:
     """Target words of a hypothesis in reading order (a right-to-left model's reversed);
-    ``<unk>`` left in (keep) or removed (drop)."""
+    ``<unk>`` left in (keep), removed (drop) or replaced by the ``source`` word its
+    alignment points at (replace: Luong et al. 2015's unknown-word replacement)."""
     ids = [t for t in hyp.tokens if t != UNK_ID] if unk == "drop" else list(hyp.tokens)
+    out = vocab.decode(ids)
+    if unk == "replace" and source is not None and hyp.alignment is not None:
+        out = [source[a] if t == UNK_ID and a < len(source) else w
+               for t, a, w in zip(ids, hyp.alignment, out, strict=True)]
     if right_to_left:
-        ids = ids[::-1]
-    return " ".join(vocab.decode(ids))
+        out = out[::-1]
+    return " ".join(out)
 
 
 def nbest_lines(sentence: int, hyps: Sequence[Hypothesis], texts: Sequence[str],
@@ -109,16 +120,18 @@ def nbest_lines(sentence: int, hyps: Sequence[Hypothesis], texts: Sequence[str],
 
 def write_outputs(results: Sequence[Sequence[Hypothesis]], translator: Translator, unk: str,
                   best: IO[str] | None, nbest: IO[str] | None,
-                  detokenize: str | None = None) -> None:
-    """1-best lines (one per source, empty for an empty source) and the n-best list."""
+                  detokenize: str | None = None,
+                  sources: Sequence[Sequence[str]] | None = None) -> None:
+    """1-best lines (one per source, empty for an empty source) and the n-best list;
+    ``sources``: the source tokens, for ``unk`` replace."""
     detok = None
     if detokenize:
         from sacremoses import MosesDetokenizer
 
         detok = MosesDetokenizer(lang=detokenize)
     for i, hyps in enumerate(results):
-        texts = [hypothesis_text(h, translator.tgt_vocab, unk, translator.right_to_left)
-                 for h in hyps]
+        texts = [hypothesis_text(h, translator.tgt_vocab, unk, translator.right_to_left,
+                                 sources[i] if sources is not None else None) for h in hyps]
         if best is not None:
             line = texts[0] if texts else ""
             best.write((detok.detokenize(line.split()) if detok else line) + "\n")

@@ -43,14 +43,15 @@ def run_cli(command: str, *args: str | Path) -> subprocess.CompletedProcess[str]
 
 def write_tiny_model(directory: Path, src_vocab: Vocab, tgt_vocab: Vocab, seed: int,
                      size: int = 8, languages: tuple[str, str] | None = None,
-                     right_to_left: bool = False, **train: int) -> Path:
+                     right_to_left: bool = False, attention: str = "none",
+                     **train: int) -> Path:
     """A random-init model directory as rescore-train writes it (config, vocabularies, weights;
-    ``languages``: the (source, target) it records)."""
+    ``languages``: the (source, target) it records; ``attention``: its attention type)."""
     directory.mkdir(parents=True)
     torch.manual_seed(seed)
     cfg = ModelConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab),
                       embed_dim=size, hidden_dim=size, num_layers=1,
-                      reverse_target=right_to_left)
+                      reverse_target=right_to_left, attention=attention)
     extra = {"languages": {"source": languages[0], "target": languages[1]}} if languages else {}
     save_config(directory, cfg, TrainConfig(**train), extra)
     src_vocab.save(directory / SRC_VOCAB)

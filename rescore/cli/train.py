@@ -15,7 +15,7 @@ from rescore.cli.common import (
     run,
     want_progress,
 )
-from rescore.config import PRESETS
+from rescore.config import ATTENTION_TYPES, PRESETS
 from rescore.corpus import TRAIN_TOKENIZERS
 from rescore.distributed import dist_info
 from rescore.train import PRECISIONS, TrainRequest, checkpoint_step, train_model
@@ -74,7 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"{text} ({_preset_values(name, 'model')})")
     model.add_argument("--dropout", type=float,
                        help="dropout rate in training (embeddings, between layers, before the "
-                            "output layer); the paper and the presets use 0")
+                            "output layer); the paper uses 0 "
+                            f"({_preset_values('dropout', 'model')})")
+    model.add_argument("--attention", choices=ATTENTION_TYPES,
+                       help="global attention over the encoder's outputs (Luong et al. 2015): "
+                            "at every target word the decoder's top-layer output scores each "
+                            "source position (dot: h_t . h_s; general: h_t . W h_s; concat: "
+                            "v . tanh(W [h_t; h_s])), and tanh(W_c [context; h_t]) replaces "
+                            "h_t before the output layer, so the source no longer has to fit "
+                            "one fixed vector; the encoder, its reversed source and the "
+                            "decoder's initial state stay the paper's; none: the paper's model "
+                            f"({_preset_values('attention', 'model')})")
+    model.add_argument("--input-feeding", action="store_const", const=True,
+                       help="with --attention: the previous attentional vector joins the "
+                            "decoder's next input (Luong's input feeding; the decoder then runs "
+                            "step by step in training, slower); off in every preset")
     train = parser.add_argument_group("training (override the preset)")
     for name, (kind, text) in TRAIN_OPTIONS.items():
         train.add_argument("--" + name.replace("_", "-"), type=kind,
@@ -97,7 +111,8 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
         tokenize=args.tokenize, src_lang=args.src_lang, tgt_lang=args.tgt_lang,
         reverse_source=not args.no_reverse_source,
         target_right_to_left=args.target_right_to_left,
-        model_overrides={k: options[k] for k in (*MODEL_OPTIONS, "dropout")},
+        model_overrides={k: options[k]
+                         for k in (*MODEL_OPTIONS, "dropout", "attention", "input_feeding")},
         train_overrides={k: options[k] for k in TRAIN_OPTIONS},
         max_steps=args.max_steps,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None,

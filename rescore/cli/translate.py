@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "limit); a longer line is an error")
     parser.add_argument("--unk", choices=UNK_POLICIES, default="keep",
                         help="keep: <unk> may appear in the output; drop: it is removed from "
-                        "the output text (scores still include it); forbid: never generated")
+                        "the output text (scores still include it); forbid: never generated; "
+                        "replace: each <unk> becomes the source word with the largest "
+                        "attention weight at that step (Luong et al. 2015; needs a model with "
+                        "attention, averaged over the ensemble's attending members)")
     parser.add_argument("--detokenize", action="store_true",
                         help="detokenize the 1-best output with sacremoses (--tgt-lang); "
                         "the default output is tokenized like the models' training text")
@@ -64,14 +67,18 @@ def translate_command(args: argparse.Namespace) -> None:
                           max_len_a=args.max_len_a, max_len_b=args.max_len_b,
                           length_norm=args.length_norm, unk=args.unk)
     translator = Translator.load(args.model, args.ensemble_mode, device)
-    sources = read_sources(args.input, translator, args.src_lang, args.max_input_len)
+    if args.unk == "replace" and not translator.ensemble.attends:
+        raise RescoreError("--unk replace needs a model with attention (rescore-train "
+                           "--attention); these models have none")
+    words: list[list[str]] = []
+    sources = read_sources(args.input, translator, args.src_lang, args.max_input_len, words)
     start = time.perf_counter()
     results = translate(translator, sources, config, args.batch_size, device,
                         common.want_progress(args.progress))
     seconds = time.perf_counter() - start
     with atomic_outputs(args.output, args.output_nbest) as (best, nbest):
         write_outputs(results, translator, args.unk, best, nbest,
-                      args.tgt_lang if args.detokenize else None)
+                      args.tgt_lang if args.detokenize else None, words)
     empty = sum(1 for s in sources if len(s) == 0)
     print(f"{PROG}: {len(sources)} sentences ({empty} empty) in {seconds:.1f} s, "
           f"{len(sources) / max(seconds, 1e-9):.1f} sentences/s, beam {config.beam}, "

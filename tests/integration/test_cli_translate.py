@@ -8,10 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 from sacremoses import MosesDetokenizer
 
 from rescore.nbest import read_nbest
-from rescore.vocab import Vocab
+from rescore.vocab import UNK_ID, Vocab
 from tests.helpers import run_cli, write_tiny_model
 
 SENTENCES = 10
@@ -31,6 +32,11 @@ def setup(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     for name, seed, tv in (("m0", 0, tgt_vocab), ("m1", 1, tgt_vocab),
                            ("other", 2, Vocab.build(Counter({"x": 1}), 10))):
         paths[name] = write_tiny_model(root / name, src_vocab, tv, seed, max_len=30)
+    paths["att"] = write_tiny_model(root / "att", src_vocab, tgt_vocab, 3, max_len=30,
+                                    attention="general")
+    weights = torch.load(paths["att"] / "model.pt", weights_only=False)
+    weights["model"]["generator.bias"][UNK_ID] = 1.5  # <unk> often among the best words
+    torch.save(weights, paths["att"] / "model.pt")
     return paths
 
 
@@ -87,6 +93,35 @@ def test_detokenize(setup: dict[str, Path], tmp_path: Path) -> None:
                       tmp_path / "detok", "--beam", "1", "--detokenize")
     md = MosesDetokenizer(lang="fr")
     assert detok == [md.detokenize(line.split()) for line in tok]
+
+
+def test_unknown_words_replaced_by_the_attended_source_word(setup: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    """--unk replace: the search is --unk keep's; each <unk> becomes a word of its own
+    source line; an ensemble mixing models with and without attention aligns too."""
+    src = setup["src"].read_text(encoding="utf-8").splitlines()
+    for models in (["--model", setup["att"]], ["--model", setup["att"], "--model", setup["m0"]]):
+        outputs = {}
+        for unk in ("keep", "replace"):
+            out = tmp_path / unk
+            result = run_cli("rescore-translate", *models, "--beam", "3", "--input",
+                             setup["src"], "--output", out, "--unk", unk)
+            assert result.returncode == 0, result.stderr
+            outputs[unk] = out.read_text(encoding="utf-8").splitlines()
+        unknown = 0
+        for line, kept, replaced in zip(src, outputs["keep"], outputs["replace"], strict=True):
+            assert len(kept.split()) == len(replaced.split())
+            for k, r in zip(kept.split(), replaced.split(), strict=True):
+                if k == "<unk>":
+                    unknown += 1
+                    assert r in line.split()
+                else:
+                    assert r == k
+        assert unknown > 0  # the tiny target vocabulary leaves many
+    result = run_cli("rescore-translate", "--model", setup["m0"], "--input", setup["src"],
+                     "--output", tmp_path / "no", "--unk", "replace")
+    assert result.returncode == 2 and "needs a model with attention" in result.stderr
+    assert not (tmp_path / "no").exists()
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -69,10 +69,13 @@ def test_train_writes_a_self_describing_model_dir(corpus: dict[str, Path], tmp_p
 
 
 @pytest.mark.system  # SIGKILL mid-run
+@pytest.mark.parametrize("attention", [[], ["--attention", "dot", "--dropout", "0.2"]],
+                         ids=["none", "dot-dropout"])
 def test_resume_after_sigkill_ends_with_the_same_parameters(corpus: dict[str, Path],
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path,
+                                                            attention: list[str]) -> None:
     args = [*TINY, *data_args(corpus), "--epochs", "6", "--checkpoint-every", "3",
-            "--log-every", "1"]
+            "--log-every", "1", *attention]
     straight = tmp_path / "straight"
     assert run_cli("rescore-train", *args, "--output", straight).returncode == 0
     killed = tmp_path / "killed"
@@ -100,9 +103,12 @@ def test_resume_after_sigkill_ends_with_the_same_parameters(corpus: dict[str, Pa
 
 
 @pytest.mark.system  # DDP: two processes
+@pytest.mark.parametrize("attention", [[], ["--attention", "concat", "--input-feeding"]],
+                         ids=["none", "concat-feeding"])
 def test_two_processes_with_half_batches_equal_one_with_the_full_batch(
-        corpus: dict[str, Path], tmp_path: Path) -> None:
-    args = [*TINY, *data_args(corpus), "--max-steps", "2", "--checkpoint-every", "1"]
+        corpus: dict[str, Path], tmp_path: Path, attention: list[str]) -> None:
+    args = [*TINY, *data_args(corpus), "--max-steps", "2", "--checkpoint-every", "1",
+            *attention]
     single = tmp_path / "single"
     assert run_cli("rescore-train", *args, "--output", single).returncode == 0
     ddp = tmp_path / "ddp"
@@ -120,6 +126,24 @@ def test_two_processes_with_half_batches_equal_one_with_the_full_batch(
     init = torch.nn.utils.parameters_to_vector
     moved = float((init(list(a.values())) - init(list(b.values()))).abs().max())
     assert moved <= 1e-6
+
+
+def test_attention_is_recorded_and_learns(corpus: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "att"
+    result = run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "1",
+                     "--attention", "general", "--input-feeding", "--output", out)
+    assert result.returncode == 0, result.stderr
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert (model["attention"], model["input_feeding"]) == ("general", True)
+    valid = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
+    ppl = [r["ppl"] for r in valid if r["type"] == "valid"]
+    assert ppl[-1] < ppl[0]
+    feeding_alone = run_cli("rescore-train", *TINY, *data_args(corpus), "--input-feeding",
+                            "--output", tmp_path / "bad")
+    assert feeding_alone.returncode == 2
+    assert feeding_alone.stderr.strip().splitlines()[-1].endswith(
+        "input feeding needs attention (--attention dot|general|concat)")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_mismatched_files_are_refused(corpus: dict[str, Path], tmp_path: Path) -> None:

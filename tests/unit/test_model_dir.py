@@ -3,6 +3,7 @@ vocabularies, and an ensemble of mismatched vocabularies is refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -46,6 +47,30 @@ def test_bad_directories_are_clear_errors(tmp_path: Path) -> None:
         model_dir.load(directory)
 
 
+def test_model_dirs_written_before_attention_load_as_none(tmp_path: Path) -> None:
+    directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3)
+    config = json.loads((directory / model_dir.CONFIG).read_text())
+    del config["model"]["attention"], config["model"]["input_feeding"]
+    (directory / model_dir.CONFIG).write_text(json.dumps(config))
+    loaded = model_dir.load(directory)
+    assert loaded.model.config.attention == "none" and not loaded.model.attends
+    assert model_dir.describe(directory)["attention"] == "none"
+
+
+def test_an_attention_type_this_version_does_not_know_is_one_clear_error(
+        tmp_path: Path) -> None:
+    directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3, attention="dot")
+    assert model_dir.load(directory).model.attends
+    config = json.loads((directory / model_dir.CONFIG).read_text())
+    config["model"]["attention"] = "multihead"
+    (directory / model_dir.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(RescoreError) as err:
+        model_dir.load(directory)
+    assert str(err.value) == (f"{directory / model_dir.CONFIG}: unknown attention type "
+                              "'multihead' (this version of rescore knows none, dot, general, "
+                              "concat)")
+
+
 def test_an_ensemble_needs_equal_vocabularies(tmp_path: Path) -> None:
     one = model_dir.load(write_tiny_model(tmp_path / "one", VOCAB, VOCAB, seed=1))
     two = model_dir.load(write_tiny_model(tmp_path / "two", VOCAB, VOCAB, seed=2))
@@ -60,9 +85,14 @@ def test_parameter_count_without_building_the_model(tmp_path: Path) -> None:
     from rescore.config import PRESETS
     from rescore.model import Seq2Seq, count_parameters
 
-    for name in ("cpu-tiny", "cpu-multi30k", "cpu-deep"):
+    for name in ("cpu-tiny", "cpu-multi30k", "cpu-deep", "cpu-attention"):
         config = PRESETS[name].model
         assert model_dir.parameter_count(config) == count_parameters(Seq2Seq(config)), name
+    small = PRESETS["cpu-tiny"].model
+    for kind, feeding in (("dot", False), ("general", True), ("concat", False),
+                          ("concat", True)):
+        config = dataclasses.replace(small, attention=kind, input_feeding=feeding)
+        assert model_dir.parameter_count(config) == count_parameters(Seq2Seq(config)), kind
     directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3)
     (directory / model_dir.LOG).write_text(
         '{"type": "train", "step": 1}\n{"type": "valid", "ppl": 12.345, "epoch": 0.5}\n')
