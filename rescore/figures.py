@@ -7,6 +7,9 @@ outside it get the vocabulary's size as rank). Bins hold equal numbers of senten
 
 Figure 2: a 2-D PCA of the encoder's final hidden state (top layer) for a few phrases.
 
+Attention matrices (models with attention): the weights over the source words at each output
+word of a translation, as Luong et al. (2015) and Bahdanau et al. (2015) draw them.
+
 Plots are matplotlib (Agg) PNG bytes, so reports can embed them.
 """
 
@@ -26,10 +29,11 @@ import pandas as pd
 import torch
 
 from rescore import model_dir
+from rescore.beam import Ensemble
 from rescore.errors import RescoreError
 from rescore.files import read_lines
 from rescore.metrics import make_bleu
-from rescore.vocab import SPECIALS
+from rescore.vocab import BOS_ID, EOS_ID, SPECIALS
 
 
 def frequency_ranks(words: Sequence[str]) -> dict[str, int]:
@@ -175,6 +179,44 @@ def plot_pca(coords: np.ndarray, phrases: Sequence[str], explained: np.ndarray) 
     ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)")
     ax.set_title("Encoder final states, 2-D PCA (Figure 2)")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+@torch.inference_mode()
+def attention_matrix(ensemble: Ensemble, source: np.ndarray,
+                     target: Sequence[int]) -> np.ndarray | None:
+    """The attention weights while forced-decoding ``target </s>`` from ``source`` (ids):
+    ``(len(target) + 1, len(source))``, row t the weights (mean over the ensemble's members
+    with attention) when output t was chosen, over the source in reading order; None when no
+    member attends."""
+    src = torch.from_numpy(np.asarray(source, dtype=np.int64)).unsqueeze(0)
+    states = ensemble.encode(src, torch.tensor([src.shape[1]]))
+    prev, rows = torch.tensor([BOS_ID]), []
+    for token in [*target, EOS_ID]:
+        _, _, states = ensemble.step(prev, states)
+        weights = ensemble.attention(states)
+        if weights is None:
+            return None
+        rows.append(weights[0].float().numpy())
+        prev = torch.tensor([token])
+    return np.stack(rows)
+
+
+def plot_attention(matrix: np.ndarray, source: Sequence[str], output: Sequence[str],
+                   title: str = "") -> bytes:
+    """A heat map of an attention matrix ``(len(output) + 1, len(source))``: source words
+    across, output words (and ``</s>``) down, darker for more weight."""
+    rows, cols = matrix.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * cols + 2), max(3.0, 0.3 * rows + 1.5)),
+                           dpi=100)
+    ax.imshow(matrix, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(cols), list(source), rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(rows), [*output, "</s>"], fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return _png(fig)
 

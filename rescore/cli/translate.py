@@ -4,10 +4,14 @@ over batches of sentences; write 1-best lines and, on request, a Moses-format n-
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
-from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, SearchConfig
+import numpy as np
+
+from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, Hypothesis, SearchConfig
 from rescore.cli import common
 from rescore.errors import RescoreError
 from rescore.files import atomic_outputs
@@ -52,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "the default output is tokenized like the models' training text")
     parser.add_argument("--src-lang", default="en", help="source language (tokenizer)")
     parser.add_argument("--tgt-lang", default="fr", help="target language (detokenizer)")
+    parser.add_argument("--plot-attention", metavar="DIR",
+                        help="also draw each 1-best translation's attention matrix (source "
+                        "words across, output words down; the mean over the ensemble's "
+                        "members with attention) as DIR/LINE.png, LINE the 1-based input line "
+                        "(DIR is created; needs a model with attention)")
     parser.add_argument("--batch-size", type=common.positive_int, default=32,
                         help="sentences decoded together (sorted by length)")
     common.add_device_args(parser, "the models")
@@ -67,9 +76,11 @@ def translate_command(args: argparse.Namespace) -> None:
                           max_len_a=args.max_len_a, max_len_b=args.max_len_b,
                           length_norm=args.length_norm, unk=args.unk)
     translator = Translator.load(args.model, args.ensemble_mode, device)
-    if args.unk == "replace" and not translator.ensemble.attends:
-        raise RescoreError("--unk replace needs a model with attention (rescore-train "
-                           "--attention); these models have none")
+    for option, wanted in (("--unk replace", args.unk == "replace"),
+                           ("--plot-attention", args.plot_attention)):
+        if wanted and not translator.ensemble.attends:
+            raise RescoreError(f"{option} needs a model with attention (rescore-train "
+                               "--attention); these models have none")
     words: list[list[str]] = []
     sources = read_sources(args.input, translator, args.src_lang, args.max_input_len, words)
     start = time.perf_counter()
@@ -79,10 +90,32 @@ def translate_command(args: argparse.Namespace) -> None:
     with atomic_outputs(args.output, args.output_nbest) as (best, nbest):
         write_outputs(results, translator, args.unk, best, nbest,
                       args.tgt_lang if args.detokenize else None, words)
+    if args.plot_attention:
+        plot_attention(args.plot_attention, translator, sources, words, results)
     empty = sum(1 for s in sources if len(s) == 0)
     print(f"{PROG}: {len(sources)} sentences ({empty} empty) in {seconds:.1f} s, "
           f"{len(sources) / max(seconds, 1e-9):.1f} sentences/s, beam {config.beam}, "
           f"{len(args.model)} model(s)", file=sys.stderr)
+
+
+def plot_attention(directory: str, translator: Translator, sources: list[np.ndarray],
+                   words: list[list[str]], results: list[list[Hypothesis]]) -> None:
+    """DIR/LINE.png: the attention matrix of each non-empty line's 1-best translation."""
+    from rescore.figures import attention_matrix
+    from rescore.figures import plot_attention as draw
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for line, (ids, hyps) in enumerate(zip(sources, results, strict=True), 1):
+        if not hyps:
+            continue
+        matrix = attention_matrix(translator.ensemble, ids, hyps[0].tokens)
+        assert matrix is not None  # checked: some member attends
+        output = translator.tgt_vocab.decode(hyps[0].tokens)
+        png = draw(matrix, words[line - 1], output, f"line {line}")
+        tmp = out / f".{line}.png.tmp"
+        tmp.write_bytes(png)
+        os.replace(tmp, out / f"{line}.png")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,11 +30,14 @@ def setup(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     en = Vocab.build(Counter(w for s in src for w in s.split()), 60)
     fr = Vocab.build(Counter(w for ln in lines for w in ln.split("|||")[1].split()), 80)
     return {"nbest": root / "list.nbest", "src": root / "src.en",
-            "direct": write_tiny_model(root / "direct", en, fr, 0, languages=("en", "fr")),
+            # models with attention beside models without: in one ensemble each
+            "direct": write_tiny_model(root / "direct", en, fr, 0, languages=("en", "fr"),
+                                       attention="general"),
             "r2l": write_tiny_model(root / "r2l", en, fr, 1, languages=("en", "fr"),
                                     right_to_left=True),
             "ch0": write_tiny_model(root / "ch0", fr, en, 2, languages=("fr", "en")),
-            "ch1": write_tiny_model(root / "ch1", fr, en, 3, languages=("fr", "en")),
+            "ch1": write_tiny_model(root / "ch1", fr, en, 3, languages=("fr", "en"),
+                                    attention="concat"),
             "lm": multi30k / "lm" / "train.fr.5g.arpa.gz"}
 
 
@@ -59,6 +62,20 @@ def test_every_feature_at_once(setup: dict[str, Path], tmp_path: Path) -> None:
                                (b.feature("Channel0")[:, 0] + b.feature("Channel1")[:, 0]) / 2,
                                atol=1e-4)  # 6 digits printed
     assert (b.feature("Channel0") < 0).all() and "channel model" in result.stderr
+    # the models with attention: equal to a plain forward pass, pair by pair
+    from rescore import model_dir
+    from rescore.scoring import score_pairs
+
+    src = setup["src"].read_text(encoding="utf-8").splitlines()
+    direct, channel = model_dir.load(setup["direct"]), model_dir.load(setup["ch1"])
+    for k, block in enumerate(blocks[:3]):
+        hyps = [h.split() for h in block.hypotheses]
+        plain = score_pairs(direct.model, direct.src_vocab, direct.tgt_vocab,
+                            [src[k].split()] * len(hyps), hyps).totals
+        np.testing.assert_allclose(block.feature("LSTM0")[:, 0], plain, atol=1e-4)
+        plain = score_pairs(channel.model, channel.src_vocab, channel.tgt_vocab, hyps,
+                            [src[k].split()] * len(hyps)).totals
+        np.testing.assert_allclose(block.feature("Channel1")[:, 0], plain, atol=1e-4)
 
 
 @pytest.mark.parametrize(("extra", "message"), [

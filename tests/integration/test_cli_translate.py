@@ -118,10 +118,25 @@ def test_unknown_words_replaced_by_the_attended_source_word(setup: dict[str, Pat
                 else:
                     assert r == k
         assert unknown > 0  # the tiny target vocabulary leaves many
-    result = run_cli("rescore-translate", "--model", setup["m0"], "--input", setup["src"],
-                     "--output", tmp_path / "no", "--unk", "replace")
-    assert result.returncode == 2 and "needs a model with attention" in result.stderr
-    assert not (tmp_path / "no").exists()
+    for option in (["--unk", "replace"], ["--plot-attention", tmp_path / "plots"]):
+        result = run_cli("rescore-translate", "--model", setup["m0"], "--input", setup["src"],
+                         "--output", tmp_path / "no", *option)
+        assert result.returncode == 2 and "needs a model with attention" in result.stderr
+        assert not (tmp_path / "no").exists() and not (tmp_path / "plots").exists()
+
+
+def test_attention_plots(setup: dict[str, Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    result = run_cli("rescore-translate", "--model", setup["att"], "--model", setup["m0"],
+                     "--input", setup["empty"], "--output", tmp_path / "out", "--beam", "2",
+                     "--plot-attention", tmp_path / "plots")
+    assert result.returncode == 0, result.stderr
+    # one picture per non-empty line (line 4 is empty), named by its 1-based line number
+    names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert names == sorted(f"{i}.png" for i in range(1, SENTENCES + 2) if i != 4)
+    with Image.open(tmp_path / "plots" / "1.png") as image:
+        assert image.size[0] > 200 and image.size[1] > 150
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -207,3 +207,20 @@ def test_replacing_unknown_words_in_reading_order() -> None:
     assert hypothesis_text(hyp, VOCAB, "keep", source=source) == "w1 <unk> w2 <unk>"
     # a right-to-left model's tokens (and alignment) are in writing order: reversed at the end
     assert hypothesis_text(hyp, VOCAB, "replace", True, source) == "x w2 z w1"
+
+
+def test_attention_matrix_rows_are_the_stepped_weights() -> None:
+    from rescore.figures import attention_matrix
+
+    m = tiny(7, "concat")
+    src, target = VOCAB.encode(["w1", "w2", "w3"]), [5, 6]
+    matrix = attention_matrix(Ensemble([m, tiny(8, "none")]), src, target)
+    assert matrix is not None and matrix.shape == (3, 3)
+    np.testing.assert_allclose(matrix.sum(1), 1.0, atol=1e-6)
+    state = m.encode(torch.from_numpy(src.astype(np.int64)).unsqueeze(0), torch.tensor([3]))
+    for t, prev in enumerate([BOS_ID, *target]):
+        _, state = m.step(torch.tensor([prev]), state)
+        weights = m.attention_weights(state)
+        assert weights is not None
+        np.testing.assert_allclose(matrix[t], weights[0].detach().numpy(), atol=1e-6)
+    assert attention_matrix(Ensemble([tiny(8, "none")]), src, target) is None
