@@ -82,6 +82,11 @@ class FeatureTable:
         change = np.flatnonzero(np.diff(self.sent)) + 1
         return np.concatenate([[0], change, [len(self.sent)]])
 
+    def subset(self, rows: np.ndarray) -> FeatureTable:
+        """The table of the rows ``rows`` (a boolean mask that keeps whole sentences)."""
+        return FeatureTable(self.schema, self.sent[rows], self.values[rows], self.stats[rows],
+                            self.totals[rows])
+
     def to_frame(self) -> pd.DataFrame:
         cols = {"sent": self.sent, "total": self.totals}
         cols |= {f"f:{c}": self.values[:, j] for j, c in enumerate(self.schema.columns())}
@@ -155,12 +160,18 @@ def references_digest(references: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def corpus_bleu_of(table: FeatureTable, scores: np.ndarray) -> float:
-    """Corpus BLEU of picking, per sentence, the best-scoring hypothesis (ties: first)."""
+def picked_stats(table: FeatureTable, scores: np.ndarray) -> np.ndarray:
+    """Summed BLEU statistics ``(STATS_DIM,)`` of picking, per sentence, the best-scoring
+    hypothesis (ties: first)."""
     grid = table.grid()
     padded = np.where(grid >= 0, scores[grid], -np.inf)
     picks = np.take_along_axis(grid, padded.argmax(axis=1)[:, None], 1)[:, 0]
-    return float(corpus_bleu_from_stats(table.stats[picks].sum(axis=0)))
+    return np.asarray(table.stats[picks].sum(axis=0))
+
+
+def corpus_bleu_of(table: FeatureTable, scores: np.ndarray) -> float:
+    """Corpus BLEU of picking, per sentence, the best-scoring hypothesis (ties: first)."""
+    return float(corpus_bleu_from_stats(picked_stats(table, scores)))
 
 
 def _envelopes(sent: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -376,6 +387,7 @@ class TuneRequest:
     cache: Path | None = None
     ref_name: str = "the reference"
     baseline_as_one_feature: bool = False  # ``init``'s total is one feature (its weights kept)
+    folds: int = 1  # > 1: k-fold cross-validation over the dev sentences (see tune_weights)
 
 
 @dataclass
@@ -445,8 +457,7 @@ def tune_weights(request: TuneRequest) -> TuneResult:
         raise unknown_choice("tuning method", request.method, TUNE_METHODS)
     table = load_table(request.nbest, request.references, request.cache, request.tokenize,
                        request.ref_name)
-    result = _tune_with_baseline_feature(request, table) if request.baseline_as_one_feature \
-        else _tune(request, table)
+    result = _cross_validated(request, table) if request.folds > 1 else _tune_once(request, table)
     result.report |= {  # how the weights were made, to reproduce them
         "nbest": str(request.nbest), "references": request.ref_name,
         "references_sha256": references_digest(request.references),
@@ -454,6 +465,76 @@ def tune_weights(request: TuneRequest) -> TuneResult:
         "iterations": request.iterations,
         "init_weights": request.init.source if request.init is not None else None}
     return result
+
+
+def _tune_once(request: TuneRequest, table: FeatureTable) -> TuneResult:
+    return _tune_with_baseline_feature(request, table) if request.baseline_as_one_feature \
+        else _tune(request, table)
+
+
+def fold_of_sentences(sentences: int, folds: int) -> np.ndarray:
+    """Fold of each sentence ``(sentences,)``: ``folds`` contiguous blocks of (nearly) equal
+    size, in list order."""
+    return np.minimum(np.arange(sentences) * folds // max(sentences, 1), folds - 1)
+
+
+def _cross_validated(request: TuneRequest, table: FeatureTable) -> TuneResult:
+    """k-fold cross-validation: tune on all folds but one, rerank the held fold with those
+    weights; the held folds' picks together give the cross-validated dev BLEU (each sentence
+    chosen by weights that never saw it), an estimate of the weights' BLEU on unseen text.
+    The final weights are the mean of the folds' (for a baseline feature: its weight and the
+    new features' weights averaged; its own weights are the same in every fold); the report
+    gives their in-sample dev BLEU beside the cross-validated one, and every fold's."""
+    bounds = table.bounds()
+    sentences = len(bounds) - 1
+    if not 2 <= request.folds <= sentences:
+        raise RescoreError(f"--folds {request.folds}: need 2 to {sentences} (the dev "
+                           f"list's sentences)")
+    fold = np.repeat(fold_of_sentences(sentences, request.folds), np.diff(bounds))
+    held_stats = np.zeros(table.stats.shape[1], dtype=np.int64)
+    results, folds_report = [], []
+    for k in range(request.folds):
+        train = table.subset(fold != k)
+        held = table.subset(fold == k)
+        result = _tune_once(request, train)
+        held_stats += picked_stats(held, held.values @ result.weights)
+        results.append(result)
+        folds_report.append({"fold": k, "sentences": int(len(held.bounds()) - 1),
+                             "train_bleu": result.dev_bleu,
+                             "held_bleu": corpus_bleu_of(held, held.values @ result.weights),
+                             "weights": result.weights.tolist()})
+        logger.info("fold %d/%d: dev BLEU %.2f on the other folds, %.2f on the held one",
+                    k + 1, request.folds, result.dev_bleu, folds_report[-1]["held_bleu"])
+    weights = np.mean([r.weights for r in results], axis=0)
+    baseline = None
+    if results[0].baseline is not None:
+        baseline = (float(np.mean([r.baseline[0] for r in results if r.baseline])),
+                    results[0].baseline[1])
+    start_weights = _start_vector(request, table)
+    start_bleu = corpus_bleu_of(table, table.values @ start_weights)
+    in_sample = corpus_bleu_of(table, table.values @ weights)
+    cv_bleu = float(corpus_bleu_from_stats(held_stats))
+    report = {**results[0].report, "folds": request.folds, "fold_results": folds_report,
+              "dev_bleu_start": start_bleu, "dev_bleu_tuned": in_sample,
+              "dev_bleu_cross_validated": cv_bleu}
+    for key in ("grid", "lambda", "reduced_weights", "baseline_weight"):
+        report.pop(key, None)
+    if baseline is not None:
+        report["baseline_weight"] = baseline[0]
+    return TuneResult(weights, table.schema, start_bleu, in_sample, report, baseline)
+
+
+def _start_vector(request: TuneRequest, table: FeatureTable) -> np.ndarray:
+    """The weights tuning starts from, as a full vector: the baseline's own weights with a
+    baseline feature or a grid; ``init`` (0 where absent) or all 1 for MERT and MIRA."""
+    schema = table.schema
+    if request.baseline_as_one_feature or request.method == "grid":
+        assert request.init is not None  # checked by the tuning itself
+        base = request.init.vector(schema, default=0.0)
+        if request.method == "grid" and request.feature in schema.names:
+            base[schema.offsets[request.feature]] = 0.0
+        return base
+    return request.init.vector(schema, default=0.0) if request.init else np.ones(schema.dim)
 
 
 def _tune(request: TuneRequest, table: FeatureTable) -> TuneResult:

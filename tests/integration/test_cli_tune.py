@@ -12,7 +12,8 @@ from rescore.weights import load_weights
 from tests.helpers import run_cli
 
 
-def test_tune_writes_weights_that_never_lower_dev_bleu(tmp_path: Path) -> None:
+def dev_list(tmp_path: Path) -> tuple[Path, Path]:
+    """25 sentences x 8 hypotheses: LM0 follows the hypothesis' quality, Noise0 does not."""
     rng = np.random.default_rng(0)
     words = ["a", "b", "c", "d", "e", "f", "g", "h"]
     refs, lines = [], []
@@ -28,6 +29,11 @@ def test_tune_writes_weights_that_never_lower_dev_bleu(tmp_path: Path) -> None:
     nbest, ref = tmp_path / "dev.nbest", tmp_path / "dev.ref"
     nbest.write_text("".join(lines))
     ref.write_text("\n".join(refs) + "\n")
+    return nbest, ref
+
+
+def test_tune_writes_weights_that_never_lower_dev_bleu(tmp_path: Path) -> None:
+    nbest, ref = dev_list(tmp_path)
     init = tmp_path / "init.json"
     init.write_text('{"LM0": 0.1, "Noise0": 1.0}')
     out = tmp_path / "w.json"
@@ -98,3 +104,26 @@ def test_grid_points_can_be_given(tmp_path: Path) -> None:
     bad = run_cli("rescore-tune", *args, "--grid", "0,2", "--output", tmp_path / "x.json")
     assert bad.returncode == 2 and "weights in [0, 1]" in bad.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_folds_report_cross_validated_bleu_and_write_the_mean_weights(tmp_path: Path) -> None:
+    nbest, ref = dev_list(tmp_path)
+    init = tmp_path / "init.json"
+    init.write_text('{"Noise0": 1.0}')
+    out = tmp_path / "cv.json"
+    result = run_cli("rescore-tune", "--nbest", nbest, "--ref", ref, "--init-weights", init,
+                     "--baseline-as-one-feature", "--tune-features", "LM0", "--folds", "5",
+                     "--method", "mira", "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "5-fold cross-validated:" in result.stderr
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["folds"] == 5 and len(report["fold_results"]) == 5
+    assert report["dev_bleu_cross_validated"] > report["dev_bleu_start"]
+    mean = np.mean([f["weights"] for f in report["fold_results"]], axis=0)
+    tuned = load_weights(out)  # the compact baseline form, expanded
+    np.testing.assert_allclose([tuned.values["LM0"][0], tuned.values["Noise0"][0]],
+                               mean, atol=1e-9)
+    bad = run_cli("rescore-tune", "--nbest", nbest, "--ref", ref, "--folds", "26",
+                  "--output", tmp_path / "bad.json")
+    assert bad.returncode == 2 and "--folds 26: need 2 to 25" in bad.stderr
+    assert not (tmp_path / "bad.json").exists()

@@ -179,3 +179,42 @@ def test_baseline_as_one_feature(tmp_path: Path) -> None:
             a, b = rerank_block(block, compact), rerank_block(block, full)
             assert a.hypotheses == b.hypotheses
             np.testing.assert_allclose(a.totals, b.totals)
+
+
+@pytest.mark.parametrize("folds", [2, 3, 7])
+def test_cross_validation_reranks_each_fold_with_weights_that_never_saw_it(folds: int) -> None:
+    from rescore.tune import _cross_validated, fold_of_sentences
+
+    table = random_table(3, sentences=30, dim=3)
+    request = TuneRequest(Path("dev.nbest"), [], method="mert", restarts=1, iterations=3,
+                          folds=folds)
+    result = _cross_validated(request, table)
+    fold_results = result.report["fold_results"]
+    assert isinstance(fold_results, list) and len(fold_results) == folds
+    fold = fold_of_sentences(30, folds)
+    assert sorted(set(fold.tolist())) == list(range(folds))
+    assert sum(f["sentences"] for f in fold_results) == 30
+    # independently: each sentence picked by its fold's weights, statistics summed
+    fold_weights = [np.array(f["weights"]) for f in fold_results]
+    stats = np.zeros(STATS_DIM)
+    for s in range(30):
+        rows = np.flatnonzero(table.sent == s)
+        scores = table.values[rows] @ fold_weights[fold[s]]
+        stats += table.stats[rows[int(np.argmax(scores))]]
+    assert result.report["dev_bleu_cross_validated"] == pytest.approx(
+        float(corpus_bleu_from_stats(stats)))
+    # a fold's weights were tuned without its sentences: tuning on the others alone agrees
+    held = table.sent >= 0
+    held[np.isin(table.sent, np.flatnonzero(fold == 0))] = False
+    alone = mert(table.subset(held), np.ones(3), restarts=1, iterations=3, seed=1)[0]
+    np.testing.assert_allclose(fold_weights[0], alone)
+    np.testing.assert_allclose(result.weights, np.mean(fold_weights, axis=0))
+    assert result.dev_bleu == pytest.approx(corpus_bleu_of(table, table.values @ result.weights))
+
+
+def test_cross_validation_needs_two_to_n_folds() -> None:
+    from rescore.errors import RescoreError
+    from rescore.tune import _cross_validated
+
+    with pytest.raises(RescoreError, match="--folds 31: need 2 to 30"):
+        _cross_validated(TuneRequest(Path("d"), [], folds=31), random_table(0))
