@@ -3,7 +3,8 @@ and without global attention, one run, same process, same threads, same data:
 
 - training: target words/s of SGD updates on real length-bucketed Multi30k batches;
 - rescore-nbest's scorers: listed n-best entries/s of the prefix-trie scorer (direct model)
-  and of the channel scorer, on the first sentences of the test2016 1000-best list;
+  and of the channel scorer over each sentence's distinct hypotheses (as the features run
+  them), on the first sentences of the test2016 1000-best list;
 - beam search: sentences/s at beam 12 on test2016 sources.
 
 Random-init weights: the work a trained model does is the same (scoring does one decoder step
@@ -71,7 +72,9 @@ def main() -> None:
     en = vocab_of(data / "train.en.gz", preset.model.src_vocab_size)
     fr = vocab_of(data / "train.fr.gz", preset.model.tgt_vocab_size)
     src_ids = [en.encode(sources[b.sent_id].split()) for b in blocks]
-    hyp_ids = [[fr.encode(h.split()) for h in b.hypotheses] for b in blocks]
+    # the distinct hypotheses of each sentence, as rescore-nbest's features score them (an
+    # entry's score covers every listing of its hypothesis)
+    hyp_ids = [[fr.encode(h.split()) for h in dict.fromkeys(b.hypotheses)] for b in blocks]
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for name, cfg in configs.items():

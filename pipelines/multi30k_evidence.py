@@ -1,19 +1,24 @@
-"""Multi30k English->French, Table 2 beyond the paper: more evidence per hypothesis. Three deep
-reversed LSTMs (the paper's depth, different seeds), a right-to-left model, a channel model
-(French->English) and KenLM score the val and test2016 Moses 1000-best lists; each table row
-adds one kind of evidence, tuned on val (weight grid, MERT, batch MIRA, the baseline's total as
-one feature), with MBR on top; Table 1 is standalone beam search with the deep ensemble and a
-noisy-channel reranking of its own n-best lists (weights tuned on val). Every row reports
-BLEU, chrF, the difference to Moses and to the row above with paired bootstrap p-values, and
-the dev BLEU of its tuning. Stages are skipped when up to date.
+"""Multi30k English->French, the paper's Tables 1 and 2 with more evidence per hypothesis. Three
+reversed LSTMs with attention (cpu-attention, different seeds; or the last round's deep ones
+without attention, --family deep), a right-to-left model, a channel model (French->English)
+and KenLM score the val and test2016 Moses 1000-best lists; each Table 2 row adds one kind of
+evidence, tuned on val with few free weights (members of one kind averaged into one feature,
+Moses' total as one feature) and 5-fold cross-validation over the val sentences (the
+cross-validated dev BLEU estimates each tuning's BLEU on unseen text), with MBR on top;
+Table 1 is standalone beam search with one model and the ensemble, and a noisy-channel
+reranking of the ensemble's own n-best lists (weights tuned on val). Every row reports BLEU,
+chrF, the difference to Moses and to the row above with paired bootstrap p-values, and the
+dev and cross-validated dev BLEU of its tuning. Stages are skipped when up to date.
 
     .venv/bin/python pipelines/multi30k_evidence.py --quick      # tiny models, a slice: minutes
     .venv/bin/python pipelines/multi30k_evidence.py --models DIR # DIR/{rev,rev2,rev3,r2l,channel}
-    .venv/bin/python pipelines/multi30k_evidence.py              # trains the five cpu-deep models
+    .venv/bin/python pipelines/multi30k_evidence.py              # trains the five models
+    .venv/bin/python pipelines/multi30k_evidence.py --family deep --models DIR  # last round's
     .venv/bin/python pipelines/multi30k_evidence.py --dry-run
 
 Needs the shared Moses lists and LM ($RESCORE_SHARED_DATA/multi30k-en-fr). The report lands in
-WORKDIR/report/report.{md,html,json,csv} (default WORKDIR: work/multi30k-evidence[-quick]).
+WORKDIR/report/report.{md,html,json,csv} (default WORKDIR: work/multi30k-evidence[-quick],
+work/multi30k-evidence-deep for --family deep).
 """
 
 from __future__ import annotations
@@ -47,12 +52,17 @@ class Mode:
     mert_restarts: int
     mira_passes: int
     top: int  # MBR evidence
+    kind: str = "attentive"  # in the rows' names: "one attentive reversed LSTM"
+    train_extra: tuple[str, ...] = ()  # rescore-train options beside the preset
+    folds: int = 5  # rescore-tune --folds: k-fold cross-validation over the val sentences
 
 
 QUICK = Mode("cpu-tiny", train_pairs=10000, sentences=60, epochs=1.0, mert_restarts=2,
-             mira_passes=5, top=20)
-FULL = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_restarts=10,
+             mira_passes=5, top=20, train_extra=("--attention", "dot"), folds=3)
+FULL = Mode("cpu-attention", train_pairs=None, sentences=None, epochs=None, mert_restarts=10,
             mira_passes=15, top=100)
+DEEP = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_restarts=10,
+            mira_passes=15, top=100, kind="deep")
 
 # name: (feature, training options, label); the seeds are the ones the README's models used
 REVERSED = {"rev": ("LSTMR0", ["--seed", "1"]), "rev2": ("LSTMR1", ["--seed", "2"]),
@@ -76,7 +86,7 @@ def train_stages(work: Path, data: Path, mode: Mode) -> list[Stage]:
         args: list[str | Path] = [
             "--preset", mode.preset, "--src-train", data / f"train.{src}.gz", "--tgt-train",
             data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
-            data / f"val.{tgt}", *opts]
+            data / f"val.{tgt}", *opts, *mode.train_extra]
         if mode.epochs:
             args += ["--epochs", str(mode.epochs)]
         stages.append(st.train_stage(
@@ -134,10 +144,13 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
             inputs=reads, after=[*waits, f"kenlm-{split}"]))
 
     single = REVERSED["rev"][0]
-    labels = {single: "one deep reversed LSTM", ENSEMBLE: "ensemble of 3 deep reversed LSTMs"}
-    tunings = st.grid_tunings(labels)
+    labels = {single: f"one {mode.kind} reversed LSTM",
+              ENSEMBLE: f"ensemble of 3 {mode.kind} reversed LSTMs"}
+    folds = ["--folds", str(mode.folds)]
+    tunings = {key: ([*args, *folds], label)
+               for key, (args, label) in st.grid_tunings(labels).items()}
     one = ["--method", "mert", "--baseline-as-one-feature", "--restarts",
-           str(mode.mert_restarts), "--tune-features"]
+           str(mode.mert_restarts), *folds, "--tune-features"]
     everything = [st.MOSES_FEATURES, ENSEMBLE, R2L[0], CHANNEL[0], KENLM]
     tunings |= {
         "r2l": ([*one, f"{ENSEMBLE},{R2L[0]}"],
@@ -148,10 +161,10 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
         # what KenLM adds), then the other two tunings of all features
         "all-one": ([*one, ",".join(everything[1:])],
                     "+ KenLM, Moses total as one feature, MERT on val"),
-        "all-mert": (["--method", "mert", "--restarts", str(mode.mert_restarts),
+        "all-mert": (["--method", "mert", "--restarts", str(mode.mert_restarts), *folds,
                       "--tune-features", ",".join(everything)],
                      "+ KenLM, all features, MERT on val"),
-        "all-mira": (["--method", "mira", "--iterations", str(mode.mira_passes),
+        "all-mira": (["--method", "mira", "--iterations", str(mode.mira_passes), *folds,
                       "--tune-features", ",".join(everything)],
                      "+ KenLM, all features, batch MIRA on val")}
     init = data / "moses.ini.tuned"
@@ -187,8 +200,8 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
 
     spec = {"ref": str(data / "test2016.fr"), "versus_above": True,
             "baseline": {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")},
-            "tables": [{"title": "Table 1: standalone translation (deep reversed ensemble)",
-                        "systems": table1.systems},
+            "tables": [{"title": f"Table 1: standalone translation ({mode.kind} reversed "
+                                 "LSTMs)", "systems": table1.systems},
                        {"title": "Table 2: rescoring Moses' 1000-best lists with more evidence",
                         "systems": table2.systems}],
             "oracle": str(oracle_json),
@@ -205,8 +218,15 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
     by MERT from the beam's own ranking (and once more with the right-to-left model)."""
     rows = st.Rows()
     ensemble = [dirs[name] for name in REVERSED]
-    label = "ensemble of 3 deep reversed LSTMs, beam {}"
+    label = f"ensemble of 3 {mode.kind} reversed LSTMs, beam {{}}"
     reads, waits = needs(*REVERSED)
+    one_reads, one_waits = needs("rev")
+    for beam in (1, 12):  # one model alone
+        out = work / "translate" / f"test2016-one-b{beam}.txt"
+        rows.add(st.translate_stage(f"translate-one-b{beam}", data / "test2016.en", out,
+                                    [dirs["rev"]], beam, inputs=one_reads,
+                                    after=["data", *one_waits]),
+                 f"one {mode.kind} reversed LSTM, beam {beam}", out)
     out = work / "translate" / "test2016-b1.txt"
     rows.add(st.translate_stage("translate-b1", data / "test2016.en", out, ensemble, 1,
                                 inputs=reads, after=["data", *waits]), label.format(1), out)
@@ -241,8 +261,9 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
         weights = work / "tune" / f"beam-{key}.json"
         rows.stages.append(st.tune_stage(
             f"tune-beam-{key}", lists["val"], data / "val.fr", init,
-            ["--method", "mert", "--restarts", str(mode.mert_restarts), "--tune-features",
-             ",".join(feats)], weights, cache, after=["channel-nbest-val"],
+            ["--method", "mert", "--restarts", str(mode.mert_restarts), "--folds",
+             str(mode.folds), "--tune-features", ",".join(feats)], weights, cache,
+            after=["channel-nbest-val"],
             init_text=init_text))
         out = work / "rerank" / f"beam-{key}.1best"
         rows.add(st.rerank_stage(f"rerank-beam-{key}", lists["test2016"], out, weights=weights,
@@ -253,8 +274,12 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny models (cpu-tiny, 1 epoch) "
-                        "on 10k pairs, 60 val/test sentences: the machinery in minutes")
+    parser.add_argument("--quick", action="store_true", help="tiny models (cpu-tiny with dot "
+                        "attention, 1 epoch) on 10k pairs, 60 val/test sentences: the "
+                        "machinery in minutes")
+    parser.add_argument("--family", choices=("attention", "deep"), default="attention",
+                        help="attention: cpu-attention models (this round's); deep: the last "
+                        "round's cpu-deep models without attention (4 x 256)")
     parser.add_argument("--workdir", type=Path, help="default work/multi30k-evidence (or "
                         "work/multi30k-evidence-quick)")
     parser.add_argument("--models", type=Path, help="use trained models "
@@ -266,11 +291,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, help="override the mode's epochs")
     parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
     args = parser.parse_args()
-    mode = QUICK if args.quick else FULL
+    mode = QUICK if args.quick else (DEEP if args.family == "deep" else FULL)
     mode = dataclasses.replace(mode, **{k: getattr(args, k) for k in (
         "train_pairs", "sentences", "epochs") if getattr(args, k) is not None})
-    work = (args.workdir or ROOT / "work" / ("multi30k-evidence-quick" if args.quick
-                                             else "multi30k-evidence")).resolve()
+    default = ("multi30k-evidence-quick" if args.quick else
+               "multi30k-evidence-deep" if args.family == "deep" else "multi30k-evidence")
+    work = (args.workdir or ROOT / "work" / default).resolve()
     shared = multi30k_dir()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)

@@ -208,16 +208,20 @@ def add_dev_columns(table: pd.DataFrame, weights: dict[str, Path]) -> None:
     """Columns ``dev BLEU`` and ``dev diff`` (tuned minus start, the gain tuning found on the
     dev list) for the rows reranked with tuned weights, from each weights file's report;
     compared with the test difference they show how much of the dev gain was overfitting."""
-    dev, gain = [], []
+    dev, gain, held = [], [], []
     for name in table["system"]:
         info = _tune_report(weights[name]) if name in weights else {}
         start, tuned = info.get("dev_bleu_start"), info.get("dev_bleu_tuned")
         ok = isinstance(start, int | float) and isinstance(tuned, int | float)
         dev.append(float(tuned) if ok else float("nan"))  # type: ignore[arg-type]
         gain.append(float(tuned) - float(start) if ok else float("nan"))  # type: ignore[arg-type]
+        cv = info.get("dev_bleu_cross_validated")
+        held.append(float(cv) if isinstance(cv, int | float) else float("nan"))
     if any(v == v for v in dev):
         table["dev BLEU"] = dev
         table["dev diff"] = gain
+    if any(v == v for v in held):  # k-fold cross-validated dev BLEU (rescore-tune --folds)
+        table["cv dev BLEU"] = held
 
 
 def _tune_report(weights: Path) -> dict[str, object]:
@@ -344,6 +348,9 @@ def _weights_line(path: Path) -> str:
     method = info.get("method", "?")
     dev = (f"dev BLEU {info['dev_bleu_start']:.2f} -> {info['dev_bleu_tuned']:.2f}"
            if "dev_bleu_start" in info and "dev_bleu_tuned" in info else "")
+    if "dev_bleu_cross_validated" in info:
+        dev += (f" ({info.get('folds')}-fold cross-validated: "
+                f"{info['dev_bleu_cross_validated']:.2f}; the mean of the folds' weights)")
     if method == "grid":
         lam = float(info.get("lambda", 0.0))  # type: ignore[arg-type]
         same = " (weight 0: this row equals the baseline)" if lam == 0 else ""

@@ -521,6 +521,9 @@ def _cross_validated(request: TuneRequest, table: FeatureTable) -> TuneResult:
         report.pop(key, None)
     if baseline is not None:
         report["baseline_weight"] = baseline[0]
+    lambdas = [r.report.get("lambda") for r in results]
+    if all(isinstance(v, float | int) for v in lambdas):  # a grid: the mean weight is theirs
+        report["lambda"] = float(np.mean(lambdas))  # type: ignore[arg-type]
     return TuneResult(weights, table.schema, start_bleu, in_sample, report, baseline)
 
 

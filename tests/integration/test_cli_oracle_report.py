@@ -105,10 +105,16 @@ def test_report_shows_dev_bleu_of_tuned_rows(multi30k: Path, tmp_path: Path) -> 
     weights.write_text('{"LM0": [1.0]}\n', encoding="utf-8")
     (tmp_path / "tuned.report.json").write_text(
         '{"method": "mert", "dev_bleu_start": 57.12, "dev_bleu_tuned": 58.5}\n')
+    folded = tmp_path / "folded.json"
+    folded.write_text('{"LM0": [1.0]}\n', encoding="utf-8")
+    (tmp_path / "folded.report.json").write_text(
+        '{"method": "mira", "dev_bleu_start": 57.12, "dev_bleu_tuned": 58.1, "folds": 5, '
+        '"dev_bleu_cross_validated": 57.6}\n')
     spec = {"ref": str(multi30k / "test2016.fr"), "bootstrap": 50, "versus_above": True,
             "tables": [{"title": "T", "systems": [
                 {"name": "plain", "file": str(base)},
-                {"name": "tuned", "file": str(base), "weights": str(weights)}]}]}
+                {"name": "tuned", "file": str(base), "weights": str(weights)},
+                {"name": "folded", "file": str(base), "weights": str(folded)}]}]}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     result = run_cli("rescore-report", "--spec", tmp_path / "spec.json", "--output-prefix",
                      tmp_path / "r")
@@ -117,6 +123,9 @@ def test_report_shows_dev_bleu_of_tuned_rows(multi30k: Path, tmp_path: Path) -> 
     assert table["dev BLEU"].isna()[0] and table["dev BLEU"][1] == pytest.approx(58.5)
     assert table["dev diff"][1] == pytest.approx(1.38)
     assert "| dev diff" in result.stdout or "dev diff" in result.stdout
+    # k-fold cross-validated dev BLEU beside the in-sample one, where tuning reported it
+    assert table["cv dev BLEU"].isna()[1] and table["cv dev BLEU"][2] == pytest.approx(57.6)
+    assert "5-fold cross-validated: 57.60" in (tmp_path / "r.md").read_text()
     assert "BLEU vs above p" in table.columns
 
 

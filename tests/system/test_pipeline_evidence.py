@@ -40,6 +40,9 @@ def test_every_kind_of_evidence_is_scored(work: Path) -> None:
                                        "Channel0", "KenLM0", "LSTMR2L0")
     beam = next(iter(read_nbest(work / "translate/test2016-b12.scored.nbest.gz")))
     assert {"Channel0", "WordCount0", "LSTMEnsemble0", "LSTMR2L0"} <= set(beam.schema.names)
+    for name in ("rev", "rev2", "rev3", "r2l", "channel"):  # all five attend
+        config = json.loads((work / "models" / name / "config.json").read_text())
+        assert config["model"]["attention"] == "dot", name
 
 
 def test_tables_compare_each_row_with_the_one_above(work: Path) -> None:
@@ -57,8 +60,14 @@ def test_tables_compare_each_row_with_the_one_above(work: Path) -> None:
         assert 0 <= row["BLEU vs above p"] <= 1
     tuned = [row for row in table2 if "on val" in row["system"]]
     assert tuned and all(row["dev BLEU"] is not None for row in tuned)
-    assert [row["system"] for row in table1][1:3] == [
-        "ensemble of 3 deep reversed LSTMs, beam 1", "ensemble of 3 deep reversed LSTMs, beam 12"]
+    # every tuning cross-validated over the val sentences (rescore-tune --folds)
+    assert all(row["cv dev BLEU"] is not None for row in tuned if row["system"][:3] != "MBR")
+    assert [row["system"] for row in table1][1:5] == [
+        "one attentive reversed LSTM, beam 1", "one attentive reversed LSTM, beam 12",
+        "ensemble of 3 attentive reversed LSTMs, beam 1",
+        "ensemble of 3 attentive reversed LSTMs, beam 12"]
+    assert {"one attentive reversed LSTM, the paper's untuned average",
+            "ensemble of 3 attentive reversed LSTMs, the paper's untuned average"} <= set(names)
     report = (work / "report/report.md").read_text()
     # the right-to-left model reads the source in its own order (its first words written are
     # the sentence's last); the others read it reversed
