@@ -193,11 +193,11 @@ def test_code_digest_follows_imports_and_ignores_docstrings(tmp_path: Path,
     translate = [sys.executable, "-m", "rescore.cli.translate"]
     before = code_digest(tune), code_digest(translate)
     assert None not in before and before[0] != before[1]
-    metrics = package / "metrics.py"  # tune imports it (through rescore.tune); translate not
-    text = metrics.read_text()
-    metrics.write_text(text.replace('"""BLEU and chrF', '"""Edited: BLEU and chrF', 1))
+    mira = package / "mira.py"  # tune imports it (through rescore.tune); translate does not
+    text = mira.read_text()
+    mira.write_text(text.replace('"""Batch MIRA', '"""Edited: Batch MIRA', 1))
     assert (code_digest(tune), code_digest(translate)) == before
-    metrics.write_text(text + "\nEXTRA = 1\n")
+    mira.write_text(text + "\nEXTRA = 1\n")
     assert code_digest(tune) != before[0] and code_digest(translate) == before[1]
     assert code_digest(["echo", "x"]) is None
 
