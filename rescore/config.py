@@ -92,8 +92,8 @@ PRESETS: dict[str, Preset] = {
                     num_layers=2, dropout=0.2, attention="dot"),
         TrainConfig(batch_size=64, epochs=8.0, decay_start_epoch=6.0, checkpoint_every=200),
         "cpu-multi30k's 2 x 256 LSTM with global dot attention (Luong et al. 2015) and "
-        "dropout 0.2, 8 epochs, halving from epoch 6: Multi30k on one CPU thread in about "
-        "30 minutes"),
+        "dropout 0.2, 8 epochs, halving from epoch 6: Multi30k on one CPU thread in 5,210 s "
+        "measured beside five other trainings on 2 cores (val perplexity 3.46)"),
     "cpu-tiny": Preset(
         ModelConfig(src_vocab_size=2000, tgt_vocab_size=2000, embed_dim=32, hidden_dim=32,
                     num_layers=1),
