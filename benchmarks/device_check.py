@@ -7,7 +7,9 @@ paper's model on a GPU), every comparison against the CPU in the same run:
    default): its loss curve against fp32's (skipped on the CPU, which has no bf16 LSTM);
 3. scoring: the CPU-trained model's log-probabilities of an n-best slice (the prefix-trie
    scorer) on both devices;
-4. beam search: that model's beam-12 translations and their scores on both devices.
+4. beam search: that model's beam-12 translations and their scores on both devices;
+5. all of it again for a model with attention (general score, input feeding: every
+   attention parameter and the step-by-step decoder), under ``"attention"`` in the report.
 
     python benchmarks/device_check.py --device cuda --output DIR   # on the GPU machine
     python benchmarks/device_check.py --device cpu --output DIR    # here: checks itself
@@ -70,6 +72,57 @@ def weights(model: Path) -> dict[str, np.ndarray]:
     return {k: v.float().numpy() for k, v in state.items()}
 
 
+ATTENTION = ["--attention", "general", "--input-feeding"]
+
+
+def compare(tmp: Path, device_name: str, train_args: list[object], nbest: Path,
+            source: Path) -> dict[str, object]:
+    """Train, score and search on the CPU and on ``device_name``; the differences."""
+    tmp.mkdir()
+    report: dict[str, object] = {}
+    runs = {"cpu": ("cpu", "fp32"), "device": (device_name, "fp32")}
+    if device_name != "cpu":
+        runs["device-bf16"] = (device_name, "bf16")
+    for name, (device, precision) in runs.items():
+        cli("train", *train_args, "--device", device, "--precision", precision,
+            "--output", tmp / name)
+    cpu_loss, dev_loss = losses(tmp / "cpu"), losses(tmp / "device")
+    w_cpu, w_dev = weights(tmp / "cpu"), weights(tmp / "device")
+    report["training fp32"] = {
+        "loss points": len(cpu_loss),
+        "max relative loss difference": float(np.max(np.abs(dev_loss / cpu_loss - 1))),
+        "max absolute weight difference": max(float(np.max(np.abs(w_cpu[k] - w_dev[k])))
+                                              for k in w_cpu)}
+    if "device-bf16" in runs:
+        bf16 = losses(tmp / "device-bf16")
+        report["training bf16 vs fp32 (device)"] = {
+            "max relative loss difference": float(np.max(np.abs(bf16 / dev_loss - 1))),
+            "final loss fp32": float(dev_loss[-1]), "final loss bf16": float(bf16[-1])}
+    scores = {}
+    for name, device in (("cpu", "cpu"), ("device", device_name)):
+        out = tmp / f"{name}.nbest"
+        cli("nbest", "--nbest", nbest, "--source", source, "--model", tmp / "cpu",
+            "--device", device, "--threads", "1", "--output-nbest", out)
+        scores[name] = np.concatenate([b.feature("LSTM0")[:, 0] for b in read_nbest(out)])
+    report["scoring"] = {
+        "entries": len(scores["cpu"]),
+        "max absolute difference (nats)": float(np.max(np.abs(scores["cpu"]
+                                                             - scores["device"])))}
+    outputs = {}
+    for name, device in (("cpu", "cpu"), ("device", device_name)):
+        out, best = tmp / f"{name}.beam.nbest", tmp / f"{name}.beam.txt"
+        cli("translate", "--input", source, "--model", tmp / "cpu", "--beam", 12,
+            "--device", device, "--threads", "1", "--output", best, "--output-nbest", out)
+        outputs[name] = (best.read_text(encoding="utf-8").splitlines(),
+                         [b.totals for b in read_nbest(out)])
+    same = sum(a == b for a, b in zip(outputs["cpu"][0], outputs["device"][0], strict=True))
+    top = [abs(float(a[0]) - float(b[0]))
+           for a, b in zip(outputs["cpu"][1], outputs["device"][1], strict=True)]
+    report["beam search"] = {"sentences": len(outputs["cpu"][0]), "identical 1-best": same,
+                             "max 1-best score difference": max(top)}
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="the device checked against the CPU")
@@ -80,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     data = args.data or multi30k_dir()
     args.output.mkdir(parents=True, exist_ok=True)
-    report: dict[str, object] = {"device": args.device}
+    report: dict[str, object] = {"device": args.device, "updates": args.steps}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         text = {side: head(data / f"train.{side}.gz", tmp / f"train.{side}", 3000)
@@ -89,49 +142,12 @@ def main() -> None:
                  for side in ("en", "fr")}
         corpus = ["--src-train", text["en"], "--tgt-train", text["fr"], "--src-valid",
                   valid["en"], "--tgt-valid", valid["fr"], "--max-steps", args.steps]
-        runs = {"cpu": ("cpu", "fp32"), "device": (args.device, "fp32")}
-        if args.device != "cpu":
-            runs["device-bf16"] = (args.device, "bf16")
-        for name, (device, precision) in runs.items():
-            cli("train", *TINY, *corpus, "--device", device, "--precision", precision,
-                "--output", tmp / name)
-        cpu_loss, dev_loss = losses(tmp / "cpu"), losses(tmp / "device")
-        w_cpu, w_dev = weights(tmp / "cpu"), weights(tmp / "device")
-        report["training fp32"] = {
-            "updates": args.steps, "loss points": len(cpu_loss),
-            "max relative loss difference": float(np.max(np.abs(dev_loss / cpu_loss - 1))),
-            "max absolute weight difference": max(float(np.max(np.abs(w_cpu[k] - w_dev[k])))
-                                                  for k in w_cpu)}
-        if "device-bf16" in runs:
-            bf16 = losses(tmp / "device-bf16")
-            report["training bf16 vs fp32 (device)"] = {
-                "max relative loss difference": float(np.max(np.abs(bf16 / dev_loss - 1))),
-                "final loss fp32": float(dev_loss[-1]), "final loss bf16": float(bf16[-1])}
         nbest = nbest_head(data / "nbest" / "test2016.1000best.gz", tmp / "l.nbest",
                            args.sentences)
         source = head(data / "test2016.en", tmp / "test.en", args.sentences)
-        scores = {}
-        for name, device in (("cpu", "cpu"), ("device", args.device)):
-            out = tmp / f"{name}.nbest"
-            cli("nbest", "--nbest", nbest, "--source", source, "--model", tmp / "cpu",
-                "--device", device, "--threads", "1", "--output-nbest", out)
-            scores[name] = np.concatenate([b.feature("LSTM0")[:, 0] for b in read_nbest(out)])
-        report["scoring"] = {
-            "entries": len(scores["cpu"]),
-            "max absolute difference (nats)": float(np.max(np.abs(scores["cpu"]
-                                                                 - scores["device"])))}
-        outputs = {}
-        for name, device in (("cpu", "cpu"), ("device", args.device)):
-            out, best = tmp / f"{name}.beam.nbest", tmp / f"{name}.beam.txt"
-            cli("translate", "--input", source, "--model", tmp / "cpu", "--beam", 12,
-                "--device", device, "--threads", "1", "--output", best, "--output-nbest", out)
-            outputs[name] = (best.read_text(encoding="utf-8").splitlines(),
-                             [b.totals for b in read_nbest(out)])
-        same = sum(a == b for a, b in zip(outputs["cpu"][0], outputs["device"][0], strict=True))
-        top = [abs(float(a[0]) - float(b[0]))
-               for a, b in zip(outputs["cpu"][1], outputs["device"][1], strict=True)]
-        report["beam search"] = {"sentences": len(outputs["cpu"][0]), "identical 1-best": same,
-                                 "max 1-best score difference": max(top)}
+        report |= compare(tmp / "plain", args.device, [*TINY, *corpus], nbest, source)
+        report["attention"] = compare(tmp / "attention", args.device,
+                                      [*TINY, *corpus, *ATTENTION], nbest, source)
     path = args.output / "device_check.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

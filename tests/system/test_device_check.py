@@ -18,9 +18,10 @@ def test_device_check_on_the_cpu_agrees_with_itself(multi30k: Path, tmp_path: Pa
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "device_check.json").read_text())
-    assert report["training fp32"]["max relative loss difference"] == 0.0
-    assert report["training fp32"]["max absolute weight difference"] == 0.0
-    assert report["scoring"]["entries"] == 5000
-    assert report["scoring"]["max absolute difference (nats)"] == 0.0
-    assert report["beam search"]["identical 1-best"] == 5
-    assert "training bf16 vs fp32 (device)" not in report  # no bf16 LSTM on the CPU
+    for part in (report, report["attention"]):  # the paper's model, then with attention
+        assert part["training fp32"]["max relative loss difference"] == 0.0
+        assert part["training fp32"]["max absolute weight difference"] == 0.0
+        assert part["scoring"]["entries"] == 5000
+        assert part["scoring"]["max absolute difference (nats)"] == 0.0
+        assert part["beam search"]["identical 1-best"] == 5
+        assert "training bf16 vs fp32 (device)" not in part  # no bf16 LSTM on the CPU
