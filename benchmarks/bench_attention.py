@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import resource
 import sys
@@ -40,15 +41,10 @@ from rescore.scoring import score_channel, score_prefix_shared
 from rescore.vocab import Vocab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_channel import counts
 from bench_train import measure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def vocab_of(path: Path, size: int) -> Vocab:
-    from collections import Counter
-
-    return Vocab.build(Counter(w for line in read_lines(path) for w in line.split()), size)
 
 
 @torch.inference_mode()
@@ -77,14 +73,11 @@ def main() -> None:
     configs = {"with attention": preset.model,
                "without": dataclasses.replace(preset.model, attention="none")}
     sources = read_lines(data / "test2016.en")
-    blocks = []
-    for block in read_nbest(data / "nbest" / "test2016.1000best.gz"):
-        if block.sent_id >= args.sentences:
-            break
-        blocks.append(block)
+    blocks = list(itertools.takewhile(lambda b: b.sent_id < args.sentences,
+                                      read_nbest(data / "nbest" / "test2016.1000best.gz")))
     entries = sum(len(b) for b in blocks)
-    en = vocab_of(data / "train.en.gz", preset.model.src_vocab_size)
-    fr = vocab_of(data / "train.fr.gz", preset.model.tgt_vocab_size)
+    en = Vocab.build(counts(data / "train.en.gz"), preset.model.src_vocab_size)
+    fr = Vocab.build(counts(data / "train.fr.gz"), preset.model.tgt_vocab_size)
     src_ids = [en.encode(sources[b.sent_id].split()) for b in blocks]
     # the distinct hypotheses of each sentence, as rescore-nbest's features score them (an
     # entry's score covers every listing of its hypothesis)

@@ -232,7 +232,8 @@ class Seq2Seq(nn.Module):
             return self.generator(self.dropout(output)), replace(state, h=h, c=c)
         memory, rows = state.memory, state.rows
         assert memory is not None and rows is not None
-        keys, values, mask = memory.keys[rows], memory.values[rows], memory.mask[rows]
+        values, mask = memory.values[rows], memory.mask[rows]
+        keys = values if memory.keys is memory.values else memory.keys[rows]  # dot: one gather
         hc = (state.h, state.c)
         feed = state.feed
         if feed is None:  # the whole sequence at once, then attention at every step

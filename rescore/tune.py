@@ -401,6 +401,7 @@ class TuneResult:
     dev_bleu: float
     report: dict[str, object]
     baseline: tuple[float, Weights] | None = None  # (its weight, its own weights)
+    start: np.ndarray | None = None  # the full weight vector tuning started from
 
     def to_weights(self, source: str) -> Weights:
         return vector_to_weights(self.weights, self.schema, source)
@@ -510,8 +511,9 @@ def _cross_validated(request: TuneRequest, table: FeatureTable) -> TuneResult:
     if results[0].baseline is not None:
         baseline = (float(np.mean([r.baseline[0] for r in results if r.baseline])),
                     results[0].baseline[1])
-    start_weights = _start_vector(request, table)
-    start_bleu = corpus_bleu_of(table, table.values @ start_weights)
+    start = results[0].start  # the same in every fold: it depends on the options only
+    assert start is not None
+    start_bleu = corpus_bleu_of(table, table.values @ start)
     in_sample = corpus_bleu_of(table, table.values @ weights)
     cv_bleu = float(corpus_bleu_from_stats(held_stats))
     report = {**results[0].report, "folds": request.folds, "fold_results": folds_report,
@@ -525,19 +527,6 @@ def _cross_validated(request: TuneRequest, table: FeatureTable) -> TuneResult:
     if all(isinstance(v, float | int) for v in lambdas):  # a grid: the mean weight is theirs
         report["lambda"] = float(np.mean(lambdas))  # type: ignore[arg-type]
     return TuneResult(weights, table.schema, start_bleu, in_sample, report, baseline)
-
-
-def _start_vector(request: TuneRequest, table: FeatureTable) -> np.ndarray:
-    """The weights tuning starts from, as a full vector: the baseline's own weights with a
-    baseline feature or a grid; ``init`` (0 where absent) or all 1 for MERT and MIRA."""
-    schema = table.schema
-    if request.baseline_as_one_feature or request.method == "grid":
-        assert request.init is not None  # checked by the tuning itself
-        base = request.init.vector(schema, default=0.0)
-        if request.method == "grid" and request.feature in schema.names:
-            base[schema.offsets[request.feature]] = 0.0
-        return base
-    return request.init.vector(schema, default=0.0) if request.init else np.ones(schema.dim)
 
 
 def _tune(request: TuneRequest, table: FeatureTable) -> TuneResult:
@@ -576,8 +565,9 @@ def _tune(request: TuneRequest, table: FeatureTable) -> TuneResult:
         w[col] = lam
         report["grid"] = curve
         report["lambda"] = lam
+        start = base
     report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu}
-    return TuneResult(w, schema, start_bleu, bleu, report)
+    return TuneResult(w, schema, start_bleu, bleu, report, start=start)
 
 
 def _tune_with_baseline_feature(request: TuneRequest, table: FeatureTable) -> TuneResult:
@@ -616,4 +606,5 @@ def _tune_with_baseline_feature(request: TuneRequest, table: FeatureTable) -> Tu
         report |= {"grid": curve, "lambda": lam}
     report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu, "baseline_weight": w[0],
                "reduced_weights": w.tolist()}
-    return TuneResult(back.T @ w, schema, start_bleu, bleu, report, (float(w[0]), init))
+    return TuneResult(back.T @ w, schema, start_bleu, bleu, report, (float(w[0]), init),
+                      back.T @ start)
