@@ -21,17 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rescore.feature_table import FeatureTable, corpus_bleu_of, load_table
 from rescore.files import read_lines
 from rescore.metrics import STATS_DIM, corpus_bleu_from_stats
 from rescore.paths import multi30k_dir
-from rescore.tune import (
-    FeatureTable,
-    corpus_bleu_of,
-    envelope_scan,
-    line_search,
-    load_table,
-    mert,
-)
+from rescore.tune import envelope_scan, line_search, mert
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rescore.feature_table import build_table
 from rescore.files import read_lines
 from rescore.metrics import list_stats, make_bleu, segment_stats
 from rescore.nbest import iter_sentences
 from rescore.paths import multi30k_dir
-from rescore.tune import build_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

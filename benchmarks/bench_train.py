@@ -26,6 +26,7 @@ import torch
 from rescore.config import PRESETS, ModelConfig, TrainConfig
 from rescore.corpus import Batch, prepare_data
 from rescore.model import Seq2Seq
+from rescore.model_dir import data_files
 from rescore.paths import multi30k_dir
 from rescore.train import Trainer
 
@@ -64,7 +65,7 @@ def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Pat
             device: torch.device, steps: int, peak: float) -> dict[str, object]:
     d = multi30k_dir()
     (work / name).mkdir(parents=True)
-    data = prepare_data(work / name, d / "train.en.gz", d / "train.fr.gz", None, None,
+    data = prepare_data(data_files(work / name), d / "train.en.gz", d / "train.fr.gz", None, None,
                         model_cfg.src_vocab_size, model_cfg.tgt_vocab_size, "none", "en", "fr",
                         train_cfg.max_len)
     # the data's words are ids below its vocabulary size; a larger requested vocabulary (the

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from rescore.model_dir import SRC_VOCAB  # noqa: E402
 from rescore.paths import multi30k_dir  # noqa: E402
 from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 from rescore.stages import (  # noqa: E402
@@ -153,7 +154,7 @@ def build(work: Path, mode: Mode, shared: Path | None,
     spec: dict[str, object] = {
         "ref": str(data / "test2016.fr"), "source": str(data / "test2016.en"),
         "tables": [{"title": t, "systems": s} for t, s in tables.items() if s],
-        "vocab": str(model_dirs["rev"] / "src.vocab"),
+        "vocab": str(model_dirs["rev"] / SRC_VOCAB),
         "pca_model": str(model_dirs["rev"]), "phrases": str(ROOT / "data/phrases.en"),
         "models": [{"name": name, "dir": str(d)} for name, d in model_dirs.items()]}
     if have_lists:

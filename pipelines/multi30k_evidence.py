@@ -64,7 +64,7 @@ FULL = Mode("cpu-attention", train_pairs=None, sentences=None, epochs=None, mert
 DEEP = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_restarts=10,
             mira_passes=15, top=100, kind="deep")
 
-# name: (feature, training options, label); the seeds are the ones the README's models used
+# name: (feature, training options); the seeds of the models in docs/results.md
 REVERSED = {"rev": ("LSTMR0", ["--seed", "1"]), "rev2": ("LSTMR1", ["--seed", "2"]),
             "rev3": ("LSTMR2", ["--seed", "4"])}
 # right-to-left: the source in its own order, so that the first target words written (the

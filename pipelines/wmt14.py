@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rescore.model_dir import SRC_VOCAB  # noqa: E402
 from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 from rescore.stages import (  # noqa: E402
     PY,
@@ -91,7 +92,7 @@ def build(work: Path, gpus: int, mirror: str | None) -> Pipeline:
                         "systems": table1.systems},
                        {"title": "Table 2: rescoring the baseline's 1000-best lists "
                         "(newstest2014)", "systems": table2.systems}],
-            "oracle": str(oracle_json), "vocab": str(revs[0] / "src.vocab"),
+            "oracle": str(oracle_json), "vocab": str(revs[0] / SRC_VOCAB),
             "pca_model": str(revs[0]), "phrases": str(ROOT / "data/phrases.en"),
             "models": [{"name": d.name, "dir": str(d)} for d in [*revs, work / "models/fwd"]]}
     stages.append(report_stage(work, spec, [], [s.name for s in stages]))

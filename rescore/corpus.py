@@ -221,36 +221,46 @@ class PreparedData:
     stats: dict[str, CorpusStats]
 
 
-def prepare_data(out_dir: Path, src_train: Path, tgt_train: Path, src_valid: Path | None,
+@dataclass(frozen=True)
+class DataFiles:
+    """Where a run's prepared data lives: its two vocabularies and the folder of binarized
+    corpora (a model directory's names for them are :func:`rescore.model_dir.data_files`)."""
+
+    src_vocab: Path
+    tgt_vocab: Path
+    data: Path
+
+
+def prepare_data(files: DataFiles, src_train: Path, tgt_train: Path, src_valid: Path | None,
                  tgt_valid: Path | None, src_vocab_size: int, tgt_vocab_size: int,
                  tokenize: str, src_lang: str, tgt_lang: str, max_len: int,
                  reverse_target: bool = False) -> PreparedData:
-    """Build the vocabularies from the training data (``out_dir/{src,tgt}.vocab``) and
-    binarize training and validation data under ``out_dir/data``. Validation pairs are never
-    skipped for length (only empty ones are), so perplexities cover the whole set."""
+    """Build the vocabularies from the training data (``files.src_vocab``,
+    ``files.tgt_vocab``) and binarize training and validation data under ``files.data``.
+    Validation pairs are never skipped for length (only empty ones are), so perplexities
+    cover the whole set."""
     src_tok, tgt_tok = make_tokenizer(tokenize, src_lang), make_tokenizer(tokenize, tgt_lang)
     src_counts, tgt_counts = count_words(src_train, tgt_train, src_tok, tgt_tok, max_len)
     src_vocab = Vocab.build(src_counts, src_vocab_size)
     tgt_vocab = Vocab.build(tgt_counts, tgt_vocab_size)
-    src_vocab.save(out_dir / "src.vocab")
-    tgt_vocab.save(out_dir / "tgt.vocab")
-    stats = {"train": binarize(src_train, tgt_train, src_vocab, tgt_vocab, out_dir / "data" /
-                               "train", src_tok, tgt_tok, max_len,
-                               reverse_target)}
+    src_vocab.save(files.src_vocab)
+    tgt_vocab.save(files.tgt_vocab)
+    stats = {"train": binarize(src_train, tgt_train, src_vocab, tgt_vocab, files.data / "train",
+                               src_tok, tgt_tok, max_len, reverse_target)}
     valid = None
     if src_valid is not None and tgt_valid is not None:
         stats["valid"] = binarize(src_valid, tgt_valid, src_vocab, tgt_vocab,
-                                  out_dir / "data" / "valid", src_tok, tgt_tok, 10**9,
+                                  files.data / "valid", src_tok, tgt_tok, 10**9,
                                   reverse_target)
-        valid = BinarizedCorpus(out_dir / "data" / "valid")
-    return PreparedData(src_vocab, tgt_vocab, BinarizedCorpus(out_dir / "data" / "train"),
+        valid = BinarizedCorpus(files.data / "valid")
+    return PreparedData(src_vocab, tgt_vocab, BinarizedCorpus(files.data / "train"),
                         valid, stats)
 
 
-def load_prepared(out_dir: Path) -> PreparedData:
+def load_prepared(files: DataFiles) -> PreparedData:
     """The vocabularies and binarized data a previous :func:`prepare_data` wrote."""
-    valid_dir = out_dir / "data" / "valid"
+    valid_dir = files.data / "valid"
     return PreparedData(
-        Vocab.load(out_dir / "src.vocab"), Vocab.load(out_dir / "tgt.vocab"),
-        BinarizedCorpus(out_dir / "data" / "train"),
+        Vocab.load(files.src_vocab), Vocab.load(files.tgt_vocab),
+        BinarizedCorpus(files.data / "train"),
         BinarizedCorpus(valid_dir) if valid_dir.exists() else None, {})

@@ -4,8 +4,12 @@ LF-only line ends, and atomic outputs (a temporary file renamed into place on su
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
+import logging
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +19,10 @@ from rescore.errors import InputError, RescoreError
 
 CHUNK_BYTES = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
+# a write that fails for want of room names the output; other errors keep their own message
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+log = logging.getLogger(__name__)
 
 
 def open_binary(path: str | Path) -> BinaryIO:
@@ -97,13 +105,16 @@ def atomic_output(path: str | Path, *, compresslevel: int = 6) -> Iterator[IO[st
     """Write a text file atomically: to a temporary file beside ``path``, renamed on success.
 
     On any exception the temporary file is removed and ``path`` is left as it was, so a
-    failed run never leaves a half-written output. ``.gz`` paths are gzip-compressed.
+    failed run never leaves a half-written output; a full disk (or quota, or file size limit)
+    is a :class:`RescoreError` naming ``path``. ``.gz`` paths are gzip-compressed. A run
+    killed outright (SIGKILL) cannot remove its temporary file: the next one writing the same
+    ``path`` does (:func:`remove_stale_temporaries`).
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise RescoreError(f"{target}: output folder {directory} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    fd, tmp_name = _temporary(target, directory)
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())
         raw = os.fdopen(fd, "wb")
@@ -117,29 +128,81 @@ def atomic_output(path: str | Path, *, compresslevel: int = 6) -> Iterator[IO[st
         try:
             yield stream
         finally:
-            stream.close()
-            raw.close()
+            try:
+                stream.close()
+            finally:
+                raw.close()
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        _raise_full(err, target)
         raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file beside it, then rename)."""
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                    dir=target.parent if str(target.parent) else ".")
+    fd, tmp_name = _temporary(target, target.parent if str(target.parent) else Path("."))
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        _raise_full(err, target)
         raise
+
+
+def _raise_full(err: BaseException, target: Path) -> None:
+    if isinstance(err, OSError) and err.errno in FULL:
+        raise RescoreError(f"{target}: cannot write it: {err.strerror} (nothing was written; "
+                           "free some space or write elsewhere)") from None
+
+
+def _owner() -> str:
+    """Who writes a temporary file: ``PID@HOST`` (a host's name may hold dots, not ``@``)."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _temporary(target: Path, directory: Path) -> tuple[int, str]:
+    """A new temporary file ``.NAME.PID@HOST.XXXXXXXX.tmp`` beside ``target``, after removing
+    the stale ones of ``target`` (left by killed runs)."""
+    remove_stale_temporaries(target)
+    return tempfile.mkstemp(prefix=f".{target.name}.{_owner()}.", suffix=".tmp", dir=directory)
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Remove the temporary files of ``target`` whose writer is gone: a process of this host
+    that no longer runs (killed before it could clean up). Files of other outputs, of live
+    processes and of other hosts (a shared folder) are left alone. Returns those removed."""
+    target = Path(target)
+    directory = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)@(.+)\.[A-Za-z0-9_]+\.tmp")
+    host = socket.gethostname()
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            match = pattern.fullmatch(entry.name)
+            if match and match.group(2) == host and not _alive(int(match.group(1))):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+                    log.info("removed %s, a temporary file left by process %s (gone)",
+                             entry.path, match.group(1))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _umask() -> int:

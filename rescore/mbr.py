@@ -14,6 +14,7 @@ matrix products), not K^2 metric calls; a test checks them against sacrebleu to 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from rescore.errors import InputError, RescoreError, unknown_choice
 from rescore.files import atomic_outputs
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, make_bleu, make_chrf
 from rescore.metrics import sentence_bleu_from_stats as _sentence_bleu
-from rescore.nbest import NbestBlock, check_feature_name, iter_sentences
+from rescore.nbest import NbestBlock, check_feature_name, distinct, iter_sentences
 from rescore.rerank import rerank_order
 from rescore.weights import Weights
 
@@ -125,13 +126,11 @@ def mbr_block(block: NbestBlock, weights: Weights, top: int, scale: float,
     posterior = np.exp(logits - logits.max())
     posterior /= posterior.sum()
     texts = [block.hypothesis(int(i)) for i in entries]
-    index: dict[str, int] = {}
-    which = np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64)
-    distinct = list(index)
+    unique, which = distinct(texts)
     if utility == "bleu":
-        table = bleu_utilities(distinct, metric if isinstance(metric, BLEU) else None)
+        table = bleu_utilities(unique, metric if isinstance(metric, BLEU) else None)
     else:
-        table = chrf_utilities(distinct, metric if isinstance(metric, CHRF) else None)
+        table = chrf_utilities(unique, metric if isinstance(metric, CHRF) else None)
     expected = table[which][:, which] @ posterior
     return MbrChoice(entries, posterior, expected, rerank_order(expected))
 
@@ -223,10 +222,9 @@ def scale_curve(nbest: str | Path, references: Sequence[str], weights: Weights, 
         entries = rerank_order(scores)[:top]
         texts = [block.hypothesis(int(i)) for i in entries]
         plain.append(texts[0])
-        index: dict[str, int] = {}
-        which = np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64)
-        table = bleu_utilities(list(index), metric) if isinstance(metric, BLEU) \
-            else chrf_utilities(list(index), metric)
+        unique, which = distinct(texts)
+        table = bleu_utilities(unique, metric) if isinstance(metric, BLEU) \
+            else chrf_utilities(unique, metric)
         pairs = table[which][:, which]
         for scale in scales:
             logits = scale * scores[entries]
@@ -236,3 +234,36 @@ def scale_curve(nbest: str | Path, references: Sequence[str], weights: Weights, 
     refs = [list(references)]
     return ScaleCurve([(s, float(corpus.corpus_score(picks[s], refs).score)) for s in scales],
                       float(corpus.corpus_score(plain, refs).score))
+
+
+def choose_scale(nbest: str | Path, references: Sequence[str], weights: Weights,
+                 weights_name: str, top: int = 100, utility: str = "bleu",
+                 scales: Sequence[float] = DEFAULT_SCALES, tokenize: str = DEFAULT_TOKENIZE,
+                 ref_name: str = "the reference") -> dict[str, object]:
+    """The posterior scale of the best dev BLEU (the first of equal maxima), as the report
+    ``rescore-tune --method mbr-scale`` writes and :func:`tuned_scale` reads: the scale, dev
+    BLEU of the weights' own 1-best and of MBR at that scale, the whole curve, and what it
+    holds for (``top``, ``utility``, ``tokenize``, the weights)."""
+    curve = scale_curve(nbest, references, weights, top, utility, scales, tokenize, ref_name)
+    scale, bleu = max(curve.points, key=lambda t: t[1])
+    return {"method": "mbr-scale", "scale": scale, "dev_bleu_start": curve.plain_bleu,
+            "dev_bleu_tuned": bleu, "curve": curve.points, "top": top, "utility": utility,
+            "tokenize": tokenize, "weights": weights_name}
+
+
+def tuned_scale(report: Path, top: int, utility: str) -> float:
+    """The scale a :func:`choose_scale` report chose; it must have been tuned for the same
+    ``top`` and ``utility``."""
+    try:
+        info = json.loads(report.read_text(encoding="utf-8"))
+        method, scale = info["method"], float(info["scale"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise RescoreError(f"{report}: not a report of rescore-tune --method mbr-scale "
+                           f"({type(err).__name__}: {err})") from None
+    if method != "mbr-scale":
+        raise RescoreError(f"{report}: a report of --method {method}, not mbr-scale")
+    if (info.get("top"), info.get("utility")) != (top, utility):
+        raise RescoreError(f"{report}: the scale was tuned for --top {info.get('top')} "
+                           f"--utility {info.get('utility')}; this run has --top {top} "
+                           f"--utility {utility}")
+    return scale

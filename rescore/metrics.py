@@ -17,7 +17,7 @@ from sacrebleu.metrics import BLEU, CHRF
 from tqdm import tqdm
 
 from rescore.errors import InputError
-from rescore.nbest import NbestBlock, iter_sentences
+from rescore.nbest import NbestBlock, distinct, iter_sentences
 
 DEFAULT_TOKENIZE = "none"
 BLEU_TOKENIZERS = ("none", "13a", "intl", "char")  # sacrebleu tokenizers
@@ -98,10 +98,7 @@ def list_stats(nbest: str | Path, references: Sequence[str], tokenize: str = DEF
         if block is None:
             missing.append(sent_id)
             continue
-        index: dict[str, int] = {}
-        inverse = np.fromiter((index.setdefault(h, len(index)) for h in block.hypotheses),
-                              dtype=np.int64, count=len(block))
-        texts = list(index)
+        texts, inverse = distinct(block.hypotheses)
         first_pos = np.full(len(texts), len(block), dtype=np.int64)
         np.minimum.at(first_pos, inverse, np.arange(len(block)))
         yield SentenceStats(sent_id, block, texts, first_pos,
@@ -120,47 +117,47 @@ def segment_stats(bleu: BLEU, hypothesis: str, reference: str) -> tuple[np.ndarr
     return row, float(score.score)
 
 
-def sentence_bleu_from_stats(stats: np.ndarray) -> np.ndarray:
-    """Smoothed sentence BLEU (0-100) of statistics rows ``(..., STATS_DIM)``, vectorised:
-    sacrebleu's ``BLEU.compute_bleu`` with exp smoothing and effective order (the orders
-    with at least one hypothesis n-gram), as ``sentence_score`` with ``effective_order=True``
-    gives it; a test checks the two against each other."""
+def bleu_from_stats(stats: np.ndarray, *, smooth: str = "exp",
+                    effective_order: bool = False) -> np.ndarray:
+    """BLEU (0-100) of statistics rows ``(..., STATS_DIM)`` (hypothesis length, reference
+    length, matches and totals of orders 1-4), vectorised: one pure function from counts, as
+    sacrebleu's ``BLEU.compute_bleu`` is. ``smooth``: ``exp`` (sacrebleu's default: a zero
+    match count at order n counts as 1 / 2^k, k the zero orders so far) or ``none``.
+    ``effective_order``: the geometric mean over the orders the hypothesis has n-grams for
+    (sentence BLEU); otherwise all four, and a row without n-grams of some order scores 0."""
     s = np.asarray(stats, dtype=np.float64)
     sys_len, ref_len = s[..., 0], s[..., 1]
     correct, total = s[..., 2:6], s[..., 6:10]
-    order = (total > 0).sum(axis=-1)  # totals fall with n: the leading orders with n-grams
+    # effective order: totals fall with n, so the orders with n-grams are the leading ones
+    order = (total > 0).sum(axis=-1) if effective_order else np.full(sys_len.shape, 4)
     used = np.arange(4) < order[..., None]
     with np.errstate(divide="ignore", invalid="ignore"):
         bp = np.where(sys_len < ref_len,
                       np.where(sys_len > 0, np.exp(1.0 - ref_len / sys_len), 0.0), 1.0)
-        zero = (correct == 0) & used
-        smooth = np.exp2(np.cumsum(zero, axis=-1))
-        prec = np.where(zero, 100.0 / (smooth * total), 100.0 * correct / total)
+        prec = 100.0 * correct / total
+        if smooth == "exp":
+            zero = (correct == 0) & used
+            prec = np.where(zero, 100.0 / (np.exp2(np.cumsum(zero, axis=-1)) * total), prec)
+        elif smooth != "none":
+            raise ValueError(f"smooth: exp or none, not {smooth!r}")
         logs = np.where(used, np.log(np.where(used, prec, 1.0)), 0.0)
         score = bp * np.exp(logs.sum(axis=-1) / np.maximum(order, 1))
     bad = (order == 0) | ~(correct > 0).any(axis=-1)
+    if not effective_order:
+        bad |= (total == 0).any(axis=-1)
     return np.where(bad, 0.0, score)
+
+
+def sentence_bleu_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Smoothed sentence BLEU: :func:`bleu_from_stats` with exp smoothing and effective
+    order, as sacrebleu's ``sentence_score`` gives it (a test checks the two)."""
+    return bleu_from_stats(stats, effective_order=True)
 
 
 def corpus_bleu_from_stats(stats: np.ndarray) -> np.ndarray:
-    """Corpus BLEU (0-100) of summed statistics rows ``(..., STATS_DIM)``, vectorised.
-
-    The same numbers as sacrebleu's ``BLEU.compute_bleu`` with its corpus defaults (exp
-    smoothing, no effective order): a test checks this against sacrebleu.
-    """
-    s = np.asarray(stats, dtype=np.float64)
-    sys_len, ref_len = s[..., 0], s[..., 1]
-    correct, total = s[..., 2:6], s[..., 6:10]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bp = np.where(sys_len < ref_len,
-                      np.where(sys_len > 0, np.exp(1.0 - ref_len / sys_len), 0.0), 1.0)
-        zero = correct == 0
-        smooth = np.exp2(np.cumsum(zero, axis=-1))
-        prec = np.where(zero, 100.0 / (smooth * total), 100.0 * correct / total)
-        log_mean = np.log(prec).mean(axis=-1)
-        score = bp * np.exp(log_mean)
-    bad = (total == 0).any(axis=-1) | ~(correct > 0).any(axis=-1)
-    return np.where(bad, 0.0, score)
+    """Corpus BLEU of summed statistics: :func:`bleu_from_stats` with sacrebleu's corpus
+    defaults (exp smoothing, no effective order; a test checks it against sacrebleu)."""
+    return bleu_from_stats(stats)
 
 
 def corpus_scores(

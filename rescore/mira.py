@@ -18,20 +18,18 @@ import logging
 
 import numpy as np
 
-from rescore.metrics import STATS_DIM
-from rescore.tune import FeatureTable, corpus_bleu_of
+from rescore.feature_table import FeatureTable, corpus_bleu_of
+from rescore.metrics import STATS_DIM, bleu_from_stats
 
 logger = logging.getLogger(__name__)
 
 
 def background_gain(stats: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """g for each row of ``stats`` ``(n, STATS_DIM)``: BLEU (0-1) of the row added to the
-    background, with the brevity penalty, times the background's reference length."""
-    s = np.asarray(stats, dtype=np.float64) + background
-    sys_len, ref_len = s[:, 0], s[:, 1]
-    log_prec = np.log(s[:, 2:6] / s[:, 6:10]).mean(axis=1)
-    brevity = np.minimum(0.0, 1.0 - ref_len / sys_len)
-    return np.exp(log_prec + brevity) * background[1]
+    """g for each row of ``stats`` ``(n, STATS_DIM)``: BLEU (0-1, unsmoothed) of the row
+    added to the background, with the brevity penalty, times the background's reference
+    length."""
+    return bleu_from_stats(np.asarray(stats) + background, smooth="none") / 100.0 \
+        * background[1]
 
 
 def mira(table: FeatureTable, start: np.ndarray, *, passes: int = 15, c: float = 0.01,

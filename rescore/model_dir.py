@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from rescore.config import ModelConfig, TrainConfig
+from rescore.corpus import DataFiles
 from rescore.errors import RescoreError
 from rescore.files import atomic_output
 from rescore.model import Seq2Seq
@@ -41,6 +42,12 @@ CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 SUMMARY = "train-summary.json"
 DATA = "data"
+
+
+def data_files(directory: str | Path) -> DataFiles:
+    """Where ``rescore-train`` keeps a run's vocabularies and binarized data."""
+    d = Path(directory)
+    return DataFiles(d / SRC_VOCAB, d / TGT_VOCAB, d / DATA)
 
 
 def config_path(directory: str | Path) -> Path:

@@ -43,6 +43,14 @@ UNLABELLED = "unlabelled"
 _MOSES_SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
+def distinct(texts: Iterable[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct strings of ``texts`` in order of first appearance, and each text's index
+    among them: scoring the distinct ones once and indexing back gives every text's score."""
+    index: dict[str, int] = {}
+    inverse = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64)
+    return list(index), inverse
+
+
 @dataclass(frozen=True)
 class FeatureSchema:
     """The feature columns of a sentence's hypotheses: names in order and values per name."""

@@ -81,9 +81,9 @@ def train_stage(name: str, out: Path, args: Sequence[str | Path], *, after: Sequ
     """``rescore-train ARGS --output OUT``, continued with ``--resume`` after an
     interruption (its checkpoint)."""
     return Stage(name, [*launcher("train"), *map(str, args), "--output", str(out)],
-                 [out / "model.pt"], list(inputs), list(after),
+                 [out / MODEL], list(inputs), list(after),
                  resume=[*launcher("train"), "--resume", "--output", str(out), *resume_args],
-                 partial=out / "checkpoint.pt", description=description or f"train {name}",
+                 partial=out / CHECKPOINT, description=description or f"train {name}",
                  workspace=out)
 
 

@@ -39,6 +39,7 @@ from rescore.model_dir import (
     LOG,
     SUMMARY,
     atomic_torch_save,
+    data_files,
     load_config,
     load_torch_file,
     save_config,
@@ -327,7 +328,7 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
     out = request.output
     if request.resume:
         model_cfg, train_cfg, _ = load_config(out)
-        return model_cfg, train_cfg, load_prepared(out)
+        return model_cfg, train_cfg, load_prepared(data_files(out))
     if (out / CHECKPOINT).exists():
         raise RescoreError(f"{out} already holds a training run: use --resume to continue "
                            "it, or another --output")
@@ -338,8 +339,8 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         try:
-            data = prepare_data(out, request.src_train, request.tgt_train, request.src_valid,
-                                request.tgt_valid, model_cfg.src_vocab_size,
+            data = prepare_data(data_files(out), request.src_train, request.tgt_train,
+                                request.src_valid, request.tgt_valid, model_cfg.src_vocab_size,
                                 model_cfg.tgt_vocab_size, request.tokenize, request.src_lang,
                                 request.tgt_lang, train_cfg.max_len, model_cfg.reverse_target)
         except BaseException:
@@ -358,7 +359,7 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
                         train_cfg.max_len)
     barrier()
     model_cfg, train_cfg, _ = load_config(out)
-    return model_cfg, train_cfg, load_prepared(out)
+    return model_cfg, train_cfg, load_prepared(data_files(out))
 
 
 def _with_defaults(fingerprint: Any) -> Any:

@@ -11,167 +11,37 @@ only if it raises dev BLEU, so the result is never worse than the start.
 ``grid``: one interpolation weight for a single feature (the LSTM log-probability) on top of
 fixed baseline weights: score = (1 - lam) * baseline + lam * feature, lam on a grid.
 
-The dev list is read once into a feature table (features and per-hypothesis BLEU statistics),
-cached as parquet, so tuning never rescores.
+``mira``: batch MIRA (:mod:`rescore.mira`). All three read the dev list's feature table
+(:mod:`rescore.feature_table`) and go through one dispatch (:func:`_search`), with the
+features as they are or with the baseline's total as one feature; ``--folds`` wraps either in
+k-fold cross-validation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from rescore.errors import InputError, RescoreError, unknown_choice
+from rescore.errors import RescoreError, unknown_choice
+from rescore.feature_table import (
+    FeatureTable,
+    corpus_bleu_of,
+    load_table,
+    picked_stats,
+    references_digest,
+)
 from rescore.files import format_seconds
-from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats, list_stats
+from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats
+from rescore.mira import mira
 from rescore.nbest import FeatureSchema
 from rescore.weights import Weights, baseline_json
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FeatureTable:
-    """Every hypothesis of a dev list: its sentence, features ``(N, d)``, BLEU statistics
-    ``(N, STATS_DIM)`` and the list's own totals; sentences are contiguous."""
-
-    schema: FeatureSchema
-    sent: np.ndarray
-    values: np.ndarray
-    stats: np.ndarray
-    totals: np.ndarray
-    _orders: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
-    _grid: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    def grid(self) -> np.ndarray:
-        """The row indices as a sentence x hypothesis grid, -1 where a sentence has fewer
-        hypotheses than the longest (computed once)."""
-        if self._grid is None:
-            bounds = self.bounds()
-            sizes = np.diff(bounds)
-            grid = np.full((len(sizes), int(sizes.max())), -1, dtype=np.int64)
-            columns = np.arange(len(self.sent)) - np.repeat(bounds[:-1], sizes)
-            grid[np.repeat(np.arange(len(sizes)), sizes), columns] = np.arange(len(self.sent))
-            self._grid = grid
-        return self._grid
-
-    def order_along(self, d: np.ndarray) -> np.ndarray:
-        """The rows sorted by (sentence, slope ``values @ d``, index): each sentence's rows
-        sorted on their own (a padded sentence x hypothesis grid, one row each), kept for
-        coordinate axes (MERT searches along each many times)."""
-        axes = np.flatnonzero(d)
-        axis = int(axes[0]) if len(axes) == 1 and d[axes[0]] > 0 else None
-        if axis is not None and axis in self._orders:
-            return self._orders[axis]
-        grid = self.grid()
-        slopes = np.where(grid >= 0, (self.values @ d)[grid], np.inf)
-        ranked = np.take_along_axis(grid, np.argsort(slopes, axis=1, kind="stable"), 1)
-        order = ranked[ranked >= 0]  # the padding sorts last in each row
-        if axis is not None:
-            self._orders[axis] = order
-        return order
-
-    def bounds(self) -> np.ndarray:
-        """Start offsets of each sentence's rows, plus the end."""
-        change = np.flatnonzero(np.diff(self.sent)) + 1
-        return np.concatenate([[0], change, [len(self.sent)]])
-
-    def subset(self, rows: np.ndarray) -> FeatureTable:
-        """The table of the rows ``rows`` (a boolean mask that keeps whole sentences)."""
-        return FeatureTable(self.schema, self.sent[rows], self.values[rows], self.stats[rows],
-                            self.totals[rows])
-
-    def to_frame(self) -> pd.DataFrame:
-        cols = {"sent": self.sent, "total": self.totals}
-        cols |= {f"f:{c}": self.values[:, j] for j, c in enumerate(self.schema.columns())}
-        cols |= {f"s:{j}": self.stats[:, j] for j in range(STATS_DIM)}
-        frame = pd.DataFrame(cols)
-        frame.attrs["schema"] = {"names": list(self.schema.names),
-                                 "sizes": list(self.schema.sizes)}
-        return frame
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, schema: FeatureSchema) -> FeatureTable:
-        fcols = [c for c in frame.columns if c.startswith("f:")]
-        scols = [f"s:{j}" for j in range(STATS_DIM)]
-        return cls(schema, frame["sent"].to_numpy(), frame[fcols].to_numpy(np.float64),
-                   frame[scols].to_numpy(np.int64), frame["total"].to_numpy(np.float64))
-
-
-def build_table(nbest: str | Path, references: Sequence[str], tokenize: str = DEFAULT_TOKENIZE,
-                ref_name: str = "the reference") -> FeatureTable:
-    """Read a dev n-best list (features added already) and every hypothesis' BLEU statistics
-    against its reference (:func:`rescore.metrics.list_stats`: each distinct hypothesis
-    scored once, each reference's n-grams extracted once). The list must cover the
-    references and have the same features on every sentence."""
-    schema: FeatureSchema | None = None
-    sents, values, stats, totals = [], [], [], []
-    for sentence in list_stats(nbest, references, tokenize, ref_name):
-        block = sentence.block
-        if schema is None:
-            schema = block.schema
-        elif block.schema != schema:
-            raise InputError(block.path, block.first_line, "tuning needs the same features on "
-                             f"every sentence: {block.schema.names} here, {schema.names} before")
-        sents.append(np.full(len(block), sentence.sent_id))
-        values.append(block.values)
-        stats.append(sentence.entry_stats())
-        totals.append(block.totals)
-    if schema is None:
-        raise InputError(nbest, 1, "no hypotheses to tune on")
-    return FeatureTable(schema, np.concatenate(sents), np.concatenate(values),
-                        np.concatenate(stats), np.concatenate(totals))
-
-
-def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
-               tokenize: str = DEFAULT_TOKENIZE, ref_name: str = "the reference") -> FeatureTable:
-    """:func:`build_table`, cached as parquet at ``cache`` (rebuilt when the list is newer)."""
-    fresh = cache is not None and cache.exists() and \
-        cache.stat().st_mtime >= Path(nbest).stat().st_mtime
-    if cache is not None and fresh:
-        frame = pd.read_parquet(cache)
-        meta = frame.attrs.get("schema") or {}
-        if meta.get("tokenize") == tokenize and meta.get("references") == \
-                references_digest(references) and len(frame):
-            return FeatureTable.from_frame(frame, FeatureSchema(tuple(meta["names"]),
-                                                                tuple(meta["sizes"])))
-    table = build_table(nbest, references, tokenize, ref_name)
-    if cache is not None:
-        frame = table.to_frame()
-        frame.attrs["schema"]["tokenize"] = tokenize
-        frame.attrs["schema"]["references"] = references_digest(references)
-        tmp = cache.with_name(cache.name + ".tmp")
-        frame.to_parquet(tmp)
-        tmp.replace(cache)
-    return table
-
-
-def references_digest(references: Sequence[str]) -> str:
-    """SHA-256 of the references: the cached BLEU statistics hold only for these."""
-    h = hashlib.sha256()
-    for line in references:
-        h.update(line.encode("utf-8") + b"\n")
-    return h.hexdigest()
-
-
-def picked_stats(table: FeatureTable, scores: np.ndarray) -> np.ndarray:
-    """Summed BLEU statistics ``(STATS_DIM,)`` of picking, per sentence, the best-scoring
-    hypothesis (ties: first)."""
-    grid = table.grid()
-    padded = np.where(grid >= 0, scores[grid], -np.inf)
-    picks = np.take_along_axis(grid, padded.argmax(axis=1)[:, None], 1)[:, 0]
-    return np.asarray(table.stats[picks].sum(axis=0))
-
-
-def corpus_bleu_of(table: FeatureTable, scores: np.ndarray) -> float:
-    """Corpus BLEU of picking, per sentence, the best-scoring hypothesis (ties: first)."""
-    return float(corpus_bleu_from_stats(picked_stats(table, scores)))
 
 
 def _envelopes(sent: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -530,50 +400,33 @@ def _cross_validated(request: TuneRequest, table: FeatureTable) -> TuneResult:
 
 
 def _tune(request: TuneRequest, table: FeatureTable) -> TuneResult:
+    """Tune the list's own features: from ``--init-weights`` (or equal weights); a grid
+    interpolates ``--feature`` with the init weights, the feature's own weight set to 0."""
     schema = table.schema
-    report: dict[str, object] = {"method": request.method, "features": list(schema.names)}
     init = request.init
-    if request.method == "mert":
-        start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
-        start_bleu = corpus_bleu_of(table, table.values @ start)
-        free = feature_mask(schema, request.tune_features) if request.tune_features else None
-        w, bleu = mert(table, start, restarts=request.restarts, iterations=request.iterations,
-                       seed=request.seed, log=True, free=free)
-    elif request.method == "mira":
-        from rescore.mira import mira  # mira builds on this module's feature table
-
-        if schema.dim < 2:
-            raise RescoreError(f"--method mira needs at least two feature values to weigh "
-                               f"against each other; the list has {schema.dim}")
-        start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
-        start_bleu = corpus_bleu_of(table, table.values @ start)
-        free = feature_mask(schema, request.tune_features) if request.tune_features else None
-        w, bleu = mira(table, start, passes=request.iterations, seed=request.seed, log=True,
-                       free=free)
-    else:
+    column = 0
+    if request.method == "grid":
         if init is None:
             raise RescoreError("--method grid needs --init-weights (the baseline weights)")
         if request.feature not in schema.names:
             raise RescoreError(f"--feature {request.feature}: not in the list "
                                f"({', '.join(schema.names)})")
-        col = schema.offsets[request.feature]
-        base = init.vector(schema, default=0.0)
-        base[col] = 0.0
-        start_bleu = corpus_bleu_of(table, table.values @ base)
-        lam, bleu, curve = grid_search(table, base, col, request.grid)
-        w = (1 - lam) * base
-        w[col] = lam
-        report["grid"] = curve
-        report["lambda"] = lam
-        start = base
-    report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu}
+        column = schema.offsets[request.feature]
+        start = init.vector(schema, default=0.0)
+        start[column] = 0.0
+    else:
+        start = init.vector(schema, default=0.0) if init else np.ones(schema.dim)
+    free = feature_mask(schema, request.tune_features) if request.tune_features else None
+    w, bleu, start_bleu, found = _search(request, table, start, column, free)
+    report: dict[str, object] = {"method": request.method, "features": list(schema.names),
+                                 **found, "dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu}
     return TuneResult(w, schema, start_bleu, bleu, report, start=start)
 
 
 def _tune_with_baseline_feature(request: TuneRequest, table: FeatureTable) -> TuneResult:
-    """MERT or grid where the baseline's total is one feature beside the new ones (the
+    """MERT, grid or MIRA where the baseline's total is one feature beside the new ones (the
     features ``init`` has no weight for, or ``tune_features``): few dimensions, little to
-    overfit on a small dev set."""
+    overfit on a small dev set. The search starts from the baseline alone."""
     init = request.init
     if init is None:
         raise RescoreError("--baseline-as-one-feature needs --init-weights (the baseline "
@@ -589,22 +442,34 @@ def _tune_with_baseline_feature(request: TuneRequest, table: FeatureTable) -> Tu
     reduced, back = baseline_table(table, init, new)
     start = np.zeros(reduced.schema.dim)
     start[0] = 1.0
-    start_bleu = corpus_bleu_of(reduced, reduced.values @ start)
+    w, bleu, start_bleu, found = _search(request, reduced, start, 1, None)
     report: dict[str, object] = {"method": request.method, "baseline_as_one_feature": True,
-                                 "features": list(reduced.schema.names)}
-    if request.method == "mert":
-        w, bleu = mert(reduced, start, restarts=request.restarts,
-                       iterations=request.iterations, seed=request.seed, log=True)
-    elif request.method == "mira":
-        from rescore.mira import mira  # mira builds on this module's feature table
-
-        w, bleu = mira(reduced, start, passes=request.iterations, seed=request.seed, log=True)
-    else:
-        lam, bleu, curve = grid_search(reduced, start, 1, request.grid)
-        w = start * (1 - lam)
-        w[1] = lam
-        report |= {"grid": curve, "lambda": lam}
-    report |= {"dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu, "baseline_weight": w[0],
-               "reduced_weights": w.tolist()}
+                                 "features": list(reduced.schema.names), **found,
+                                 "dev_bleu_start": start_bleu, "dev_bleu_tuned": bleu,
+                                 "baseline_weight": w[0], "reduced_weights": w.tolist()}
     return TuneResult(back.T @ w, schema, start_bleu, bleu, report, (float(w[0]), init),
                       back.T @ start)
+
+
+def _search(request: TuneRequest, table: FeatureTable, start: np.ndarray, column: int,
+            free: np.ndarray | None) -> tuple[np.ndarray, float, float, dict[str, object]]:
+    """The one dispatch over the methods: weights, their dev BLEU, the start's dev BLEU and
+    what the method found for the report. ``column``: the grid's feature; ``free``: the
+    coordinates MERT and MIRA may move (None: all)."""
+    start_bleu = corpus_bleu_of(table, table.values @ start)
+    found: dict[str, object] = {}
+    if request.method == "mert":
+        w, bleu = mert(table, start, restarts=request.restarts, iterations=request.iterations,
+                       seed=request.seed, log=True, free=free)
+    elif request.method == "mira":
+        if table.schema.dim < 2:
+            raise RescoreError(f"--method mira needs at least two feature values to weigh "
+                               f"against each other; the list has {table.schema.dim}")
+        w, bleu = mira(table, start, passes=request.iterations, seed=request.seed, log=True,
+                       free=free)
+    else:
+        lam, bleu, curve = grid_search(table, start, column, request.grid)
+        w = (1 - lam) * start
+        w[column] = lam
+        found = {"grid": curve, "lambda": lam}
+    return w, bleu, start_bleu, found

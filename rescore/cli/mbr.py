@@ -5,13 +5,11 @@ weights, weighted by their posterior."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from rescore.cli import common
-from rescore.errors import RescoreError
-from rescore.mbr import UTILITIES, run_mbr
+from rescore.mbr import UTILITIES, run_mbr, tuned_scale
 from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
 from rescore.weights import load_weights
 
@@ -46,24 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "feature in --output-nbest")
     common.add_progress_flag(parser)
     return parser
-
-
-def tuned_scale(report: Path, top: int, utility: str) -> float:
-    """The scale rescore-tune --method mbr-scale chose, from its report; it must have been
-    tuned for the same ``top`` and ``utility``."""
-    try:
-        info = json.loads(report.read_text(encoding="utf-8"))
-        method, scale = info["method"], float(info["scale"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise RescoreError(f"{report}: not a report of rescore-tune --method mbr-scale "
-                           f"({type(err).__name__}: {err})") from None
-    if method != "mbr-scale":
-        raise RescoreError(f"{report}: a report of --method {method}, not mbr-scale")
-    if (info.get("top"), info.get("utility")) != (top, utility):
-        raise RescoreError(f"{report}: the scale was tuned for --top {info.get('top')} "
-                           f"--utility {info.get('utility')}; this run has --top {top} "
-                           f"--utility {utility}")
-    return scale
 
 
 def mbr_command(args: argparse.Namespace) -> None:

@@ -28,8 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         '"source"?, "vocab"?, "pca_model"?, "phrases"?, "oracle"?, '
                         '"models": [{"name", "dir"}]?, "plot": [names]?, "bins"?, '
                         '"bootstrap"?, "tokenize"?, "versus_above"?} (each key explained '
-                        'in the README, '
-                        "rescore-report)")
+                        "in docs/rescore-report.md, 'The spec format')")
     parser.add_argument("--title", default="Systems", help="title of the table")
     parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
                         help="sacrebleu tokenization; 'none' for tokenized text such as "

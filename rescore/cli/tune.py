@@ -11,7 +11,7 @@ from pathlib import Path
 from rescore.cli.common import add_seed_arg, make_parser, non_negative_int, positive_int, run
 from rescore.errors import RescoreError
 from rescore.files import atomic_outputs
-from rescore.mbr import DEFAULT_SCALES, UTILITIES, scale_curve
+from rescore.mbr import DEFAULT_SCALES, UTILITIES, choose_scale
 from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
 from rescore.oracle import load_references
 from rescore.tune import DEFAULT_GRID, TUNE_METHODS, TuneRequest, tune_weights
@@ -104,19 +104,15 @@ def mbr_scale_command(args: argparse.Namespace) -> None:
         except ValueError:
             raise RescoreError(f"--scales {args.scales!r}: give comma-separated numbers") \
                 from None
-    curve = scale_curve(args.nbest, load_references(args.ref), weights, args.top, args.utility,
-                        scales, args.tokenize, args.ref)
-    scale, bleu = max(curve.points, key=lambda t: t[1])  # the first of equal maxima
-    report = {"method": "mbr-scale", "scale": scale, "dev_bleu_start": curve.plain_bleu,
-              "dev_bleu_tuned": bleu, "curve": curve.points,
-              "top": args.top, "utility": args.utility, "tokenize": args.tokenize,
-              "weights": str(args.init_weights)}
+    report = choose_scale(args.nbest, load_references(args.ref), weights, str(args.init_weights),
+                          args.top, args.utility, scales, args.tokenize, args.ref)
     with atomic_outputs(args.output, args.output.with_suffix(".report.json")) as outs:
         json_out, report_out = outs
         assert json_out is not None and report_out is not None
         json_out.write(weights.to_json())
         report_out.write(json.dumps(report, indent=2) + "\n")
-    print(f"{PROG}: MBR scale {scale:g}: dev BLEU {bleu:.2f} (curve in "
+    print(f"{PROG}: MBR scale {report['scale']:g}: dev BLEU {report['dev_bleu_tuned']:.2f} "
+          f"(curve in "
           f"{args.output.with_suffix('.report.json')})", file=sys.stderr)
 
 

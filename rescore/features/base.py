@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rescore.errors import InputError
-from rescore.nbest import NbestBlock, check_feature_name
+from rescore.nbest import NbestBlock, check_feature_name, distinct
 
 
 class FeatureScorer(ABC):
@@ -44,18 +44,16 @@ class FeatureScorer(ABC):
     def score_blocks(self, blocks: Sequence[NbestBlock],
                      sources: Sequence[str | None]) -> list[np.ndarray]:
         """Scores of several sentences' listed hypotheses, each distinct string scored once."""
-        distinct, inverses = [], []
+        texts, inverses = [], []
         for block in blocks:
-            index: dict[str, int] = {}
-            inverses.append(np.fromiter((index.setdefault(h, len(index))
-                                         for h in block.hypotheses),
-                                        dtype=np.int64, count=len(block)))
-            distinct.append(list(index))
+            unique, inverse = distinct(block.hypotheses)
+            texts.append(unique)
+            inverses.append(inverse)
             if self.max_tokens is not None:
-                self._check_lengths(block, distinct[-1])
-        scores = self.score_many(distinct, sources)
+                self._check_lengths(block, unique)
+        scores = self.score_many(texts, sources)
         return [np.asarray(s, dtype=np.float64).reshape(len(d), self.num_values)[inv]
-                for s, d, inv in zip(scores, distinct, inverses, strict=True)]
+                for s, d, inv in zip(scores, texts, inverses, strict=True)]
 
     def summary(self) -> str | None:
         """A line on the work done, for the command's report (None: nothing to say)."""

@@ -3,11 +3,14 @@ traceback, and no output file left behind."""
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import SUBPROCESS_ENV, run_cli
 
 GOOD = ("0 ||| a b ||| LM0= -1 WordPenalty0= -2 ||| -3\n"
         "0 ||| a c ||| LM0= -2 WordPenalty0= -2 ||| -4\n"
@@ -122,3 +125,26 @@ def test_byte_order_mark_is_skipped(tmp_path: Path) -> None:
                      "--output-1best", one)
     assert result.returncode == 0, result.stderr
     assert one.read_text() == "a b\nd\n"
+
+
+def test_a_file_size_limit_names_the_output_and_leaves_nothing(tmp_path: Path) -> None:
+    """A full disk, as the kernel reports a file size limit (EFBIG; ENOSPC and quotas go the
+    same way): the output's name in one line, no output, no temporary file."""
+    nbest = tmp_path / "list.nbest"
+    nbest.write_text("".join(f"{i} ||| word{i} and more words ||| LM0= -{i} ||| -{i}\n"
+                             for i in range(5000)), encoding="utf-8")
+    out = tmp_path / "out" / "reranked.nbest"
+    out.parent.mkdir()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, resource.RLIM_INFINITY))
+
+    result = subprocess.run([sys.executable, "-m", "rescore.cli.nbest", "--nbest", str(nbest),
+                             "--output-nbest", str(out)], capture_output=True, text=True,
+                            check=False, env={**SUBPROCESS_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
+                            preexec_fn=limit)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"rescore-nbest: error: {out}: cannot write it: File too "
+                                     "large (nothing was written; free some space or write "
+                                     "elsewhere)")
+    assert list(out.parent.iterdir()) == []

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import itertools
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rescore import __version__
 from rescore.nbest import read_nbest
 from tests.helpers import run_cli
 
@@ -108,9 +110,12 @@ def test_source_of_another_list_is_an_error(multi30k: Path, tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("command", ["rescore-nbest", "rescore-oracle", "rescore-report"])
+@pytest.mark.parametrize("command", ["rescore-nbest", "rescore-oracle", "rescore-report",
+                                     "rescore-train", "rescore-tune", "rescore-translate",
+                                     "rescore-mbr"])
 def test_help_and_version(command: str) -> None:
     helped = run_cli(command, "--help")
     assert helped.returncode == 0 and "usage:" in helped.stdout and "--version" in helped.stdout
     version = run_cli(command, "--version")
-    assert version.returncode == 0 and version.stdout.strip() == f"{command} 0.1.0"
+    assert version.returncode == 0 and version.stdout.strip() == f"{command} {__version__}"
+    assert metadata.version("rescore") == __version__  # pyproject reads rescore.__version__

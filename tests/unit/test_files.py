@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from rescore.errors import InputError
-from rescore.files import CHUNK_BYTES, atomic_output, atomic_outputs, iter_line_chunks, read_lines
+from rescore.errors import InputError, RescoreError
+from rescore.files import (
+    CHUNK_BYTES,
+    atomic_output,
+    atomic_outputs,
+    atomic_write_bytes,
+    iter_line_chunks,
+    read_lines,
+)
 
 
 def test_lines_split_on_newline_only(tmp_path: Path) -> None:
@@ -57,3 +69,51 @@ def test_atomic_outputs_appear_together(tmp_path: Path) -> None:
         fb.write("y\n")
         assert not a.exists()
     assert read_lines(a) == ["x"] and read_lines(b) == ["y"]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has finished (and been reaped)."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_a_killed_runs_temporaries_are_removed_by_the_next_run_of_the_same_output(
+        tmp_path: Path) -> None:
+    host = socket.gethostname()
+    stale = tmp_path / f".out.txt.{dead_pid()}@{host}.abc_12xy.tmp"
+    kept = [tmp_path / f".out.txt.{os.getpid()}@{host}.live1234.tmp",   # a live writer
+            tmp_path / f".out.txt.{dead_pid()}@other.host.abcd1234.tmp",  # another machine
+            tmp_path / f".other.txt.{dead_pid()}@{host}.abcd1234.tmp",   # another output
+            tmp_path / ".out.txt.handmade"]
+    for path in [stale, *kept]:
+        path.write_text("half")
+    with atomic_output(tmp_path / "out.txt") as out:
+        out.write("whole\n")
+    assert not stale.exists()
+    assert all(path.exists() for path in kept)
+    assert sorted(tmp_path.iterdir()) == sorted([*kept, tmp_path / "out.txt"])
+    stale.write_text("half")
+    atomic_write_bytes(tmp_path / "out.txt", b"again\n")
+    assert not stale.exists() and read_lines(tmp_path / "out.txt") == ["again"]
+
+
+class FullDisk:
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out.txt.gz"])
+def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path: Path, name: str) -> None:
+    target = tmp_path / name
+    with pytest.raises(RescoreError, match=rf"{name}: cannot write it: No space left"), \
+            atomic_output(target) as out:
+        out.write("x" * 100)
+        FullDisk().write("more")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_os_errors_keep_their_message(tmp_path: Path) -> None:
+    with pytest.raises(PermissionError), atomic_output(tmp_path / "out.txt"):
+        raise PermissionError(errno.EACCES, "Permission denied", "/some/input")
+    assert list(tmp_path.iterdir()) == []

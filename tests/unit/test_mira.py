@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from rescore.errors import RescoreError
+from rescore.feature_table import FeatureTable, corpus_bleu_of
 from rescore.mira import background_gain, mira
 from rescore.nbest import FeatureSchema
-from rescore.tune import FeatureTable, TuneRequest, corpus_bleu_of, tune_weights
+from rescore.tune import TuneRequest, tune_weights
 
 # one sentence, reference of 4 words; the bad hypothesis (one word right) is listed first
 BAD = [4, 4, 1, 0, 0, 0, 4, 3, 2, 1]

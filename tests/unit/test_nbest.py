@@ -166,3 +166,14 @@ def test_bad_lists_name_the_line(tmp_path: Path, text: str, line: int, message: 
         list(read_nbest(path))
     assert info.value.line == line
     assert str(info.value).startswith(f"{path}:{line}: ")
+
+
+def test_distinct_keeps_first_appearance_and_indexes_back() -> None:
+    from rescore.nbest import distinct
+
+    texts = ["b a", "a", "b a", "", "a", "c"]
+    unique, inverse = distinct(texts)
+    assert unique == ["b a", "a", "", "c"]
+    assert [unique[i] for i in inverse] == texts
+    empty, none = distinct([])
+    assert empty == [] and none.dtype == np.int64 and len(none) == 0

@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rescore.feature_table import FeatureTable, corpus_bleu_of
 from rescore.metrics import STATS_DIM, corpus_bleu_from_stats
 from rescore.nbest import FeatureSchema, read_nbest
 from rescore.rerank import rerank_block
 from rescore.tune import (
     DEFAULT_GRID,
-    FeatureTable,
     TuneRequest,
     _envelope,
-    corpus_bleu_of,
     envelope_scan,
     grid_search,
     line_search,
