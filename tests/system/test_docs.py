@@ -71,7 +71,7 @@ def test_examples_run_in_order(multi30k: Path, tmp_path: Path) -> None:
     script = re.sub(r"(^|; )M=\S+", rf"\1M={models}", script, flags=re.MULTILINE)
     env = {**SUBPROCESS_ENV, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, check=False, timeout=900)
+                            capture_output=True, text=True, check=False, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     work = tmp_path / "work"
     for name in ("t.1best", "oracle.json", "report.html", "report-spec.html", "tuned.json",
