@@ -114,7 +114,7 @@ def atomic_output(path: str | Path, *, compresslevel: int = 6) -> Iterator[IO[st
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise RescoreError(f"{target}: output folder {directory} does not exist")
-    fd, tmp_name = _temporary(target, directory)
+    fd, tmp_name = _temporary(target)
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())
         raw = os.fdopen(fd, "wb")
@@ -143,7 +143,7 @@ def atomic_output(path: str | Path, *, compresslevel: int = 6) -> Iterator[IO[st
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file beside it, then rename)."""
     target = Path(path)
-    fd, tmp_name = _temporary(target, target.parent if str(target.parent) else Path("."))
+    fd, tmp_name = _temporary(target)
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as out:
@@ -167,11 +167,12 @@ def _owner() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
-def _temporary(target: Path, directory: Path) -> tuple[int, str]:
-    """A new temporary file ``.NAME.PID@HOST.XXXXXXXX.tmp`` beside ``target``, after removing
+def _temporary(target: Path) -> tuple[int, str]:
+    """A new temporary file ``.NAME.PID@HOST.<random>.tmp`` beside ``target``, after removing
     the stale ones of ``target`` (left by killed runs)."""
     remove_stale_temporaries(target)
-    return tempfile.mkstemp(prefix=f".{target.name}.{_owner()}.", suffix=".tmp", dir=directory)
+    return tempfile.mkstemp(prefix=f".{target.name}.{_owner()}.", suffix=".tmp",
+                            dir=target.parent)
 
 
 def remove_stale_temporaries(target: str | Path) -> list[Path]:
@@ -179,12 +180,11 @@ def remove_stale_temporaries(target: str | Path) -> list[Path]:
     that no longer runs (killed before it could clean up). Files of other outputs, of live
     processes and of other hosts (a shared folder) are left alone. Returns those removed."""
     target = Path(target)
-    directory = target.parent if str(target.parent) else Path(".")
     pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)@(.+)\.[A-Za-z0-9_]+\.tmp")
     host = socket.gethostname()
     removed = []
     with contextlib.suppress(OSError):
-        for entry in os.scandir(directory):
+        for entry in os.scandir(target.parent):  # Path("out").parent is Path(".")
             match = pattern.fullmatch(entry.name)
             if match and match.group(2) == host and not _alive(int(match.group(1))):
                 with contextlib.suppress(FileNotFoundError):
