@@ -66,9 +66,9 @@ def losses(model: Path) -> np.ndarray:
 
 
 def weights(model: Path) -> dict[str, np.ndarray]:
-    import torch
+    from rescore.model_dir import read_state
 
-    state = torch.load(model / "model.pt", map_location="cpu", weights_only=False)["model"]
+    _, state = read_state(model)
     return {k: v.float().numpy() for k, v in state.items()}
 
 

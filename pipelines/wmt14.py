@@ -3,11 +3,15 @@ sutskever2014 preset (4 x 1000 LSTM, 160k/80k words) trained with torchrun on N 
 reversed models with different seeds plus a forward one, rescoring the baseline's 1000-best
 lists (the paper's Table 2), standalone beam search (Table 1), oracle and the report.
 
-It needs network access and GPUs (the paper: 10 days on 8 GPUs). --dry-run lists every stage
-and its command without running anything:
+It needs network access and GPUs (the paper: 10 days on 8 GPUs), and for Table 2 the
+baseline's 1000-best lists, which no public record names a download for: give them with
+--nbest-dir DIR (Moses format: DIR/test.1000best[.gz]), or run without Table 2 (--no-table2).
+Which of the two is checked before anything runs. --dry-run lists every stage and its command
+without running anything:
 
-    .venv/bin/python pipelines/wmt14.py --dry-run [--gpus 8]
-    .venv/bin/python pipelines/wmt14.py --gpus 8 [--mirror DIR]
+    .venv/bin/python pipelines/wmt14.py --dry-run --nbest-dir DIR [--gpus 8]
+    .venv/bin/python pipelines/wmt14.py --gpus 8 --nbest-dir DIR [--mirror DIR]
+    .venv/bin/python pipelines/wmt14.py --gpus 8 --no-table2
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rescore.errors import RescoreError  # noqa: E402
 from rescore.model_dir import SRC_VOCAB  # noqa: E402
 from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 from rescore.stages import (  # noqa: E402
     PY,
+    Launcher,
     Rows,
     average_rows,
     oracle_stage,
@@ -37,14 +44,39 @@ from rescore.stages import (  # noqa: E402
 SEEDS = (1, 2, 3, 4, 5)  # the paper's ensemble: 5 reversed LSTMs
 
 
-def build(work: Path, gpus: int, mirror: str | None) -> Pipeline:
+def check_lists(nbest_dir: Path | None, table2: bool) -> None:
+    """Table 2 needs the baseline's lists: say so before any download or training."""
+    if not table2:
+        return
+    if nbest_dir is None:
+        raise RescoreError("Table 2 needs the baseline's 1000-best lists of newstest2014, and "
+                           "no public record names a file to download: give lists you have "
+                           "with --nbest-dir DIR (Moses format: DIR/test.1000best[.gz], "
+                           "optionally DIR/valid.1000best[.gz]), or run without Table 2 "
+                           "(--no-table2)")
+    if not any((nbest_dir / f"test.1000best{s}").exists() for s in ("", ".gz")):
+        raise RescoreError(f"--nbest-dir {nbest_dir}: no test.1000best or test.1000best.gz "
+                           "(the baseline's 1000-best list of newstest2014, Moses format); "
+                           "or run without Table 2 (--no-table2)")
+
+
+def build(work: Path, gpus: int, mirror: str | None, nbest_dir: Path | None = None,
+          table2: bool = True) -> Pipeline:
     """The stages (the report spec is written when the report stage runs)."""
+    check_lists(nbest_dir, table2)
     data = work / "data"
     prepare = [PY, str(ROOT / "data/wmt14/prepare.py"), "--output", str(data)]
     if mirror:
         prepare += ["--mirror", mirror]
-    stages = [Stage("data", prepare, [data / "train.fr.gz", data / "test.fr"],
-                    description="fetch and lay out the 12M-pair subset, ntst1213, ntst14")]
+    outputs, inputs = [data / "train.fr.gz", data / "test.fr"], []
+    if table2:
+        assert nbest_dir is not None
+        prepare += ["--nbest-dir", str(nbest_dir.resolve())]
+        outputs.append(data / "nbest" / "test.1000best.gz")
+        inputs.append(nbest_dir.resolve())
+    stages = [Stage("data", prepare, outputs, inputs,
+                    description="fetch and lay out the 12M-pair subset, ntst1213, ntst14 and "
+                    "the lists of --nbest-dir")]
     launcher = torchrun(gpus)
     models = {f"rev{s}": ["--seed", str(s)] for s in SEEDS}
     models["fwd"] = ["--no-reverse-source"]
@@ -70,6 +102,23 @@ def build(work: Path, gpus: int, mirror: str | None) -> Pipeline:
                                    after=trained), label, out)
     stages += table1.stages
 
+    tables = [{"title": "Table 1: standalone translation (newstest2014)",
+               "systems": table1.systems}]
+    spec = {"ref": str(data / "test.fr"), "source": str(data / "test.en"), "tokenize": "none",
+            "tables": tables, "vocab": str(revs[0] / SRC_VOCAB),
+            "pca_model": str(revs[0]), "phrases": str(ROOT / "data/phrases.en"),
+            "models": [{"name": d.name, "dir": str(d)} for d in [*revs, work / "models/fwd"]]}
+    if table2:
+        stages += table2_stages(work, data, revs, trained, launcher, spec)
+    stages.append(report_stage(work, spec, [], [s.name for s in stages]))
+    return Pipeline(work, stages)
+
+
+def table2_stages(work: Path, data: Path, revs: list[Path], trained: list[str],
+                  launcher: Launcher, spec: dict[str, Any]) -> list[Stage]:
+    """Rescoring the baseline's lists (the paper's Table 2), the oracle; adds them to the
+    report ``spec``."""
+    stages: list[Stage] = []
     scored = work / "scored" / "test.nbest.gz"
     lstms = [("LSTMF0", work / "models/fwd"), *((f"LSTM{i}", d) for i, d in enumerate(revs))]
     stages.append(score_stage("score-test", data / "nbest/test.1000best.gz", data / "test.en",
@@ -85,18 +134,11 @@ def build(work: Path, gpus: int, mirror: str | None) -> Pipeline:
                                        work / "oracle/test.oracle", after=["data"])
     table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
     stages += table2.stages
-
-    spec = {"ref": str(data / "test.fr"), "source": str(data / "test.en"), "tokenize": "none",
-            "baseline": {"name": "baseline SMT system", "file": str(baseline)},
-            "tables": [{"title": "Table 1: standalone translation (newstest2014)",
-                        "systems": table1.systems},
-                       {"title": "Table 2: rescoring the baseline's 1000-best lists "
-                        "(newstest2014)", "systems": table2.systems}],
-            "oracle": str(oracle_json), "vocab": str(revs[0] / SRC_VOCAB),
-            "pca_model": str(revs[0]), "phrases": str(ROOT / "data/phrases.en"),
-            "models": [{"name": d.name, "dir": str(d)} for d in [*revs, work / "models/fwd"]]}
-    stages.append(report_stage(work, spec, [], [s.name for s in stages]))
-    return Pipeline(work, stages)
+    spec["baseline"] = {"name": "baseline SMT system", "file": str(baseline)}
+    spec["tables"].append({"title": "Table 2: rescoring the baseline's 1000-best lists "
+                           "(newstest2014)", "systems": table2.systems})
+    spec["oracle"] = str(oracle_json)
+    return stages
 
 
 def main() -> None:
@@ -104,11 +146,17 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "wmt14")
     parser.add_argument("--gpus", type=int, default=8, help="GPUs per training run (torchrun)")
     parser.add_argument("--mirror", help="where data/wmt14/prepare.py fetches the archives")
+    parser.add_argument("--nbest-dir", type=Path,
+                        help="the baseline's 1000-best lists (Moses format): "
+                        "DIR/test.1000best[.gz], optionally DIR/valid.1000best[.gz]")
+    parser.add_argument("--no-table2", action="store_true",
+                        help="run without the baseline's lists: Table 1 only")
     parser.add_argument("--dry-run", action="store_true",
                         help="print every stage and its command; run nothing")
     args = parser.parse_args()
     work = args.workdir.resolve()
-    run_pipeline("wmt14", lambda: build(work, args.gpus, args.mirror), args.dry_run,
+    run_pipeline("wmt14", lambda: build(work, args.gpus, args.mirror, args.nbest_dir,
+                                        not args.no_table2), args.dry_run,
                  work / "report" / "report.html")
 
 

@@ -4,7 +4,7 @@ from rescore.errors import InputError, RescoreError
 from rescore.nbest import FeatureSchema, NbestBlock, iter_sentences, read_nbest
 from rescore.weights import Weights, load_weights
 
-__version__ = "0.2.0"
+__version__ = "0.3.0.dev0"
 
 __all__ = [
     "FeatureSchema",

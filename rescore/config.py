@@ -13,6 +13,8 @@ from typing import Any
 from rescore.errors import RescoreError, unknown_choice
 
 ATTENTION_TYPES = ("none", "dot", "general", "concat")
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("halving", "plateau")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ class ModelConfig:
     # fixed-vector model), dot, general or concat
     input_feeding: bool = False  # Luong's input feeding: the previous attentional vector
     # joins the decoder's next input (attention only)
+    tie_embeddings: bool = False  # the output layer's weights are the target embeddings
+    # (Press & Wolf 2017; needs embed_dim == hidden_dim)
+    residual: bool = False  # residual connections between LSTM layers, from the second layer
+    # up (Wu et al. 2016, GNMT): a layer's input is added to its output
+    bidirectional: bool = False  # the encoder reads the source both ways (Bahdanau et al.
+    # 2015): hidden_dim / 2 cells per direction, outputs and final states concatenated
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
@@ -43,6 +51,12 @@ class ModelConfig:
                                f"rescore knows {', '.join(ATTENTION_TYPES)})")
         if self.input_feeding and self.attention == "none":
             raise RescoreError("input feeding needs attention (--attention dot|general|concat)")
+        if self.bidirectional and self.hidden_dim % 2:
+            raise RescoreError(f"a bidirectional encoder needs an even --hidden-dim (half a "
+                               f"direction), not {self.hidden_dim}")
+        if self.tie_embeddings and self.embed_dim != self.hidden_dim:
+            raise RescoreError(f"tied embeddings need --embed-dim equal to --hidden-dim, not "
+                               f"{self.embed_dim} and {self.hidden_dim}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,25 @@ class TrainConfig:
     seed: int = 1
     checkpoint_every: int = 500  # steps; also at every half epoch and at the end
     log_every: int = 50  # steps
+    optimizer: str = "sgd"  # sgd: the paper's plain SGD; adam: Adam (Kingma & Ba 2015)
+    lr_schedule: str = "halving"  # halving: the paper's (x decay_factor every
+    # decay_every_epochs from decay_start_epoch); plateau: x decay_factor after a validation
+    # that does not improve on the best
+    warmup_steps: int = 0  # the learning rate rises linearly from 0 over these updates
+    label_smoothing: float = 0.0  # training loss only (Szegedy et al. 2016); validation
+    # perplexity is always the plain one
+    patience: int = 0  # stop when validation perplexity has not improved for this many
+    # validations (0: never stop early)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise unknown_choice("learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise RescoreError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
+        if self.warmup_steps < 0 or self.patience < 0:
+            raise RescoreError("--warmup-steps and --patience cannot be negative")
 
 
 @dataclass(frozen=True)

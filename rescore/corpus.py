@@ -21,7 +21,15 @@ import torch
 
 from rescore.errors import InputError, RescoreError, unknown_choice
 from rescore.files import iter_line_chunks
-from rescore.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+from rescore.vocab import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SPM_SUFFIX,
+    Vocab,
+    subword_vocab,
+    train_subwords,
+)
 
 TRAIN_TOKENIZERS = ("none", "moses")  # how training text is split into words
 Tokenizer = Callable[[str], list[str]]
@@ -102,11 +110,11 @@ def binarize(src: Path, tgt: Path, src_vocab: Vocab, tgt_vocab: Vocab, out_dir: 
             stats.kept += 1
             stats.src_tokens += len(sw)
             stats.tgt_tokens += len(tw)
-            files["src.tokens"].write(src_vocab.encode(sw).tobytes())
-            files["tgt.tokens"].write(tgt_vocab.encode(tw[::-1] if reverse_target
-                                                      else tw).tobytes())
-            files["src.lengths"].write(np.int32(len(sw)).tobytes())
-            files["tgt.lengths"].write(np.int32(len(tw)).tobytes())
+            src_ids, tgt_ids = src_vocab.encode(sw), tgt_vocab.encode(tw, reverse=reverse_target)
+            files["src.tokens"].write(src_ids.tobytes())
+            files["tgt.tokens"].write(tgt_ids.tobytes())
+            files["src.lengths"].write(np.int32(len(src_ids)).tobytes())
+            files["tgt.lengths"].write(np.int32(len(tgt_ids)).tobytes())
     if stats.kept == 0:
         raise InputError(src, None, "no usable sentence pairs (all empty or too long)")
     for name in names:
@@ -231,20 +239,55 @@ class DataFiles:
     data: Path
 
 
+@dataclass(frozen=True)
+class Subwords:
+    """Subword vocabularies: sentencepiece models of ``kind`` trained on the training text
+    (each side's size the model's vocabulary size), or the given ``src_model`` /
+    ``tgt_model`` reused."""
+
+    kind: str = "bpe"
+    src_model: Path | None = None
+    tgt_model: Path | None = None
+
+
+def _side_text(src: Path, tgt: Path, tok: Tokenizer, side: int, max_len: int,
+               other: Tokenizer) -> Iterator[str]:
+    """The kept training pairs' ``side`` (0 source, 1 target) as tokenized lines."""
+    for _, s, t in iter_pairs(src, tgt):
+        sw, tw = (tok(s), other(t)) if side == 0 else (other(s), tok(t))
+        if sw and tw and len(sw) <= max_len and len(tw) <= max_len:
+            yield " ".join(sw if side == 0 else tw)
+
+
 def prepare_data(files: DataFiles, src_train: Path, tgt_train: Path, src_valid: Path | None,
                  tgt_valid: Path | None, src_vocab_size: int, tgt_vocab_size: int,
                  tokenize: str, src_lang: str, tgt_lang: str, max_len: int,
-                 reverse_target: bool = False) -> PreparedData:
+                 reverse_target: bool = False,
+                 subwords: Subwords | None = None) -> PreparedData:
     """Build the vocabularies from the training data (``files.src_vocab``,
-    ``files.tgt_vocab``) and binarize training and validation data under ``files.data``.
-    Validation pairs are never skipped for length (only empty ones are), so perplexities
-    cover the whole set."""
+    ``files.tgt_vocab``; with ``subwords``, sentencepiece models beside them) and binarize
+    training and validation data under ``files.data``. Validation pairs are never skipped for
+    length (only empty ones are), so perplexities cover the whole set. ``max_len`` counts
+    words, with subwords too."""
     src_tok, tgt_tok = make_tokenizer(tokenize, src_lang), make_tokenizer(tokenize, tgt_lang)
-    src_counts, tgt_counts = count_words(src_train, tgt_train, src_tok, tgt_tok, max_len)
-    src_vocab = Vocab.build(src_counts, src_vocab_size)
-    tgt_vocab = Vocab.build(tgt_counts, tgt_vocab_size)
-    src_vocab.save(files.src_vocab)
-    tgt_vocab.save(files.tgt_vocab)
+    if subwords is None:
+        src_counts, tgt_counts = count_words(src_train, tgt_train, src_tok, tgt_tok, max_len)
+        src_vocab = Vocab.build(src_counts, src_vocab_size)
+        tgt_vocab = Vocab.build(tgt_counts, tgt_vocab_size)
+        src_vocab.save(files.src_vocab)
+        tgt_vocab.save(files.tgt_vocab)
+    else:
+        vocabs = []
+        for side, (given, size, path, tok, other) in enumerate((
+                (subwords.src_model, src_vocab_size, files.src_vocab, src_tok, tgt_tok),
+                (subwords.tgt_model, tgt_vocab_size, files.tgt_vocab, tgt_tok, src_tok))):
+            model = given
+            if model is None:
+                model = path.with_suffix(SPM_SUFFIX)
+                train_subwords(_side_text(src_train, tgt_train, tok, side, max_len, other),
+                               model, subwords.kind, size)
+            vocabs.append(subword_vocab(model, path))
+        src_vocab, tgt_vocab = vocabs
     stats = {"train": binarize(src_train, tgt_train, src_vocab, tgt_vocab, files.data / "train",
                                src_tok, tgt_tok, max_len, reverse_target)}
     valid = None

@@ -7,6 +7,7 @@ BLEU of the hypotheses a score vector picks."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ import pandas as pd
 from rescore.errors import InputError
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats, list_stats
 from rescore.nbest import FeatureSchema
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -118,12 +121,9 @@ def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
     fresh = cache is not None and cache.exists() and \
         cache.stat().st_mtime >= Path(nbest).stat().st_mtime
     if cache is not None and fresh:
-        frame = pd.read_parquet(cache)
-        meta = frame.attrs.get("schema") or {}
-        if meta.get("tokenize") == tokenize and meta.get("references") == \
-                references_digest(references) and len(frame):
-            return FeatureTable.from_frame(frame, FeatureSchema(tuple(meta["names"]),
-                                                                tuple(meta["sizes"])))
+        cached = _read_cache(cache, tokenize, references)
+        if cached is not None:
+            return cached
     table = build_table(nbest, references, tokenize, ref_name)
     if cache is not None:
         frame = table.to_frame()
@@ -133,6 +133,24 @@ def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
         frame.to_parquet(tmp)
         tmp.replace(cache)
     return table
+
+
+def _read_cache(cache: Path, tokenize: str, references: Sequence[str]) -> FeatureTable | None:
+    """The cached table, or None when the cache is for other references or tokenization, or
+    is not a table this module wrote (it is then rebuilt; parquet holds data, never code:
+    pyarrow >= 14.0.1 reads no pickled extension types)."""
+    try:
+        frame = pd.read_parquet(cache)
+        meta = frame.attrs.get("schema") or {}
+        if meta.get("tokenize") != tokenize or meta.get("references") != \
+                references_digest(references) or not len(frame):
+            return None
+        return FeatureTable.from_frame(frame, FeatureSchema(tuple(meta["names"]),
+                                                            tuple(meta["sizes"])))
+    except Exception as err:  # pyarrow and pandas raise many kinds for a file of another kind
+        logger.info("%s: not a feature-table cache (%s: %s); rebuilding it", cache,
+                    type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+        return None
 
 
 def references_digest(references: Sequence[str]) -> str:

@@ -203,6 +203,22 @@ def attention_matrix(ensemble: Ensemble, source: np.ndarray,
     return np.stack(rows)
 
 
+def by_words(matrix: np.ndarray, source_words: Sequence[int],
+             output_words: Sequence[int]) -> np.ndarray:
+    """An attention matrix over ids (``(outputs + 1, sources)``, the last row ``</s>``) as one
+    over words: a source word's columns summed (the weight it got), an output word's rows
+    averaged. With word vocabularies every word is one id and the matrix stays as it is."""
+    n_src = max(source_words, default=-1) + 1
+    cols = np.zeros((matrix.shape[0], n_src))
+    np.add.at(cols.T, np.asarray(source_words), matrix.T)
+    groups = [*output_words, max(output_words, default=-1) + 1]  # </s> its own row
+    rows = np.zeros((groups[-1] + 1, n_src))
+    counts = np.zeros(groups[-1] + 1)
+    np.add.at(rows, np.asarray(groups), cols)
+    np.add.at(counts, np.asarray(groups), 1)
+    return rows / counts[:, None]
+
+
 def plot_attention(matrix: np.ndarray, source: Sequence[str], output: Sequence[str],
                    title: str = "") -> bytes:
     """A heat map of an attention matrix ``(len(output) + 1, len(source))``: source words

@@ -257,9 +257,15 @@ def tuned_scale(report: Path, top: int, utility: str) -> float:
     try:
         info = json.loads(report.read_text(encoding="utf-8"))
         method, scale = info["method"], float(info["scale"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except OSError as err:
+        raise RescoreError(f"{report}: cannot read it ({err.strerror})") from None
+    except json.JSONDecodeError as err:
+        raise RescoreError(f"{report}:{err.lineno}: invalid JSON ({err.msg})") from None
+    except (KeyError, TypeError, ValueError) as err:
+        missing = f"no {err} in it" if isinstance(err, KeyError) else str(err)
         raise RescoreError(f"{report}: not a report of rescore-tune --method mbr-scale "
-                           f"({type(err).__name__}: {err})") from None
+                           f"({missing}; such a report is the .report.json beside the "
+                           "scale's tuning output)") from None
     if method != "mbr-scale":
         raise RescoreError(f"{report}: a report of --method {method}, not mbr-scale")
     if (info.get("top"), info.get("utility")) != (top, utility):

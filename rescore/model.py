@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rescore.config import ModelConfig
 from rescore.corpus import Batch
@@ -122,6 +122,47 @@ class GlobalAttention(nn.Module):
         return torch.tanh(self.w_c(torch.cat([context, query], dim=-1))), weights
 
 
+class ResidualLSTM(nn.Module):
+    """A stack of one-layer LSTMs with nn.LSTM's interface (``(input, (h, c)) -> (output,
+    (h, c))``, padded or packed input, states ``(layers, B, hidden)``), where from the second
+    layer up each layer's input is added to its output (Wu et al. 2016's residual
+    connections), and dropout sits between layers as in nn.LSTM."""
+
+    def __init__(self, input_size: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.LSTM(input_size if i == 0 else hidden, hidden, 1,
+                                            batch_first=True) for i in range(layers))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor | PackedSequence,
+                state: State | None = None) -> tuple[torch.Tensor | PackedSequence, State]:
+        hs, cs = [], []
+        for i, layer in enumerate(self.layers):
+            if i:  # dropout between layers, as nn.LSTM
+                x = _map_data(x, self.dropout)
+            layer_state = None if state is None else (state[0][i:i + 1], state[1][i:i + 1])
+            out, (h, c) = layer(x, layer_state)
+            if i:
+                residual = _data(x)
+                out = _map_data(out, lambda o, r=residual: o + r)
+            x = out
+            hs.append(h)
+            cs.append(c)
+        return x, (torch.cat(hs), torch.cat(cs))
+
+
+def _data(x: torch.Tensor | PackedSequence) -> torch.Tensor:
+    return x.data if isinstance(x, PackedSequence) else x
+
+
+def _map_data(x: torch.Tensor | PackedSequence, fn: object) -> torch.Tensor | PackedSequence:
+    """``fn`` applied to a tensor, or to a packed sequence's data (the packing kept)."""
+    assert callable(fn)
+    if isinstance(x, PackedSequence):
+        return PackedSequence(fn(x.data), x.batch_sizes, x.sorted_indices, x.unsorted_indices)
+    return fn(x)
+
+
 class Seq2Seq(nn.Module):
     """LSTM encoder-decoder with the narrow interface beam search and scoring use:
     :meth:`encode` (source -> state), :meth:`step` (previous token, state -> next-token
@@ -134,16 +175,28 @@ class Seq2Seq(nn.Module):
         c = config
         self.src_embed = nn.Embedding(c.src_vocab_size, c.embed_dim)
         between_layers = c.dropout if c.num_layers > 1 else 0.0
-        self.encoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True,
-                               dropout=between_layers)
+        self.encoder: nn.Module
+        if c.bidirectional:
+            self.encoder = nn.LSTM(c.embed_dim, c.hidden_dim // 2, c.num_layers,
+                                   batch_first=True, dropout=between_layers, bidirectional=True)
+        elif c.residual:
+            self.encoder = ResidualLSTM(c.embed_dim, c.hidden_dim, c.num_layers, between_layers)
+        else:
+            self.encoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True,
+                                   dropout=between_layers)
         self.tgt_embed = nn.Embedding(c.tgt_vocab_size, c.embed_dim)
         feed = c.hidden_dim if c.input_feeding else 0
-        self.decoder = nn.LSTM(c.embed_dim + feed, c.hidden_dim, c.num_layers,
-                               batch_first=True, dropout=between_layers)
+        self.decoder: nn.Module = (
+            ResidualLSTM(c.embed_dim + feed, c.hidden_dim, c.num_layers, between_layers)
+            if c.residual else
+            nn.LSTM(c.embed_dim + feed, c.hidden_dim, c.num_layers, batch_first=True,
+                    dropout=between_layers))
         self.attention = (GlobalAttention(c.attention, c.hidden_dim)
                           if c.attention != "none" else None)
         self.dropout = nn.Dropout(c.dropout)  # identity in eval mode and when 0
         self.generator = nn.Linear(c.hidden_dim, c.tgt_vocab_size)
+        if c.tie_embeddings:  # one matrix: target embeddings and output layer
+            self.generator.weight = self.tgt_embed.weight
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -167,12 +220,30 @@ class Seq2Seq(nn.Module):
         packed = pack_padded_sequence(self.dropout(self.src_embed(src)), lengths.cpu(),
                                       batch_first=True, enforce_sorted=False)
         outputs, state = self.encoder(packed)
+        if self.config.bidirectional:  # each layer's two directions side by side
+            state = tuple(self.bridge(s) for s in state)
         if not self.attends:
             return DecoderState(*state)
         values, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])
         if self.config.reverse_source:
             values = reverse_padded(values, lengths)
         return self.start_decoder(state, values, lengths)
+
+    def bridge(self, state: torch.Tensor) -> torch.Tensor:
+        """A bidirectional encoder's final h (or c) ``(layers * 2, B, hidden / 2)`` as the
+        decoder's initial one ``(layers, B, hidden)``: per layer, the forward direction's
+        final state (after the last source word read) beside the backward one's (after the
+        first): the rule of OpenNMT's ``brnn`` encoder."""
+        layers, batch, half = self.config.num_layers, state.shape[1], state.shape[2]
+        return state.view(layers, 2, batch, half).permute(0, 2, 1, 3).reshape(
+            layers, batch, 2 * half)
+
+    @property
+    def steps_encoder(self) -> bool:
+        """The encoder can be stepped one input token at a time (:meth:`encoder_step`, the
+        channel scorer's prefix trie); a bidirectional one cannot: its backward direction
+        needs the whole input."""
+        return not self.config.bidirectional
 
     def initial_encoder_state(self, batch: int, device: torch.device) -> State:
         """Zero (h, c) for ``batch`` rows: where :meth:`encoder_step` starts."""
@@ -198,10 +269,11 @@ class Seq2Seq(nn.Module):
         """Row blocks of encoder states joined in order."""
         return torch.cat([s[0] for s in states], 1), torch.cat([s[1] for s in states], 1)
 
-    @staticmethod
-    def encoder_output(state: State) -> torch.Tensor:
-        """The encoder's top-layer output at the step that gave ``state``: ``(B, hidden)``."""
-        return state[0][-1]
+    def encoder_output(self, state: State) -> torch.Tensor:
+        """The encoder's top-layer output at the step that gave ``state``: ``(B, hidden)``
+        (with residual connections the top layer's h plus its input, which is the layer
+        below's output: the sum of every layer's h)."""
+        return state[0].sum(0) if self.config.residual else state[0][-1]
 
     def start_decoder(self, final: State, outputs: torch.Tensor | None,
                       lengths: torch.Tensor) -> DecoderState:
@@ -307,10 +379,14 @@ class Seq2Seq(nn.Module):
         return summed_cross_entropy(self.forward(batch), batch.tgt_out)
 
 
-def summed_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
-    """-sum log P(tgt_out) over non-padding positions; logits ``(B, T, V)``, tgt ``(B, T)``."""
+def summed_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor,
+                         label_smoothing: float = 0.0) -> torch.Tensor:
+    """-sum log P(tgt_out) over non-padding positions; logits ``(B, T, V)``, tgt ``(B, T)``.
+    With ``label_smoothing`` e, the target distribution puts 1 - e on the reference and e
+    spread evenly over the vocabulary (a training loss; not a log-probability)."""
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                       tgt_out.reshape(-1), ignore_index=PAD_ID, reduction="sum")
+                                       tgt_out.reshape(-1), ignore_index=PAD_ID, reduction="sum",
+                                       label_smoothing=label_smoothing)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -5,22 +5,28 @@ A directory written by rescore-train holds::
     config.json     model + training configuration and how the data were prepared
     src.vocab       source words, most frequent first (specials first)
     tgt.vocab       target words
-    model.pt        the trained weights (written at the end of training)
-    checkpoint.pt   the latest checkpoint (weights, optimizer, progress, RNG states)
+    model.safetensors  the trained weights (written at the end of training; its SHA-256 is
+                    recorded in config.json)
+    checkpoint.pt   the latest checkpoint (weights, optimizer, progress, RNG states), tensors
+                    and plain values only
+    checkpoints/    weights kept at each validation (``--keep-checkpoints``), for averaging
     log.jsonl       training and validation records
     train-summary.json  updates, seconds and target words/s of the last training call
     data/           the binarized training and validation data
 
 Every other module asks this one for paths, for loading (:func:`load`) and for the
 compatibility check of an ensemble (:func:`check_compatible`). Loading never imports the
-trainer.
+trainer, and never runs code from the directory: weights are safetensors, checkpoints are read
+by torch's weights-only unpickler (:mod:`rescore.tensor_files`). Directories written
+before rescore 0.3 hold a pickled ``model.pt`` of tensors and a config dict: they still load
+through the same safe reader, and :func:`convert` rewrites them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,13 +38,16 @@ from rescore.corpus import DataFiles
 from rescore.errors import RescoreError
 from rescore.files import atomic_output
 from rescore.model import Seq2Seq
+from rescore.tensor_files import load_plain, load_tensors, save_plain, save_tensors
 from rescore.vocab import Vocab
 
 CONFIG = "config.json"
 SRC_VOCAB = "src.vocab"
 TGT_VOCAB = "tgt.vocab"
-MODEL = "model.pt"
+MODEL = "model.safetensors"
+LEGACY_MODEL = "model.pt"  # rescore < 0.3: a torch.save pickle of {"model", "config"}
 CHECKPOINT = "checkpoint.pt"
+KEPT = "checkpoints"  # weights at each validation, kept for averaging
 LOG = "log.jsonl"
 SUMMARY = "train-summary.json"
 DATA = "data"
@@ -80,51 +89,167 @@ def load_config(directory: str | Path) -> tuple[ModelConfig, TrainConfig, dict[s
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """A checkpoint of tensors and plain values, written atomically (read back by
+    :func:`load_torch_file`, which runs no code)."""
+    save_plain(obj, path)
+
+
+def update_config(directory: str | Path, **entries: Any) -> None:
+    """Set top-level entries of ``config.json`` (rewritten atomically)."""
+    path = config_path(directory)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(entries)
+    with atomic_output(path) as out:
+        out.write(json.dumps(data, indent=2) + "\n")
+
+
+def save_state(state: dict[str, torch.Tensor], directory: str | Path,
+               provenance: dict[str, Any] | None = None) -> Path:
+    """Write ``model.safetensors`` and record its SHA-256 (and ``provenance``: where averaged
+    weights came from) in ``config.json``; a legacy ``model.pt`` is removed."""
+    directory = Path(directory)
+    path = directory / MODEL
+    digest = save_tensors(state, path, {"format": "pt", "producer": "rescore"})
+    record: dict[str, Any] = {"file": MODEL, "sha256": digest}
+    if provenance:
+        record["from"] = provenance
+    update_config(directory, weights=record)
+    (directory / LEGACY_MODEL).unlink(missing_ok=True)
+    return path
 
 
 def save_weights(model: Seq2Seq, directory: str | Path) -> None:
-    """Write ``model.pt``: the weights and, for reference, the model config (config.json
-    beside it is what loading reads)."""
-    atomic_torch_save({"model": model.state_dict(), "config": dataclasses.asdict(model.config)},
-                      Path(directory) / MODEL)
+    """Write the trained weights (:func:`save_state`)."""
+    save_state(model.state_dict(), directory)
 
 
 def load_torch_file(path: Path) -> dict[str, Any]:
-    """A checkpoint or weights file as a dict with a ``model`` entry; a clear error if it is
-    missing, damaged or not ours."""
-    if not path.exists():
-        raise RescoreError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many kinds for a damaged file
-        raise RescoreError(f"{path}: corrupt or unreadable checkpoint ({type(err).__name__}: "
-                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    """A checkpoint or legacy weights file as a dict with a ``model`` entry; a clear error if
+    it is missing, damaged, not ours, or holds anything but tensors and plain values."""
+    state = load_plain(path)
     if not isinstance(state, dict) or "model" not in state:
         raise RescoreError(f"{path}: not a rescore checkpoint")
     return state
 
 
 def weights_path(directory: str | Path) -> Path:
-    """``model.pt`` when training finished, else the latest ``checkpoint.pt``."""
+    """``model.safetensors`` when training finished (``model.pt`` in a directory written
+    before 0.3), else the latest ``checkpoint.pt``."""
     directory = Path(directory)
-    return directory / MODEL if (directory / MODEL).exists() else directory / CHECKPOINT
+    for name in (MODEL, LEGACY_MODEL):
+        if (directory / name).exists():
+            return directory / name
+    return directory / CHECKPOINT
+
+
+def kept_checkpoints(directory: str | Path) -> list[tuple[int, float, str]]:
+    """The weights kept at validations (``--keep-checkpoints``) that still exist, as
+    ``(update, validation perplexity, path relative to the directory)`` in update order."""
+    directory = Path(directory)
+    log = directory / LOG
+    if not log.exists():
+        return []
+    found: dict[str, tuple[int, float, str]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        name = record.get("checkpoint") if isinstance(record, dict) else None
+        if isinstance(name, str) and (directory / name).exists():
+            found[name] = (int(record["step"]), float(record["ppl"]), name)
+    return sorted(found.values())
+
+
+def finished(directory: str | Path) -> bool:
+    """Training wrote its final weights (in either format)."""
+    return weights_path(directory).name != CHECKPOINT
+
+
+def recorded_sha256(directory: str | Path) -> str | None:
+    record = load_config(directory)[2].get("weights")
+    if isinstance(record, dict) and isinstance(record.get("sha256"), str):
+        return str(record["sha256"])
+    return None
+
+
+def read_state(directory: str | Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    """The weights of a model directory (final, legacy or from its checkpoint) and the file
+    they came from."""
+    path = weights_path(directory)
+    if path.name == MODEL:
+        return path, load_tensors(path, recorded_sha256(directory))
+    state = load_torch_file(path)["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise RescoreError(f"{path}: its 'model' entry is not a dict of tensors")
+    return path, state
+
+
+def load_state_into(model: Seq2Seq, state: dict[str, torch.Tensor], path: Path,
+                    directory: str | Path) -> None:
+    """Copy ``state`` into ``model``; tied weights stored once are restored through the
+    model. A mismatch names the file and the config it was checked against."""
+    result = model.load_state_dict(state, strict=False)
+    aliases = tied_names(model)
+    missing = [k for k in result.missing_keys if k not in aliases]
+    if missing or result.unexpected_keys:
+        what = (f"missing {missing[:3]}" if missing
+                else f"unexpected {result.unexpected_keys[:3]}")
+        raise RescoreError(f"{path}: weights do not match {config_path(directory)}: {what}")
+
+
+def tied_names(model: torch.nn.Module) -> set[str]:
+    """Names of parameters that are another parameter under a second name."""
+    seen: dict[int, str] = {}
+    tied = set()
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in seen:
+            tied.add(name)
+        seen.setdefault(id(tensor), name)
+    return tied
 
 
 def load_network(directory: str | Path, config: ModelConfig) -> Seq2Seq:
     """The trained network of a model directory, on the CPU, in training mode as built."""
-    path = weights_path(directory)
-    state = load_torch_file(path)
+    path, state = read_state(directory)
     model = Seq2Seq(config)
     try:
-        model.load_state_dict(state["model"])
+        load_state_into(model, state, path, directory)
     except RuntimeError as err:
         raise RescoreError(f"{path}: weights do not match {config_path(directory)}: "
                            f"{str(err).splitlines()[0]}") from None
     return model
+
+
+def convert(directory: str | Path) -> Path:
+    """Rewrite a directory written before rescore 0.3: its pickled ``model.pt`` (read with the
+    safe reader) becomes ``model.safetensors`` with its SHA-256 in ``config.json``, and a
+    checkpoint with numpy's RNG state as a pickled array is rewritten as plain values."""
+    directory = Path(directory)
+    model_cfg, _, _ = load_config(directory)
+    legacy = directory / LEGACY_MODEL
+    if legacy.exists():
+        _, state = read_state(directory)
+        load_network(directory, model_cfg)  # refuse weights that do not fit the config
+        save_state(state, directory)
+    elif not (directory / MODEL).exists() and not (directory / CHECKPOINT).exists():
+        raise RescoreError(f"{directory}: no {LEGACY_MODEL}, {MODEL} or {CHECKPOINT}: nothing "
+                           "to convert")
+    checkpoint = directory / CHECKPOINT
+    if checkpoint.exists():
+        state = load_torch_file(checkpoint)
+        rng = state.get("rng")
+        if isinstance(rng, dict) and isinstance(rng.get("numpy"), tuple):
+            import numpy as np
+
+            from rescore.tensor_files import numpy_rng_state
+            saved = np.random.get_state()
+            np.random.set_state(rng["numpy"])
+            rng["numpy"] = numpy_rng_state()
+            np.random.set_state(saved)
+            save_plain(state, checkpoint)
+    return directory / MODEL
 
 
 @dataclass
@@ -186,14 +311,18 @@ def parameter_count(config: ModelConfig) -> int:
     two deep LSTMs (4 gates, two bias vectors each, as torch's LSTM; input feeding widens the
     decoder's first layer's input by ``hidden``), the attention's matrices (W_c ``2h x h``;
     general adds W_a ``h x h``, concat W_q and W_k ``h x h`` and v ``h``) and the output
-    layer."""
+    layer (its bias only, with tied embeddings)."""
     e, h, layers = config.embed_dim, config.hidden_dim, config.num_layers
     lstm = sum(4 * h * ((e if i == 0 else h) + h) + 8 * h for i in range(layers))
+    half = h // 2  # a bidirectional encoder: two directions of h / 2 cells, inputs h above
+    encoder = (sum(2 * (4 * half * ((e if i == 0 else h) + half) + 8 * half)
+                   for i in range(layers)) if config.bidirectional else lstm)
     attention = {"none": 0, "dot": 2 * h * h, "general": 3 * h * h,
                  "concat": 4 * h * h + h}[config.attention]
     feeding = 4 * h * h if config.input_feeding else 0
-    return (config.src_vocab_size * e + config.tgt_vocab_size * e + 2 * lstm + attention
-            + feeding + h * config.tgt_vocab_size + config.tgt_vocab_size)
+    output = config.tgt_vocab_size if config.tie_embeddings else (h + 1) * config.tgt_vocab_size
+    return (config.src_vocab_size * e + config.tgt_vocab_size * e + encoder + lstm + attention
+            + feeding + output)
 
 
 def describe(directory: str | Path) -> dict[str, Any]:
@@ -215,8 +344,55 @@ def describe(directory: str | Path) -> dict[str, Any]:
                  if r.get("type") == "valid"]
         if valid:
             info["validation perplexity"] = round(float(valid[-1]["ppl"]), 2)
+            if "ppl_word" in valid[-1]:
+                info["validation perplexity per word"] = round(float(valid[-1]["ppl_word"]), 2)
             info["at epoch"] = round(float(valid[-1]["epoch"]), 2)
     summary = path / SUMMARY
     if summary.exists():
         info["training seconds"] = round(float(json.loads(summary.read_text())["seconds"]))
     return info
+
+
+AVERAGE_METHODS = ("last", "best")
+COPIED = (CONFIG, SRC_VOCAB, TGT_VOCAB, "src.spm", "tgt.spm")  # the last two with subwords
+
+
+def average(directory: str | Path, output: str | Path, k: int, method: str = "last",
+            extra_files: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Average the weights of ``k`` checkpoints kept in ``directory`` (the last ``k`` or the
+    ``k`` with the best validation perplexity) into a new model directory ``output`` (its
+    config and vocabularies copied, the averaged weights in ``model.safetensors``, and which
+    checkpoints went in recorded under ``config.json``'s ``weights.from``)."""
+    if method not in AVERAGE_METHODS:
+        raise RescoreError(f"unknown averaging method {method!r}; valid: last, best")
+    directory, output = Path(directory), Path(output)
+    load_config(directory)
+    kept = kept_checkpoints(directory)
+    if k < 1 or len(kept) < k:
+        raise RescoreError(f"{directory}: {len(kept)} kept checkpoint(s), cannot average {k} "
+                           "(train with --keep-checkpoints K)")
+    chosen = kept[-k:] if method == "last" else sorted(sorted(kept, key=lambda c: c[1])[:k])
+    total: dict[str, torch.Tensor] = {}
+    for _, _, name in chosen:
+        state = load_tensors(directory / name)
+        if total and state.keys() != total.keys():
+            raise RescoreError(f"{directory / name}: other tensors than {chosen[0][2]}")
+        for key, tensor in state.items():
+            total[key] = total[key] + tensor.double() if key in total else tensor.double()
+    averaged = {key: (t / len(chosen)).to(torch.float32) for key, t in total.items()}
+    if output.resolve() == directory.resolve():
+        raise RescoreError(f"{output}: give another directory than the one averaged")
+    if (output / CONFIG).exists():
+        raise RescoreError(f"{output} already holds a model directory: give a new --output")
+    output.mkdir(parents=True, exist_ok=True)
+    for name in (*COPIED, *extra_files):
+        if (directory / name).exists():
+            shutil.copyfile(directory / name, output / name)
+    update_config(output, weights=None)
+    provenance = {"method": method, "source": str(directory),
+                  "checkpoints": [{"step": s, "validation perplexity": round(p, 4), "file": n}
+                                  for s, p, n in chosen]}
+    save_state(averaged, output, provenance)
+    model_cfg, _, _ = load_config(output)
+    load_network(output, model_cfg)  # the averaged weights fit the config
+    return provenance

@@ -54,6 +54,9 @@ def load_spec(path: str | Path) -> ReportSpec:
     current directory."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object with \"ref\" and "
+                            "\"tables\"")
         opt = {k: Path(data[k]) for k in ("source", "vocab", "pca_model", "phrases", "oracle")
                if data.get(k)}
         base = data.get("baseline")
@@ -71,8 +74,10 @@ def load_spec(path: str | Path) -> ReportSpec:
                      for s in t["systems"] if s.get("weights")}, **opt)
     except FileNotFoundError:
         raise RescoreError(f"{path}: no such report spec") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise RescoreError(f"{path}: invalid report spec ({type(err).__name__}: {err})") from None
+    except KeyError as err:
+        raise RescoreError(f"{path}: invalid report spec (no {err} in it)") from None
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as err:
+        raise RescoreError(f"{path}: invalid report spec ({err})") from None
 
 
 @dataclass
@@ -269,6 +274,9 @@ def build_report(spec: ReportSpec) -> Report:
             oracle = json.loads(spec.oracle.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise RescoreError(f"{spec.oracle}: unreadable oracle report ({err})") from None
+        if not isinstance(oracle, dict) or not isinstance(oracle.get("oracle_bleu_at_k"), dict):
+            raise RescoreError(f"{spec.oracle}: not a report of rescore-oracle --report (no "
+                               "\"oracle_bleu_at_k\" in it)")
     figure3: dict[str, pd.DataFrame] = {}
     images: dict[str, bytes] = {}
     if spec.source is not None:

@@ -8,13 +8,15 @@ time: the encoder is packed and the decoder is left-to-right, so padding never l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from rescore.corpus import make_batch
+from rescore.corpus import BinarizedCorpus, make_batch
 from rescore.model import DecoderState, Seq2Seq, State
 from rescore.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 
@@ -31,16 +33,17 @@ class PairScores:
 
 def score_pairs(model: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab,
                 sources: Sequence[Sequence[str]], targets: Sequence[Sequence[str]],
-                batch_size: int = 64) -> PairScores:
+                batch_size: int = 64, reverse_target: bool = False) -> PairScores:
     """Score pair i = (sources[i], targets[i]) by a plain teacher-forced forward pass (token
     lists, already tokenized; an empty source is read as a lone </s>), on the model's device.
 
     Pairs are sorted by length and padded in batches of ``batch_size``. This is the reference
     that the faster scorers (:func:`score_prefix_shared`) are checked against.
+    ``reverse_target``: the target's ids in reverse order (a right-to-left model).
     """
     device = next(model.parameters()).device
     src_ids = [src_vocab.encode(s) if len(s) else np.array([EOS_ID], np.int32) for s in sources]
-    tgt_ids = [tgt_vocab.encode(t) for t in targets]
+    tgt_ids = [tgt_vocab.encode(t, reverse=reverse_target) for t in targets]
     order = sorted(range(len(tgt_ids)), key=lambda i: (len(tgt_ids[i]), len(src_ids[i])))
     tokens: list[np.ndarray] = [np.empty(0)] * len(tgt_ids)
     was_training = model.training
@@ -176,6 +179,8 @@ def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
     counts = [len(hs) for hs in inputs]
     if not sum(counts):
         return [np.zeros(0) for _ in counts]
+    if not model.steps_encoder:
+        return _channel_by_batches(model, inputs, outputs, device, chunk, stats)
     flat = [np.asarray(h, dtype=np.int64) if len(h) else np.array([EOS_ID], np.int64)
             for hs in inputs for h in hs]
     if model.config.reverse_source:
@@ -243,3 +248,55 @@ def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
                     stats.decoder_steps += n * len(tgt_out)
             start += count
     return list(np.split(totals, np.cumsum(counts)[:-1]))
+
+
+def _channel_by_batches(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
+                        outputs: Sequence[np.ndarray], device: torch.device, chunk: int,
+                        stats: ChannelStats | None) -> list[np.ndarray]:
+    """:func:`score_channel` for an encoder that cannot be stepped (bidirectional): each input
+    encoded whole, ``chunk`` inputs a batch, no prefix shared (one encoder step per input
+    token where the trie takes one per distinct prefix)."""
+    out = []
+    with torch.inference_mode():
+        for hs, target in zip(inputs, outputs, strict=True):
+            scores = np.zeros(len(hs))
+            tgt = np.asarray(target, dtype=np.int32)
+            for lo in range(0, len(hs), chunk):
+                part = [np.asarray(h, np.int32) if len(h) else np.array([EOS_ID], np.int32)
+                        for h in hs[lo:lo + chunk]]
+                batch = make_batch(part, [tgt] * len(part)).to(device)
+                logp = model.token_log_probs(batch).double().sum(1).cpu().numpy()
+                scores[lo:lo + len(part)] = logp
+                if stats is not None:
+                    stats.encoder_steps += sum(len(p) for p in part)
+                    stats.input_tokens += sum(len(p) for p in part)
+                    stats.decoder_steps += len(part) * (len(tgt) + 1)
+            out.append(scores)
+    return out
+
+
+def validation_perplexity(model: Seq2Seq, corpus: BinarizedCorpus, device: torch.device,
+                          batch_size: int = 128, precision: str = "auto") -> float:
+    """exp(summed NLL / target tokens, </s> included) over the whole corpus."""
+    order = np.argsort(corpus.tgt_lengths, kind="stable")
+    nll, tokens = 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(order), batch_size):
+            batch = corpus.batch(order[i:i + batch_size]).to(device)
+            with autocast(device, precision):
+                nll += float(model.loss(batch))
+            tokens += batch.tgt_tokens
+    model.train(was_training)
+    return math.exp(nll / tokens)
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str = "auto") -> Any:
+    """The forward pass's precision: ``auto`` is bf16 autocast on GPU and fp32 on the CPU;
+    ``fp32`` everywhere (to check a GPU against the CPU); ``bf16`` autocast (GPU)."""
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rescore.errors import RescoreError
-from rescore.model_dir import CHECKPOINT, MODEL
+from rescore.model_dir import CHECKPOINT, MODEL, finished
 from rescore.pipeline import Stage
 
 PY = sys.executable
@@ -46,16 +46,16 @@ def check_models(directories: Sequence[Path]) -> None:
     training before any stage runs (and in a dry run): one error naming every missing one.
     A folder with only a checkpoint is a run still going (or stopped): scoring with it would
     report a half-trained model as the experiment's."""
-    missing = [d for d in directories if not (d / MODEL).exists() and not (d / CHECKPOINT).exists()]
-    unfinished = [d for d in directories if not (d / MODEL).exists() and (d / CHECKPOINT).exists()]
+    missing = [d for d in directories if not finished(d) and not (d / CHECKPOINT).exists()]
+    unfinished = [d for d in directories if not finished(d) and (d / CHECKPOINT).exists()]
     problems = []
     if missing:
         problems.append("no trained model in " + ", ".join(map(str, missing)) + " (a model "
                         "directory of rescore-train)")
     if unfinished:
         problems.append("training has not finished in " + ", ".join(map(str, unfinished))
-                        + " (checkpoint.pt but no model.pt: wait for it, or continue it with "
-                        "rescore-train --resume --output DIR)")
+                        + " (checkpoint.pt but no model.safetensors: wait for it, or continue it "
+                        "with rescore-train --resume --output DIR)")
     if problems:
         raise RescoreError("; ".join(problems))
 

@@ -26,6 +26,7 @@ from rescore.corpus import (
     Batch,
     BinarizedCorpus,
     PreparedData,
+    Subwords,
     epoch_batches,
     load_prepared,
     prepare_data,
@@ -36,15 +37,21 @@ from rescore.files import atomic_output
 from rescore.model import Seq2Seq, count_parameters, summed_cross_entropy
 from rescore.model_dir import (
     CHECKPOINT,
+    KEPT,
     LOG,
     SUMMARY,
     atomic_torch_save,
     data_files,
+    kept_checkpoints,
     load_config,
     load_torch_file,
     save_config,
     save_weights,
+    update_config,
 )
+from rescore.scoring import PRECISIONS, validation_perplexity
+from rescore.scoring import autocast as _autocast
+from rescore.tensor_files import numpy_rng_state, save_tensors, set_numpy_rng_state
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +59,37 @@ class TrainingDiverged(RescoreError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
-    """Learning rate for update ``step`` (0-based): ``cfg.lr`` until ``decay_start_epoch``,
-    then multiplied by ``decay_factor`` at the start of every ``decay_every_epochs``.
-
-    With the paper's numbers: 0.7 for epochs [0, 5), 0.35 for [5, 5.5), 0.175 for [5.5, 6), ...
-    """
+def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig, scale: float = 1.0) -> float:
+    """Learning rate for update ``step`` (0-based). The halving schedule: ``cfg.lr`` until
+    ``decay_start_epoch``, then multiplied by ``decay_factor`` at the start of every
+    ``decay_every_epochs`` (with the paper's numbers: 0.7 for epochs [0, 5), 0.35 for
+    [5, 5.5), 0.175 for [5.5, 6), ...). The plateau schedule: ``cfg.lr`` times ``scale`` (the
+    product of the decays that validations without improvement asked for). Either way, a
+    linear warm-up over the first ``warmup_steps`` updates."""
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    if cfg.lr_schedule == "plateau":
+        return cfg.lr * scale * warm
     epoch = step / steps_per_epoch
     if epoch < cfg.decay_start_epoch:
-        return cfg.lr
+        return cfg.lr * warm
     decays = math.floor((epoch - cfg.decay_start_epoch) / cfg.decay_every_epochs + 1e-9) + 1
-    return cfg.lr * cfg.decay_factor**decays
+    return cfg.lr * cfg.decay_factor**decays * warm
+
+
+def per_word(ppl: float, corpus: BinarizedCorpus) -> float:
+    """A perplexity per token of ``corpus`` (subword pieces, ``</s>`` included) as one per
+    word: the same total log-probability over the words (and ``</s>``) of the reference, so
+    that models of different vocabularies compare. Equal to ``ppl`` for word vocabularies."""
+    tokens = int(corpus.tgt_lengths.sum()) + len(corpus)
+    words = int(corpus.meta["stats"]["tgt_tokens"]) + len(corpus)
+    return math.exp(math.log(ppl) * tokens / words)
+
+
+def make_optimizer(parameters: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The paper's plain SGD, or Adam."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=cfg.lr)
+    return torch.optim.SGD(parameters, lr=cfg.lr, momentum=0.0)
 
 
 def clip_gradient_norm(parameters: list[nn.Parameter], max_norm: float) -> float:
@@ -86,33 +113,10 @@ class Progress:
     step: int = 0
     tgt_tokens: int = 0
     seconds: float = 0.0
-
-
-def validation_perplexity(model: Seq2Seq, corpus: BinarizedCorpus, device: torch.device,
-                          batch_size: int = 128, precision: str = "auto") -> float:
-    """exp(summed NLL / target tokens, </s> included) over the whole corpus."""
-    order = np.argsort(corpus.tgt_lengths, kind="stable")
-    nll, tokens = 0.0, 0
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(order), batch_size):
-            batch = corpus.batch(order[i:i + batch_size]).to(device)
-            with _autocast(device, precision):
-                nll += float(model.loss(batch))
-            tokens += batch.tgt_tokens
-    model.train(was_training)
-    return math.exp(nll / tokens)
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def _autocast(device: torch.device, precision: str = "auto") -> Any:
-    """The forward pass's precision: ``auto`` is bf16 autocast on GPU and fp32 on the CPU;
-    ``fp32`` everywhere (to check a GPU against the CPU); ``bf16`` autocast (GPU)."""
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    best_ppl: float | None = None  # the best validation perplexity so far
+    bad_validations: int = 0  # validations since the best (plateau schedule, patience)
+    lr_scale: float = 1.0  # the plateau schedule's decays so far
+    stopped_early: bool = False  # patience ran out: training is over
 
 
 class Trainer:
@@ -123,7 +127,7 @@ class Trainer:
     def __init__(self, model: Seq2Seq, train: BinarizedCorpus, valid: BinarizedCorpus | None,
                  cfg: TrainConfig, out_dir: Path, device: torch.device,
                  fingerprint: dict[str, Any], progress_bar: bool = True,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", keep_checkpoints: int = 0) -> None:
         self.dist = dist_info()
         self.precision = precision
         self.model = model.to(device)
@@ -134,7 +138,8 @@ class Trainer:
         self.train_data, self.valid_data = train, valid
         self.cfg, self.out_dir, self.device = cfg, out_dir, device
         self.fingerprint = fingerprint
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.0)
+        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.keep = keep_checkpoints
         self.steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         self.total_steps = math.ceil(cfg.epochs * self.steps_per_epoch)
         self.progress = Progress()
@@ -148,7 +153,7 @@ class Trainer:
         state = {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "progress": asdict(self.progress), "fingerprint": self.fingerprint,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": numpy_rng_state(),
                     "python": random.getstate()},
         }
         atomic_torch_save(state, self.out_dir / CHECKPOINT)
@@ -164,7 +169,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.progress = Progress(**state["progress"])
         torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
+        set_numpy_rng_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
 
     # -- the loop --------------------------------------------------------------------------
@@ -193,7 +198,8 @@ class Trainer:
         else:
             weight = 1.0
         with _autocast(self.device, self.precision):
-            local = summed_cross_entropy(self.net(mine), mine.tgt_out) * weight
+            local = summed_cross_entropy(self.net(mine), mine.tgt_out,
+                                         self.cfg.label_smoothing) * weight
         # DDP averages gradients over processes: scale so the sum is the full batch's
         loss = local * (self.dist.world / full_size)
         loss.backward()
@@ -216,16 +222,17 @@ class Trainer:
         start = time.perf_counter() - self.progress.seconds
         window_tokens, window_start = 0, time.perf_counter()
         self.model.train()
-        while self.progress.step < end:
+        while self.progress.step < end and not self.progress.stopped_early:
             step = self.progress.step
-            lr = lr_at(step, self.steps_per_epoch, self.cfg)
+            lr = lr_at(step, self.steps_per_epoch, self.cfg, self.progress.lr_scale)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             batch = self.train_data.batch(self.batch_indices(step))
             loss, norm = self.train_step(batch)
             tokens = batch.tgt_tokens
-            self.progress = Progress(step + 1, self.progress.tgt_tokens + tokens,
-                                     time.perf_counter() - start)
+            self.progress = replace(self.progress, step=step + 1,
+                                    tgt_tokens=self.progress.tgt_tokens + tokens,
+                                    seconds=time.perf_counter() - start)
             window_tokens += tokens
             bar.update(1)
             if (step + 1) % self.cfg.log_every == 0 or step + 1 == end:
@@ -238,14 +245,8 @@ class Trainer:
                           "elapsed_s": self.progress.seconds})
                 window_tokens, window_start = 0, time.perf_counter()
             half = self.is_half_epoch_end(step)
-            if half and self.valid_data is not None and self.dist.main:
-                ppl = validation_perplexity(self.model, self.valid_data, self.device,
-                                            precision=self.precision)
-                self.log({"type": "valid", "step": step + 1,
-                          "epoch": (step + 1) / self.steps_per_epoch, "ppl": ppl,
-                          "elapsed_s": self.progress.seconds})
-                bar.write(f"epoch {(step + 1) / self.steps_per_epoch:.2f}: validation "
-                          f"perplexity {ppl:.2f}")
+            if half and self.valid_data is not None:
+                self.validate(step, bar)
             if half or (step + 1) % self.cfg.checkpoint_every == 0 or step + 1 == end:
                 self.save_checkpoint()
             if max_seconds is not None and self.progress.seconds >= max_seconds:
@@ -255,6 +256,55 @@ class Trainer:
         if self.dist.main:
             save_weights(self.model, self.out_dir)
         return self.progress
+
+    def validate(self, step: int, bar: Any) -> None:
+        """Validation perplexity after update ``step``; the plateau schedule, patience and
+        the kept checkpoints follow from it (every process takes the same decision)."""
+        ppl = 0.0
+        if self.dist.main:
+            assert self.valid_data is not None
+            ppl = validation_perplexity(self.model, self.valid_data, self.device,
+                                        precision=self.precision)
+        if self.dist.world > 1:
+            value = torch.tensor([ppl], device=self.device)
+            dist.broadcast(value, 0)
+            ppl = float(value)
+        p = self.progress
+        improved = p.best_ppl is None or ppl < p.best_ppl
+        bad = 0 if improved else p.bad_validations + 1
+        scale = p.lr_scale
+        if not improved and self.cfg.lr_schedule == "plateau":
+            scale *= self.cfg.decay_factor
+        stop = bool(self.cfg.patience) and bad >= self.cfg.patience
+        self.progress = replace(p, best_ppl=ppl if improved else p.best_ppl,
+                                bad_validations=bad, lr_scale=scale, stopped_early=stop)
+        record: dict[str, Any] = {"type": "valid", "step": step + 1,
+                                  "epoch": (step + 1) / self.steps_per_epoch, "ppl": ppl,
+                                  "elapsed_s": self.progress.seconds}
+        if self.valid_data is not None:
+            record["ppl_word"] = per_word(ppl, self.valid_data)
+        if self.keep and self.dist.main:
+            record["checkpoint"] = self.keep_weights(step + 1, ppl)
+        self.log(record)
+        if self.dist.main:
+            bar.write(f"epoch {(step + 1) / self.steps_per_epoch:.2f}: validation "
+                      f"perplexity {ppl:.2f}" + (f" (no better for {bad}: stopping)"
+                                                 if stop else ""))
+
+    def keep_weights(self, step: int, ppl: float) -> str:
+        """Save the weights as ``checkpoints/step-N.safetensors``; keep the last and the best
+        ``self.keep`` of them (by validation perplexity), delete the rest."""
+        folder = self.out_dir / KEPT
+        folder.mkdir(exist_ok=True)
+        name = f"{KEPT}/step-{step:07d}.safetensors"
+        save_tensors(self.model.state_dict(), self.out_dir / name)
+        kept = [*kept_checkpoints(self.out_dir), (step, ppl, name)]
+        last = {n for _, _, n in kept[-self.keep:]}
+        best = {n for _, _, n in sorted(kept, key=lambda k: k[1])[:self.keep]}
+        for _, _, other in kept:
+            if other not in last | best:
+                (self.out_dir / other).unlink(missing_ok=True)
+        return name
 
     def log(self, record: dict[str, Any]) -> None:
         if self.dist.main:
@@ -289,6 +339,10 @@ class TrainRequest:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "auto"  # not part of the run's identity: a resume may change it
     progress_bar: bool = False
+    keep_checkpoints: int | None = None  # None: as recorded (0 for a new run)
+    subwords: str | None = None  # bpe, unigram: sentencepiece vocabularies (None: words)
+    src_spm: Path | None = None  # reuse these sentencepiece models instead of training them
+    tgt_spm: Path | None = None
 
 
 @dataclass
@@ -302,7 +356,7 @@ class TrainResult:
 
     @property
     def finished(self) -> bool:
-        return self.progress.step >= self.total_steps
+        return self.progress.step >= self.total_steps or self.progress.stopped_early
 
     @property
     def words_per_second(self) -> float:
@@ -342,7 +396,8 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
             data = prepare_data(data_files(out), request.src_train, request.tgt_train,
                                 request.src_valid, request.tgt_valid, model_cfg.src_vocab_size,
                                 model_cfg.tgt_vocab_size, request.tokenize, request.src_lang,
-                                request.tgt_lang, train_cfg.max_len, model_cfg.reverse_target)
+                                request.tgt_lang, train_cfg.max_len, model_cfg.reverse_target,
+                                subwords_of(request))
         except BaseException:
             if created:  # a failed start leaves no empty model directory behind
                 shutil.rmtree(out, ignore_errors=True)
@@ -350,6 +405,11 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
         model_cfg = replace(model_cfg, src_vocab_size=len(data.src_vocab),
                             tgt_vocab_size=len(data.tgt_vocab))
         extra = {"preset": request.preset, "tokenize": request.tokenize,
+                 "subwords": (None if request.subwords is None and request.src_spm is None
+                              else {"type": request.subwords or "given",
+                                    "source": len(data.src_vocab),
+                                    "target": len(data.tgt_vocab)}),
+                 "keep_checkpoints": request.keep_checkpoints or 0,
                  "languages": {"source": request.src_lang, "target": request.tgt_lang},
                  "data": {k: asdict(v) for k, v in data.stats.items()}}
         save_config(out, model_cfg, train_cfg, extra)
@@ -362,11 +422,23 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
     return model_cfg, train_cfg, load_prepared(data_files(out))
 
 
+def subwords_of(request: TrainRequest) -> Subwords | None:
+    """The subword set-up a request asks for (None: word vocabularies)."""
+    given = (request.src_spm, request.tgt_spm)
+    if request.subwords is None and given == (None, None):
+        return None
+    if (given[0] is None) != (given[1] is None) and request.subwords is None:
+        raise RescoreError("give both --src-spm and --tgt-spm, or --subwords to train the "
+                           "missing one")
+    return Subwords(request.subwords or "bpe", *given)
+
+
 def _with_defaults(fingerprint: Any) -> Any:
-    """A saved fingerprint with the model options added since it was written (attention,
-    input feeding) at their defaults, so that older runs resume."""
+    """A saved fingerprint with the options added since it was written (attention, input
+    feeding, the recipe options) at their defaults, so that older runs resume."""
     try:
-        return {**fingerprint, "model": asdict(ModelConfig(**fingerprint["model"]))}
+        return {**fingerprint, "model": asdict(ModelConfig(**fingerprint["model"])),
+                "train": asdict(TrainConfig(**fingerprint["train"]))}
     except (TypeError, KeyError, RescoreError):
         return fingerprint
 
@@ -388,11 +460,16 @@ def train_model(request: TrainRequest) -> TrainResult:
         raise RescoreError("--precision bf16 needs a CUDA device (the CPU's LSTM kernels "
                            "refuse bf16); use auto or fp32")
     model_cfg, train_cfg, data = prepare_run(request)
+    keep = request.keep_checkpoints
+    if keep is None:
+        keep = int(load_config(request.output)[2].get("keep_checkpoints", 0))
+    elif request.resume:  # a resume may change it; later resumes keep the new value
+        update_config(request.output, keep_checkpoints=keep)
     torch.manual_seed(train_cfg.seed)
     model = Seq2Seq(model_cfg)
     trainer = Trainer(model, data.train, data.valid, train_cfg, request.output, request.device,
                       run_fingerprint(model_cfg, train_cfg, data), request.progress_bar,
-                      request.precision)
+                      request.precision, keep)
     if request.resume:
         trainer.load_checkpoint()
     if trainer.dist.main:

@@ -94,18 +94,28 @@ def translate(translator: Translator, sources: Sequence[np.ndarray], config: Sea
 
 
 def hypothesis_text(hyp: Hypothesis, vocab: Vocab, unk: str, right_to_left: bool = False,
-                    source: Sequence[str] | None = None) -> str:
+                    source: Sequence[str] | None = None,
+                    source_words: Sequence[int] | None = None) -> str:
     """Target words of a hypothesis in reading order (a right-to-left model's reversed);
     ``<unk>`` left in (keep), removed (drop) or replaced by the ``source`` word its
-    alignment points at (replace: Luong et al. 2015's unknown-word replacement)."""
-    ids = [t for t in hyp.tokens if t != UNK_ID] if unk == "drop" else list(hyp.tokens)
-    out = vocab.decode(ids)
-    if unk == "replace" and source is not None and hyp.alignment is not None:
-        out = [source[a] if t == UNK_ID and a < len(source) else w
-               for t, a, w in zip(ids, hyp.alignment, out, strict=True)]
-    if right_to_left:
-        out = out[::-1]
-    return " ".join(out)
+    alignment points at (replace: Luong et al. 2015's unknown-word replacement).
+    ``source_words``: the word of each source id (a subword source: its pieces' words)."""
+    ids = list(hyp.tokens)
+    align = list(hyp.alignment) if hyp.alignment is not None else None
+    if unk == "drop":
+        keep = [i for i, t in enumerate(ids) if t != UNK_ID]
+        ids = [ids[i] for i in keep]
+        align = [align[i] for i in keep] if align is not None else None
+    if right_to_left:  # the ids in reading order, then the words they spell
+        ids = ids[::-1]
+        align = align[::-1] if align is not None else None
+    replace = {}
+    if unk == "replace" and source is not None and align is not None:
+        words = list(source_words) if source_words is not None else list(range(len(source)))
+        replace = {i: vocab.as_piece(source[words[a]])
+                   for i, (t, a) in enumerate(zip(ids, align, strict=True))
+                   if t == UNK_ID and a < len(words)}
+    return " ".join(vocab.decode(ids, replace))
 
 
 def nbest_lines(sentence: int, hyps: Sequence[Hypothesis], texts: Sequence[str],
@@ -130,8 +140,11 @@ def write_outputs(results: Sequence[Sequence[Hypothesis]], translator: Translato
 
         detok = MosesDetokenizer(lang=detokenize)
     for i, hyps in enumerate(results):
+        source = sources[i] if sources is not None else None
+        positions = (translator.src_vocab.word_positions(translator.src_vocab.encode(source))
+                     if source is not None and unk == "replace" else None)
         texts = [hypothesis_text(h, translator.tgt_vocab, unk, translator.right_to_left,
-                                 sources[i] if sources is not None else None) for h in hyps]
+                                 source, positions) for h in hyps]
         if best is not None:
             line = texts[0] if texts else ""
             best.write((detok.detokenize(line.split()) if detok else line) + "\n")

@@ -115,6 +115,10 @@ def _parse_json(name: str, text: str) -> Weights:
     if not isinstance(data, dict) or not data:
         raise InputError(name, 1, "weights JSON must be a non-empty object "
                          '{"Name": [w1, ...], ...}')
+    if "method" in data and BASELINE_KEY not in data and isinstance(data.get("method"), str):
+        raise InputError(name, 1, f"a report of rescore-tune --method {data['method']}, not "
+                         "weights: give the weights file it was written beside (the same "
+                         "name without .report)")
     out: dict[str, tuple[float, ...]] = {}
     for key, value in data.items():
         if key == BASELINE_KEY:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-COMMANDS = ("nbest", "tune", "train", "translate", "mbr", "oracle", "report")
+COMMANDS = ("nbest", "tune", "train", "translate", "mbr", "oracle", "report", "model")
 BEGIN, END = "<!-- options:begin -->", "<!-- options:end -->"
 
 
@@ -28,7 +28,26 @@ def parser_of(command: str) -> argparse.ArgumentParser:
 
 
 def documented_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in parser._actions if a.help != argparse.SUPPRESS]
+    """Every option of ``parser`` and of its subcommands (``rescore-model convert ...``)."""
+    actions = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                actions += [a for a in documented_actions(sub)
+                            if not isinstance(a, argparse._HelpAction)]
+        elif action.help != argparse.SUPPRESS:
+            actions.append(action)
+    return actions
+
+
+def _subcommand_of(parser: argparse.ArgumentParser,
+                   action: argparse.Action) -> tuple[str, argparse.ArgumentParser] | None:
+    for sub_action in parser._actions:
+        if isinstance(sub_action, argparse._SubParsersAction):
+            for name, sub in sub_action.choices.items():
+                if action in sub._actions:
+                    return name, sub
+    return None
 
 
 def _cell(text: str) -> str:
@@ -62,9 +81,18 @@ def table(command: str) -> str:
     """The Markdown table of every option of ``rescore-<command>``."""
     parser = parser_of(command)
     rows = ["| option | default | what it is |", "|---|---|---|"]
+    for sub_action in parser._actions:  # subcommands first, each with what it does
+        if isinstance(sub_action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in sub_action._choices_actions}
+            for name in sub_action.choices:
+                rows.append(f"| `{name}` (action) |  | {_cell(helps.get(name) or '')} |")
     for action in documented_actions(parser):
+        owner = _subcommand_of(parser, action)
         text = (action.help or "") % {"default": action.default, "prog": parser.prog}
-        rows.append(f"| {_name(action, parser)} | {_default(action)} | {_cell(text)} |")
+        name = _name(action, owner[1] if owner else parser)
+        if owner:
+            name = f"`{owner[0]}` {name}"
+        rows.append(f"| {name} | {_default(action)} | {_cell(text)} |")
     return "\n".join(rows)
 
 

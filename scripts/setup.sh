@@ -27,6 +27,7 @@ step env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c "
 import importlib
 for name in ('torch', 'torch.distributed.run', 'numpy', 'pandas', 'pyarrow.csv', 'sacrebleu',
              'sacremoses', 'matplotlib.pyplot', 'tqdm', 'kenlm', 'pytest', 'playwright.sync_api',
+             'safetensors.torch', 'sentencepiece', 'rescore.cli.model',
              'rescore.cli.nbest', 'rescore.cli.train', 'rescore.cli.tune', 'rescore.cli.mbr',
              'rescore.cli.translate', 'rescore.cli.oracle', 'rescore.cli.report',
              'rescore.stages', 'rescore.mira'):

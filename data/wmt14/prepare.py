@@ -1,24 +1,29 @@
 """WMT'14 English->French as the paper used it (Sutskever et al. 2014, section 3.1): the
 12M-pair "selected" subset of Schwenk (2014), newstest2012+2013 for validation, newstest2014
-for test, and the 1000-best lists of the baseline SMT system that the paper rescored.
+for test, and the baseline SMT system's 1000-best lists that the paper rescored.
 
-The files come from Schwenk's CSLM page (LIUM), which distributes them already tokenized:
+The corpus comes from Schwenk's CSLM page (LIUM), which distributes it already tokenized:
 
 - ``bitexts.tgz``: the selected parallel data, one ``NAME.en``/``NAME.fr`` pair per corpus
   (plain, .gz or .xz);
-- ``dev+test.tgz``: ``ntst1213.{en,fr}`` (newstest2012+2013) and ``ntst14.{en,fr}``;
-- ``nbest.tgz``: Moses-format 1000-best lists of the baseline for newstest2014 (and the
-  dev set), when published.
+- ``dev+test.tgz``: ``ntst1213.{en,fr}`` (newstest2012+2013) and ``ntst14.{en,fr}``.
 
-Nothing here could be downloaded while this recipe was written (no network): the addresses are
-those of the page as cited by the paper, the checksums are recorded on first download into
-``DIR/checksums.json`` and checked on every later run. ``--mirror DIR_OR_URL`` reads the same
-file names from elsewhere (a local copy; the tests use a tiny mirror of the formats).
+Both are the files other public projects fetch from the same page, with the MD5 sums they
+record (pinned below and checked on every download and every run). They are fetched from the
+paper's address, else from the second LIUM path that publishes the same files, else from
+``--mirror``. Downloads resume where an interrupted one stopped (HTTP range requests; a local
+mirror resumes the same way) and are retried; a partial file (``NAME.part``) is never taken
+for a whole one: only a complete file whose MD5 matches is renamed into place.
+
+The baseline's 1000-best lists are NOT downloaded: the paper says they were published on that
+page but names no file, and no public record has one. Give lists you have with
+``--nbest-dir DIR`` (Moses format: ``DIR/test.1000best[.gz]`` for newstest2014, optionally
+``DIR/valid.1000best[.gz]`` for ntst1213); without them there is no Table 2.
 
 Output layout (as data/multi30k): ``train.{en,fr}.gz``, ``valid.{en,fr}``, ``test.{en,fr}``,
-``nbest/{valid,test}.1000best.gz`` (when the lists exist).
+``nbest/{valid,test}.1000best.gz`` (with ``--nbest-dir``).
 
-    python data/wmt14/prepare.py --output work/data/wmt14-en-fr [--mirror DIR]
+    python data/wmt14/prepare.py --output work/data/wmt14-en-fr [--nbest-dir DIR] [--mirror DIR]
 """
 
 from __future__ import annotations
@@ -26,64 +31,147 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import http.client
 import itertools
 import json
 import lzma
-import shutil
 import sys
 import tarfile
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-BASE_URL = "http://www-lium.univ-lemans.fr/~schwenk/cslm_joint_paper/data"
-ARCHIVES = {"train": "bitexts.tgz", "devtest": "dev+test.tgz", "nbest": "nbest.tgz"}
-OPTIONAL = {"nbest"}
+LOCATIONS = ("http://www-lium.univ-lemans.fr/~schwenk/cslm_joint_paper/data",
+             "http://www-lium.univ-lemans.fr/~schwenk/nnmt-shared-task/data")
+BASE_URL = LOCATIONS[0]
+# name: MD5 as public projects that fetch the same archives record it
+PINNED_MD5 = {"bitexts.tgz": "15861dbac4a52c8c75561d5027062d7d",
+              "dev+test.tgz": "7d7897317ddd8ba0ae5c5fa7248d3ff5"}
+ARCHIVES = {"train": "bitexts.tgz", "devtest": "dev+test.tgz"}
 VALID, TEST = "ntst1213", "ntst14"
 SUFFIXES = ("", ".gz", ".xz")
+NBEST_FILES = {"test": "test.1000best", "valid": "valid.1000best"}  # in --nbest-dir
+RETRIES = 3
+CHUNK = 1 << 20
 
 
 class RecipeError(Exception):
     """Bad or missing input; main() prints it as one line and exits 2."""
 
 
-def fetch(name: str, base: str, dest: Path, checksums: dict[str, str]) -> Path | None:
-    """Copy or download ``base/name`` to ``dest/name`` (once), checking its SHA-256 against
-    the recorded one; None when it does not exist and is optional."""
-    target = dest / name
-    if not target.exists():
-        source = f"{base.rstrip('/')}/{name}"
-        tmp = target.with_name(target.name + ".part")
-        try:
-            if "://" not in base:
-                shutil.copyfile(Path(base) / name, tmp)
-            else:
-                print(f"downloading {source}", file=sys.stderr)
-                with urllib.request.urlopen(source, timeout=120) as response, \
-                        open(tmp, "wb") as out:
-                    shutil.copyfileobj(response, out)
-        except (OSError, ValueError) as err:
-            tmp.unlink(missing_ok=True)
-            key = next((k for k, v in ARCHIVES.items() if v == name), "")
-            if key in OPTIONAL:
-                print(f"{source}: not available ({err}); going on without it", file=sys.stderr)
-                return None
-            raise RecipeError(f"{source}: cannot fetch ({err})") from None
-        tmp.replace(target)
-    digest = sha256(target)
-    if checksums.setdefault(name, digest) != digest:
-        raise RecipeError(f"{target}: SHA-256 {digest} differs from the recorded "
-                          f"{checksums[name]} (delete the file to fetch it again)")
-    return target
+class Incomplete(Exception):
+    """A transfer that stopped early; the partial file is kept for the next try."""
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def md5_of(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _copy_from(source: IO[bytes], part: Path, append: bool, total: int | None) -> None:
+    """Append (or write) ``source`` to ``part``; :class:`Incomplete` if fewer bytes than
+    ``total`` arrived."""
+    with open(part, "ab" if append else "wb") as out:
+        try:
+            for block in iter(lambda: source.read(CHUNK), b""):
+                out.write(block)
+        except (OSError, http.client.HTTPException) as err:
+            raise Incomplete(str(err)) from None
+    if total is not None and part.stat().st_size < total:
+        raise Incomplete(f"{part.stat().st_size} of {total} bytes")
+
+
+def transfer(source: str, part: Path) -> None:
+    """Fetch ``source`` (a URL or a local path) into ``part``, continuing after the bytes
+    ``part`` already holds."""
+    have = part.stat().st_size if part.exists() else 0
+    if "://" not in source:
+        size = Path(source).stat().st_size
+        if have > size:
+            have = 0
+        with open(source, "rb") as f:
+            f.seek(have)
+            _copy_from(f, part, have > 0, size)
+        return
+    request = urllib.request.Request(source, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            resumed = have > 0 and response.status == 206
+            length = response.headers.get("Content-Length")
+            total = (have if resumed else 0) + int(length) if length else None
+            if have and not resumed:
+                print(f"{source}: the server does not resume; downloading from the start",
+                      file=sys.stderr)
+            _copy_from(response, part, resumed, total)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # the partial file already holds everything
+            return
+        raise
+
+
+def fetch(name: str, sources: list[str], dest: Path, expected: str | None) -> Path:
+    """``dest/name``, downloaded from the first of ``sources`` that has it (resumed, retried)
+    and checked against the ``expected`` MD5; a file already in place is checked again."""
+    target = dest / name
+    if target.exists():
+        check(target, expected, "")
+        return target
+    part = target.with_name(target.name + ".part")
+    errors = []
+    for base in sources:
+        source = f"{base.rstrip('/')}/{name}"
+        for attempt in range(1, RETRIES + 1):
+            resumed = part.exists() and part.stat().st_size > 0
+            if resumed:
+                print(f"{source}: resuming after {part.stat().st_size:,} bytes",
+                      file=sys.stderr)
+            elif "://" in source:
+                print(f"downloading {source}", file=sys.stderr)
+            try:
+                transfer(source, part)
+            except Incomplete as err:
+                errors.append(f"{source}: interrupted ({err})")
+                if attempt < RETRIES:
+                    time.sleep(min(30.0, 2.0**attempt) if "://" in source else 0.0)
+                continue
+            except (OSError, ValueError, http.client.HTTPException) as err:
+                errors.append(f"{source}: {err}")
+                break  # not there: the next location
+            got = md5_of(part)
+            if expected is None or got == expected:
+                part.replace(target)
+                return target
+            part.unlink()  # a whole transfer with other bytes: never kept, never resumed
+            errors.append(f"{source}: MD5 {got} is not the pinned {expected}")
+            if resumed:  # the bytes kept from before may be the bad ones: once from the start
+                print(f"{source}: the resumed file does not match; fetching it from the start",
+                      file=sys.stderr)
+                continue
+            break
+    detail = "; ".join(errors[-3:])
+    hint = (f" (a partial download is kept in {part} and resumed by the next run)"
+            if part.exists() else "")
+    if any("MD5" in e for e in errors):
+        raise RecipeError(f"{name}: no location gave the file with the pinned MD5 ({detail}): "
+                          "the archive changed or is damaged; fetch it yourself, compare "
+                          f"its MD5 with {expected}, and give its folder with --mirror DIR")
+    raise RecipeError(f"{name}: cannot fetch ({detail}){hint}")
+
+
+def check(path: Path, expected: str | None, hint: str) -> None:
+    if expected is None:
+        return
+    got = md5_of(path)
+    if got != expected:
+        raise RecipeError(f"{path}: MD5 {got} is not the pinned {expected} (the file other "
+                          "projects fetch from LIUM): delete it to fetch it again, or give "
+                          f"a good copy's folder with --mirror DIR{hint}")
 
 
 def extract(archive: Path, dest: Path) -> Path:
@@ -164,19 +252,38 @@ def _open_out(path: Path) -> IO[str]:
     return open(path, "w", encoding="utf-8", newline="\n")
 
 
-def prepare(output: Path, base: str) -> dict[str, int]:
-    """Fetch, unpack and lay out the data; returns line counts per output."""
+def find_nbest(folder: Path, split: str) -> Path | None:
+    for suffix in ("", ".gz"):
+        path = folder / f"{NBEST_FILES[split]}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def check_nbest_dir(folder: Path) -> Path:
+    """``folder/test.1000best[.gz]`` (required for Table 2)."""
+    if not folder.is_dir():
+        raise RecipeError(f"--nbest-dir {folder}: no such folder")
+    test = find_nbest(folder, "test")
+    if test is None:
+        raise RecipeError(f"--nbest-dir {folder}: no {NBEST_FILES['test']} or "
+                          f"{NBEST_FILES['test']}.gz (the baseline's 1000-best list of "
+                          "newstest2014, Moses format)")
+    return test
+
+
+def prepare(output: Path, sources: list[str], nbest_dir: Path | None = None,
+            checksums: dict[str, str] | None = None) -> dict[str, int]:
+    """Fetch, verify, unpack and lay out the data; returns line counts per output."""
+    if nbest_dir is not None:
+        check_nbest_dir(nbest_dir)  # before the downloads
+    expected = PINNED_MD5 if checksums is None else checksums
     downloads = output / "download"
     downloads.mkdir(parents=True, exist_ok=True)
-    sums_path = downloads / "checksums.json"
-    checksums = json.loads(sums_path.read_text()) if sums_path.exists() else {}
+    archives = {k: fetch(v, sources, downloads, expected.get(v)) for k, v in ARCHIVES.items()}
     counts: dict[str, int] = {}
-    try:
-        archives = {k: fetch(v, base, downloads, checksums) for k, v in ARCHIVES.items()}
-    finally:
-        sums_path.write_text(json.dumps(checksums, indent=2) + "\n")
-    train = extract(archives["train"], downloads / "train")  # type: ignore[arg-type]
-    devtest = extract(archives["devtest"], downloads / "devtest")  # type: ignore[arg-type]
+    train = extract(archives["train"], downloads / "train")
+    devtest = extract(archives["devtest"], downloads / "devtest")
     counts["train"] = write_pairs(find_pairs(train), output / "train.en.gz",
                                   output / "train.fr.gz")
     for split, stem in (("valid", VALID), ("test", TEST)):
@@ -185,14 +292,12 @@ def prepare(output: Path, base: str) -> dict[str, int]:
             raise RecipeError(f"{archives['devtest']}: no {stem}.en / {stem}.fr inside")
         counts[split] = write_pairs([(sides[0], sides[1])], output / f"{split}.en",
                                     output / f"{split}.fr")
-    if archives["nbest"] is not None:
-        lists = extract(archives["nbest"], downloads / "nbest")
+    if nbest_dir is not None:
         (output / "nbest").mkdir(exist_ok=True)
-        for split, stem in (("valid", VALID), ("test", TEST)):
-            found = sorted(p for p in lists.rglob(f"{stem}*") if "nbest" in p.name
-                           or "1000" in p.name)
-            if found:
-                counts[f"nbest-{split}"] = copy_nbest(found[0], output / "nbest" /
+        for split in ("valid", "test"):
+            found = find_nbest(nbest_dir, split)
+            if found is not None:
+                counts[f"nbest-{split}"] = copy_nbest(found, output / "nbest" /
                                                       f"{split}.1000best.gz", counts[split])
     return counts
 
@@ -215,11 +320,26 @@ def copy_nbest(path: Path, target: Path, sentences: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("work/data/wmt14-en-fr"))
-    parser.add_argument("--mirror", default=BASE_URL,
-                        help="where the archives are: a URL or a local folder")
+    parser.add_argument("--mirror", help="where the archives are instead of LIUM's two "
+                        "locations: a URL or a local folder")
+    parser.add_argument("--nbest-dir", type=Path,
+                        help="the baseline's 1000-best lists you have, Moses format: "
+                        "DIR/test.1000best[.gz] (newstest2014), optionally "
+                        "DIR/valid.1000best[.gz]")
+    parser.add_argument("--checksums", type=Path,
+                        help="a JSON object {archive name: MD5} to check instead of the pinned "
+                        "sums (for a mirror of other files, such as the tests' tiny one)")
     args = parser.parse_args()
     try:
-        counts = prepare(args.output, args.mirror)
+        sums = None
+        if args.checksums is not None:
+            try:
+                sums = json.loads(args.checksums.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as err:
+                raise RecipeError(f"{args.checksums}: not a JSON object of MD5 sums "
+                                  f"({err})") from None
+        sources = [args.mirror] if args.mirror else list(LOCATIONS)
+        counts = prepare(args.output, sources, args.nbest_dir, sums)
     except RecipeError as err:
         print(f"prepare: error: {err}", file=sys.stderr)
         sys.exit(2)

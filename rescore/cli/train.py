@@ -15,10 +15,11 @@ from rescore.cli.common import (
     run,
     want_progress,
 )
-from rescore.config import ATTENTION_TYPES, PRESETS
+from rescore.config import ATTENTION_TYPES, LR_SCHEDULES, OPTIMIZERS, PRESETS
 from rescore.corpus import TRAIN_TOKENIZERS
 from rescore.distributed import dist_info
 from rescore.train import PRECISIONS, TrainRequest, checkpoint_step, train_model
+from rescore.vocab import SUBWORD_TYPES
 
 PROG = "rescore-train"
 MODEL_OPTIONS = {"src_vocab_size": "source vocabulary size, specials included",
@@ -26,14 +27,25 @@ MODEL_OPTIONS = {"src_vocab_size": "source vocabulary size, specials included",
                  "embed_dim": "word embedding size", "hidden_dim": "LSTM cells per layer",
                  "num_layers": "LSTM layers of the encoder and of the decoder"}
 TRAIN_OPTIONS = {"batch_size": (int, "sentence pairs per update"),
-                 "lr": (float, "SGD learning rate"), "epochs": (float, "epochs in all"),
+                 "lr": (float, "learning rate (SGD: the paper's 0.7; Adam: 0.001-0.002)"),
+                 "epochs": (float, "epochs in all"),
                  "decay_start_epoch": (float, "halve the learning rate every half epoch "
                                               "from this epoch on"),
                  "clip_norm": (float, "clip the gradient's L2 norm to this"),
                  "max_len": (int, "skip training pairs longer than this (tokens)"),
                  "seed": (int, "seed of the initialisation and the batch order"),
                  "checkpoint_every": (int, "updates between checkpoints"),
-                 "log_every": (int, "updates between log records")}
+                 "log_every": (int, "updates between log records"),
+                 "warmup_steps": (int, "raise the learning rate linearly from 0 over this many "
+                                       "updates (usual with Adam; costs nothing)"),
+                 "label_smoothing": (float, "put this much of each target word's probability "
+                                            "mass evenly over the vocabulary in the training "
+                                            "loss (0.1 is usual; validation perplexity stays "
+                                            "the plain one; costs nothing)"),
+                 "patience": (int, "stop after this many validations (one every half epoch) "
+                                   "without a better validation perplexity; 0: never (saves "
+                                   "the rest of the epochs when it stops)"),
+                 "decay_factor": (float, "what each decay multiplies the learning rate by")}
 
 
 def _preset_values(field: str, section: str) -> str:
@@ -68,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "--no-reverse-source, so that the first words written sit next to the "
                         "source words they translate); rescore-nbest --model scores hypotheses "
                         "in this order by itself")
+    parser.add_argument("--subwords", choices=SUBWORD_TYPES,
+                        help="subword vocabularies instead of words: a sentencepiece model of "
+                        "this kind per side, trained on the training text (--src-vocab-size "
+                        "and --tgt-vocab-size pieces), stored in the model directory and "
+                        "applied by every command; hypotheses and sources stay words (a "
+                        "word's score is the sum over its pieces). Costs: sentences become "
+                        "longer in ids (about 1.2-1.5x on Multi30k at 8k pieces), so training, "
+                        "scoring and beam search take longer per sentence")
+    parser.add_argument("--src-spm", type=Path, metavar="MODEL",
+                        help="reuse this sentencepiece model for the source side (with "
+                        "--tgt-spm) instead of training one")
+    parser.add_argument("--tgt-spm", type=Path, metavar="MODEL",
+                        help="reuse this sentencepiece model for the target side")
     model = parser.add_argument_group("model (override the preset)")
     for name, text in MODEL_OPTIONS.items():
         model.add_argument("--" + name.replace("_", "-"), type=int,
@@ -85,16 +110,51 @@ def build_parser() -> argparse.ArgumentParser:
                             "one fixed vector; the encoder, its reversed source and the "
                             "decoder's initial state stay the paper's; none: the paper's model "
                             f"({_preset_values('attention', 'model')})")
+    model.add_argument("--residual", action="store_const", const=True,
+                       help="residual connections between LSTM layers from the second layer "
+                            "up, in the encoder and the decoder (Wu et al. 2016): a layer's "
+                            "input is added to its output, which lets deeper stacks train; "
+                            "no extra parameters, a little more time; off in every preset")
+    model.add_argument("--bidirectional", action="store_const", const=True,
+                       help="the encoder reads the source both ways, hidden/2 cells per "
+                            "direction, outputs and per-layer final states concatenated (the "
+                            "decoder starts from [forward final; backward final] of each "
+                            "layer, as OpenNMT's brnn); about 15%% fewer encoder parameters, "
+                            "similar time. Channel scoring with such a model cannot share "
+                            "encoder steps between hypotheses that start alike (the backward "
+                            "direction needs the whole hypothesis): it encodes each distinct "
+                            "hypothesis whole; off in every preset")
+    model.add_argument("--tie-embeddings", action="store_const", const=True,
+                       help="the output layer's weight matrix is the target embedding matrix "
+                            "(Press & Wolf 2017): fewer parameters (tgt vocabulary x hidden), "
+                            "no extra time; needs --embed-dim equal to --hidden-dim; off in "
+                            "every preset")
     model.add_argument("--input-feeding", action="store_const", const=True,
                        help="with --attention: the previous attentional vector joins the "
                             "decoder's next input (Luong's input feeding; the decoder then runs "
                             "step by step in training, slower); off in every preset")
     train = parser.add_argument_group("training (override the preset)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS,
+                       help="sgd: the paper's plain SGD (use --lr 0.7); adam: Adam with "
+                            "torch's betas (use --lr 0.001 or 0.002, often with "
+                            "--warmup-steps and --lr-schedule plateau); Adam keeps two more "
+                            "numbers per parameter (3x the weights' memory), about 5%% more "
+                            f"time per update ({_preset_values('optimizer', 'train')})")
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                       help="halving: the paper's (x --decay-factor every half epoch from "
+                            "--decay-start-epoch); plateau: x --decay-factor after every "
+                            "validation that is not better than the best so far "
+                            f"({_preset_values('lr_schedule', 'train')})")
     for name, (kind, text) in TRAIN_OPTIONS.items():
         train.add_argument("--" + name.replace("_", "-"), type=kind,
                            help=f"{text} ({_preset_values(name, 'train')})")
     parser.add_argument("--max-steps", type=int, help="stop after this many updates (total)")
     parser.add_argument("--max-minutes", type=float, help="stop this call after this long")
+    parser.add_argument("--keep-checkpoints", type=int, metavar="K",
+                        help="keep the weights of the last K and of the best K validations "
+                        "(by perplexity) in DIR/checkpoints/, for rescore-model average; each "
+                        "costs one weights file on disk (default: as recorded for --resume, "
+                        "else 0)")
     add_device_args(parser, "training")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: on CUDA too "
@@ -112,8 +172,11 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
         reverse_source=not args.no_reverse_source,
         target_right_to_left=args.target_right_to_left,
         model_overrides={k: options[k]
-                         for k in (*MODEL_OPTIONS, "dropout", "attention", "input_feeding")},
-        train_overrides={k: options[k] for k in TRAIN_OPTIONS},
+                         for k in (*MODEL_OPTIONS, "dropout", "attention", "input_feeding",
+                           "tie_embeddings", "residual", "bidirectional")},
+        train_overrides={k: options[k] for k in (*TRAIN_OPTIONS, "optimizer", "lr_schedule")},
+        keep_checkpoints=args.keep_checkpoints, subwords=args.subwords,
+        src_spm=args.src_spm, tgt_spm=args.tgt_spm,
         max_steps=args.max_steps,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None,
         device=apply_device_args(args), precision=args.precision,

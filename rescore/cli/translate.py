@@ -101,7 +101,7 @@ def translate_command(args: argparse.Namespace) -> None:
 def plot_attention(directory: str, translator: Translator, sources: list[np.ndarray],
                    words: list[list[str]], results: list[list[Hypothesis]]) -> None:
     """DIR/LINE.png: the attention matrix of each non-empty line's 1-best translation."""
-    from rescore.figures import attention_matrix
+    from rescore.figures import attention_matrix, by_words
     from rescore.figures import plot_attention as draw
 
     out = Path(directory)
@@ -111,7 +111,10 @@ def plot_attention(directory: str, translator: Translator, sources: list[np.ndar
             continue
         matrix = attention_matrix(translator.ensemble, ids, hyps[0].tokens)
         assert matrix is not None  # checked: some member attends
-        output = translator.tgt_vocab.decode(hyps[0].tokens)
+        tgt = translator.tgt_vocab
+        output = tgt.decode(hyps[0].tokens)
+        matrix = by_words(matrix, translator.src_vocab.word_positions(ids),
+                          tgt.word_positions(hyps[0].tokens))
         png = draw(matrix, words[line - 1], output, f"line {line}")
         tmp = out / f".{line}.png.tmp"
         tmp.write_bytes(png)

@@ -36,8 +36,7 @@ class ChannelFeature(ModelFeature):
     def score_many(self, hypotheses: Sequence[Sequence[str]],
                    sources: Sequence[str | None]) -> list[np.ndarray]:
         loaded = self.loaded
-        order = -1 if loaded.right_to_left else 1
-        outputs = [loaded.tgt_vocab.encode(s.split()[::order])
+        outputs = [loaded.tgt_vocab.encode(s.split(), reverse=loaded.right_to_left)
                    for s in self.require_sources(sources)]
         inputs = [[loaded.src_vocab.encode(h.split()) for h in hs] for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in inputs for h in hs)

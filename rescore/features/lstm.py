@@ -38,8 +38,9 @@ class LSTMFeature(ModelFeature):
         """One prefix-shared pass over several sentences (more decoder work per step)."""
         loaded = self.loaded
         src = [loaded.src_vocab.encode(s.split()) for s in self.require_sources(sources)]
-        order = -1 if loaded.right_to_left else 1
-        hyps = [[loaded.tgt_vocab.encode(h.split()[::order]) for h in hs] for hs in hypotheses]
+        rtl = loaded.right_to_left
+        hyps = [[loaded.tgt_vocab.encode(h.split(), reverse=rtl) for h in hs]
+                for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in hyps for h in hs)
         return score_prefix_shared(loaded.model, src, hyps, loaded.device, stats=self.stats)
 

@@ -8,9 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 from sacremoses import MosesDetokenizer
 
+from rescore import model_dir
 from rescore.nbest import read_nbest
 from rescore.vocab import UNK_ID, Vocab
 from tests.helpers import run_cli, write_tiny_model
@@ -34,9 +34,9 @@ def setup(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         paths[name] = write_tiny_model(root / name, src_vocab, tv, seed, max_len=30)
     paths["att"] = write_tiny_model(root / "att", src_vocab, tgt_vocab, 3, max_len=30,
                                     attention="general")
-    weights = torch.load(paths["att"] / "model.pt", weights_only=False)
-    weights["model"]["generator.bias"][UNK_ID] = 1.5  # <unk> often among the best words
-    torch.save(weights, paths["att"] / "model.pt")
+    _, weights = model_dir.read_state(paths["att"])
+    weights["generator.bias"][UNK_ID] = 1.5  # <unk> often among the best words
+    model_dir.save_state(weights, paths["att"])
     return paths
 
 

@@ -86,7 +86,7 @@ def test_train_model_and_a_failed_start_leaves_no_folder(tmp_path: Path) -> None
     result = train_model(TrainRequest(output=tmp_path / "m", preset="cpu-tiny", src_train=src,
                                       tgt_train=tgt, max_steps=2))
     assert result.progress.step == 2 and not result.finished and result.parameters > 0
-    assert (tmp_path / "m" / "model.pt").exists()
+    assert (tmp_path / "m" / "model.safetensors").exists()
     with pytest.raises(RescoreError, match="cannot open"):
         train_model(TrainRequest(output=tmp_path / "bad", preset="cpu-tiny",
                                  src_train=tmp_path / "nowhere", tgt_train=tgt))

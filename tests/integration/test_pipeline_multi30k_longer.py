@@ -70,7 +70,7 @@ def test_unfinished_models_are_an_error_before_any_stage(tmp_path: Path) -> None
     vocab = Vocab([*SPECIALS, "a"])
     done = write_tiny_model(tmp_path / "done", vocab, vocab, seed=0)
     going = write_tiny_model(tmp_path / "going", vocab, vocab, seed=0)
-    (going / "model.pt").rename(going / "checkpoint.pt")
+    (going / "model.safetensors").rename(going / "checkpoint.pt")
     check_models([done])
     with pytest.raises(RescoreError, match=r"training has not finished in .*going"):
         check_models([done, going])

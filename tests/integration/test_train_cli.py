@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from rescore import model_dir
+from rescore.tensor_files import load_plain
 from tests.helpers import SUBPROCESS_ENV, run_cli
 
 TINY = ["--preset", "cpu-tiny", "--threads", "1", "--no-progress", "--hidden-dim", "24",
@@ -46,7 +48,7 @@ def data_args(c: dict[str, Path]) -> list[str | Path]:
 
 
 def weights(directory: Path) -> dict[str, torch.Tensor]:
-    return torch.load(directory / "model.pt", weights_only=False)["model"]
+    return model_dir.read_state(directory)[1]
 
 
 def test_train_writes_a_self_describing_model_dir(corpus: dict[str, Path], tmp_path: Path) -> None:
@@ -54,8 +56,8 @@ def test_train_writes_a_self_describing_model_dir(corpus: dict[str, Path], tmp_p
     result = run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "1.5",
                      "--output", out)
     assert result.returncode == 0, result.stderr
-    assert {"config.json", "src.vocab", "tgt.vocab", "model.pt", "checkpoint.pt", "log.jsonl",
-            "train-summary.json"} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "src.vocab", "tgt.vocab", "model.safetensors", "checkpoint.pt",
+            "log.jsonl", "train-summary.json"} <= {p.name for p in out.iterdir()}
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["hidden_dim"] == 24 and config["model"]["reverse_source"] is True
     assert config["model"]["dropout"] == 0.0  # the paper's recipe: no dropout by default
@@ -91,7 +93,7 @@ def test_resume_after_sigkill_ends_with_the_same_parameters(corpus: dict[str, Pa
     assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (killed / "model.pt").exists()
+    assert not (killed / "model.safetensors").exists()
     resumed = run_cli("rescore-train", "--resume", "--output", killed, "--threads", "1",
                       "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
@@ -119,7 +121,7 @@ def test_two_processes_with_half_batches_equal_one_with_the_full_batch(
         capture_output=True, text=True, env=env, check=False, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     a, b = weights(single), weights(ddp)
-    start = torch.load(single / "checkpoint.pt", weights_only=False)["progress"]["step"]
+    start = load_plain(single / "checkpoint.pt")["progress"]["step"]
     assert start == 2
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0)
@@ -184,7 +186,7 @@ def test_divergence_stops_and_keeps_the_last_checkpoint(corpus: dict[str, Path],
                      "--checkpoint-every", "1", "--output", out)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "loss became" in result.stderr and "last good checkpoint" in result.stderr
-    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    saved = load_plain(out / "checkpoint.pt")
     assert saved["progress"]["step"] >= 1
     assert all(torch.isfinite(v).all() for v in saved["model"].values())
 

@@ -100,7 +100,7 @@ def test_wheel_and_sdist_install_beside_a_torch_build_and_run(dist: Path,
     assert torch_file.stat().st_mtime_ns == stamp
     bin_dir = python.parent
     for command in ("rescore-nbest", "rescore-tune", "rescore-train", "rescore-translate",
-                    "rescore-mbr", "rescore-oracle", "rescore-report"):
+                    "rescore-mbr", "rescore-oracle", "rescore-report", "rescore-model"):
         assert run(bin_dir / command, "--version").strip() == f"{command} {__version__}"
     assert "usage: rescore-nbest" in run(bin_dir / "rescore-nbest", "--help")
     sdist, = dist.glob("*.tar.gz")

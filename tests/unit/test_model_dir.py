@@ -12,6 +12,7 @@ import torch
 
 from rescore import model_dir
 from rescore.errors import RescoreError
+from rescore.tensor_files import save_plain
 from rescore.vocab import SPECIALS, Vocab
 from tests.helpers import write_tiny_model
 
@@ -21,7 +22,7 @@ VOCAB = Vocab([*SPECIALS, "a", "b", "c"])
 def test_load_round_trips_weights_vocabularies_and_config(tmp_path: Path) -> None:
     directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3, max_len=17)
     loaded = model_dir.load(directory)
-    saved = torch.load(directory / model_dir.MODEL, weights_only=False)["model"]
+    _, saved = model_dir.read_state(directory)
     for name, tensor in loaded.model.state_dict().items():
         assert torch.equal(tensor, saved[name])
     assert not loaded.model.training  # ready for inference
@@ -31,7 +32,9 @@ def test_load_round_trips_weights_vocabularies_and_config(tmp_path: Path) -> Non
 
 def test_checkpoint_is_used_until_training_finished(tmp_path: Path) -> None:
     directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3)
-    (directory / model_dir.MODEL).rename(directory / model_dir.CHECKPOINT)
+    _, state = model_dir.read_state(directory)
+    save_plain({"model": state, "progress": {"step": 3}}, directory / model_dir.CHECKPOINT)
+    (directory / model_dir.MODEL).unlink()
     assert model_dir.weights_path(directory).name == model_dir.CHECKPOINT
     model_dir.load(directory)
 

@@ -73,3 +73,42 @@ def test_bucketing_is_a_pure_function_of_seed_and_epoch() -> None:
     c = epoch_batches(lengths, lengths, 10, seed=1, epoch=4)
     assert all((x == y).all() for x, y in zip(a, b, strict=True))
     assert any((x != y).any() for x, y in zip(a, c, strict=True))
+
+
+def test_warm_up_and_the_plateau_schedule() -> None:
+    from dataclasses import replace
+
+    warm = replace(PAPER, warmup_steps=10, lr=1.0)
+    assert [lr_at(s, 100, warm) for s in (0, 4, 9, 50)] == pytest.approx([0.1, 0.5, 1.0, 1.0])
+    plateau = replace(PAPER, lr_schedule="plateau", lr=0.002)
+    assert lr_at(10_000, 100, plateau) == pytest.approx(0.002)  # no epoch-based halving
+    assert lr_at(5, 100, plateau, scale=0.25) == pytest.approx(0.0005)
+
+
+def test_label_smoothing_is_the_mixture_of_the_two_targets() -> None:
+    from rescore.model import summed_cross_entropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 7)
+    target = torch.tensor([[4, 5, 0], [6, 1, 2]])  # 0: padding, not scored
+    logp = torch.log_softmax(logits, -1)
+    mask = target != 0
+    nll = -logp.gather(2, target.unsqueeze(2)).squeeze(2)[mask].sum()
+    uniform = -logp.mean(-1)[mask].sum()
+    got = summed_cross_entropy(logits, target, 0.1)
+    assert float(got) == pytest.approx(float(0.9 * nll + 0.1 * uniform), rel=1e-5)
+    assert float(summed_cross_entropy(logits, target)) == pytest.approx(float(nll), rel=1e-5)
+
+
+def test_recipe_options_are_checked() -> None:
+    from dataclasses import replace
+
+    from rescore.config import ModelConfig
+    from rescore.errors import RescoreError
+
+    with pytest.raises(RescoreError, match="unknown optimizer 'rmsprop'"):
+        replace(PAPER, optimizer="rmsprop")
+    with pytest.raises(RescoreError, match="label smoothing must be in"):
+        replace(PAPER, label_smoothing=1.0)
+    with pytest.raises(RescoreError, match="tied embeddings need"):
+        ModelConfig(embed_dim=8, hidden_dim=16, tie_embeddings=True)

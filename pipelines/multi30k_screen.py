@@ -1,0 +1,162 @@
+"""Screening the recipe options of rescore-train on Multi30k en->fr at one training budget:
+each candidate (the cpu-attention preset with one change) trains for --minutes of one thread,
+then is measured on val only: validation perplexity per word (comparable across
+vocabularies), greedy BLEU of its own translations of val, and the dev BLEU of reranking
+Moses' val 1000-best list with its score, one interpolation weight grid-tuned on val (the
+in-sample dev BLEU and the 5-fold cross-validated one). Nothing here looks at test2016.
+
+    .venv/bin/python pipelines/multi30k_screen.py --quick               # tiny, minutes
+    .venv/bin/python pipelines/multi30k_screen.py --only adam,sgd       # trains, measures
+    .venv/bin/python pipelines/multi30k_screen.py --models work/screen  # measures given ones
+    .venv/bin/python pipelines/multi30k_screen.py --dry-run
+
+The table lands in WORKDIR/screen.md and WORKDIR/screen.csv (default WORKDIR:
+work/multi30k-screen[-quick]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rescore import stages as st  # noqa: E402
+from rescore.errors import RescoreError  # noqa: E402
+from rescore.paths import multi30k_dir  # noqa: E402
+from rescore.pipeline import Pipeline, run_pipeline  # noqa: E402
+
+ADAM = ["--optimizer", "adam", "--lr", "0.002", "--warmup-steps", "200", "--lr-schedule",
+        "plateau"]
+# name: (what it changes, rescore-train options beside --preset cpu-attention)
+CANDIDATES: dict[str, tuple[str, list[str]]] = {
+    "sgd": ("the preset as it is (the paper's SGD, lr 0.7)", []),
+    "adam": ("Adam 0.002, 200 warm-up updates, plateau halving", ADAM),
+    "adam-ls": ("Adam + label smoothing 0.1", [*ADAM, "--label-smoothing", "0.1"]),
+    "adam-bpe8k": ("Adam + 8k BPE pieces per side", [*ADAM, "--subwords", "bpe"]),
+    "adam-bidir": ("Adam + bidirectional encoder", [*ADAM, "--bidirectional"]),
+    "adam-h512": ("Adam + 512 cells, 512-d embeddings",
+                  [*ADAM, "--hidden-dim", "512", "--embed-dim", "512"]),
+    "adam-res4": ("Adam + 4 layers with residual connections",
+                  [*ADAM, "--num-layers", "4", "--residual"]),
+    "adam-tied": ("Adam + tied target embeddings", [*ADAM, "--tie-embeddings"]),
+}
+
+
+def build(work: Path, shared: Path, names: list[str], minutes: float, models: Path | None,
+          quick: bool) -> Pipeline:
+    data = work / "data"
+    sentences = 40 if quick else None
+    stages = [st.data_stage(shared, data, train_pairs=3000 if quick else None,
+                            sentences=sentences,
+                            inputs=[shared / "train.en.gz", shared / "nbest/val.1000best.gz"])]
+    for name in names:
+        model = (models if models is not None else work / "models") / name
+        after = ["data"]
+        if models is None:
+            preset = ["--preset", "cpu-tiny", "--attention", "dot"] if quick else \
+                ["--preset", "cpu-attention"]
+            options = [o for o in CANDIDATES[name][1]
+                       if not (quick and o in ("--hidden-dim", "512", "--embed-dim"))]
+            stages.append(st.train_stage(
+                f"train-{name}", model,
+                [*preset, "--src-train", data / "train.en.gz", "--tgt-train",
+                 data / "train.fr.gz", "--src-valid", data / "val.en", "--tgt-valid",
+                 data / "val.fr", "--seed", "1", "--max-minutes", str(minutes),
+                 "--keep-checkpoints", "2", *options],
+                after=["data"], description=f"train {name} for {minutes:g} minutes"))
+            after.append(f"train-{name}")
+        stages.append(st.translate_stage(f"greedy-{name}", data / "val.en",
+                                         work / "greedy" / f"{name}.txt", [model], 1,
+                                         inputs=[model] if models else [], after=after))
+        scored = work / "scored" / f"{name}.nbest.gz"
+        stages.append(st.score_stage(f"score-{name}", data / "nbest/val.1000best.gz",
+                                     data / "val.en", [("LSTM0", model)], scored,
+                                     inputs=[model] if models else [], after=after))
+        stages.append(st.tune_stage(
+            f"tune-{name}", scored, data / "val.fr", data / "moses.ini.tuned",
+            ["--method", "grid", "--feature", "LSTM0", "--folds", "5"],
+            work / "tune" / f"{name}.json", work / "tune" / f"{name}.parquet",
+            after=[f"score-{name}"]))
+    return Pipeline(work, stages)
+
+
+def measure(work: Path, names: list[str], models: Path | None) -> list[dict[str, object]]:
+    """The table's rows, from each model's log and the stages' outputs."""
+    import sacrebleu
+
+    from rescore.files import read_lines
+    from rescore.model_dir import describe
+
+    refs = read_lines(work / "data" / "val.fr")
+    rows = []
+    for name in names:
+        model = (models if models is not None else work / "models") / name
+        info = describe(model)
+        log = [json.loads(ln) for ln in (model / "log.jsonl").read_text().splitlines()]
+        valid = [r for r in log if r.get("type") == "valid"]
+        trained = [r for r in log if r.get("type") == "train"]
+        last = valid[-1] if valid else {}
+        hyps = read_lines(work / "greedy" / f"{name}.txt")
+        greedy = sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", force=True).score
+        tune = json.loads((work / "tune" / f"{name}.report.json").read_text())
+        rows.append({
+            "candidate": name, "change": CANDIDATES[name][0],
+            "parameters": info["parameters"],
+            "updates": trained[-1]["step"] if trained else 0,
+            "epochs": round(float(last.get("epoch", 0.0)), 2),
+            "training s": round(float(trained[-1]["elapsed_s"])) if trained else 0,
+            "val ppl per word": round(float(last.get("ppl_word", last.get("ppl", math.nan))),
+                                      2),
+            "val greedy BLEU": round(greedy, 2),
+            "rerank dev BLEU": round(float(tune["dev_bleu_tuned"]), 2),
+            "rerank cv dev BLEU": round(float(tune["dev_bleu_cross_validated"]), 2),
+            "weight": tune.get("lambda")})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(CANDIDATES),
+                        help="comma-separated candidates: " + ", ".join(CANDIDATES))
+    parser.add_argument("--minutes", type=float, default=20.0,
+                        help="training budget of each candidate (one thread)")
+    parser.add_argument("--models", type=Path,
+                        help="a folder of trained candidates (DIR/NAME), measured only")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny models on a slice (a smoke test of the pipeline)")
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args()
+    names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        sys.exit(f"multi30k_screen: unknown candidate(s) {unknown}; valid: "
+                 f"{', '.join(CANDIDATES)}")
+    work = (args.workdir or ROOT / "work" / ("multi30k-screen-quick" if args.quick
+                                              else "multi30k-screen")).resolve()
+    minutes = 0.3 if args.quick else args.minutes
+    models = args.models.resolve() if args.models else None
+    run_pipeline("multi30k-screen",
+                 lambda: build(work, multi30k_dir(), names, minutes, models, args.quick),
+                 args.dry_run)
+    if args.dry_run:
+        return
+    import pandas as pd
+
+    try:
+        table = pd.DataFrame(measure(work, names, models))
+    except (OSError, KeyError, RescoreError) as err:
+        sys.exit(f"multi30k_screen: cannot build the table: {err}")
+    table.to_csv(work / "screen.csv", index=False)
+    (work / "screen.md").write_text(table.to_markdown(index=False) + "\n")
+    print(table.to_markdown(index=False))
+    print(f"table: {work / 'screen.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Tensor files that cannot run code when read.
+
+A model directory may come from anyone, so nothing here unpickles objects:
+
+- weights are safetensors files (a JSON header and raw tensor bytes; no code, readable by other
+  tools), written with a SHA-256 that the reader checks;
+- training checkpoints (weights, optimizer, progress, RNG states) are ``torch.save`` files of
+  tensors and plain values (dicts, lists, tuples, strings, numbers, None) only, read with
+  ``torch.load(weights_only=True)``, whose unpickler refuses every other object;
+- a checkpoint written before this module (numpy's RNG state pickled as a numpy array) is read
+  with numpy's array reconstruction added to that allow-list and nothing else.
+
+A file that holds anything else is refused with one line naming it (:class:`UnsafeFile`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from rescore.errors import RescoreError
+
+
+class UnsafeFile(RescoreError):
+    """A file that is not plain tensors and values: reading it would run code."""
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _without_aliases(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of a state dict, each storage once (safetensors refuses shared tensors; a
+    tied weight is one parameter under two names, which loading restores through the model)."""
+    seen: set[tuple[int, int, tuple[int, ...]]] = set()  # storage, offset, shape
+    out = {}
+    for name, tensor in state.items():
+        key = (tensor.untyped_storage().data_ptr(), int(tensor.storage_offset()),
+               tuple(tensor.shape))
+        if tensor.numel() and key in seen:
+            continue
+        seen.add(key)
+        out[name] = tensor.detach().to("cpu").contiguous()
+    return out
+
+
+def save_tensors(state: Mapping[str, torch.Tensor], path: Path,
+                 metadata: dict[str, str] | None = None) -> str:
+    """Write ``state`` as a safetensors file (temporary file beside it, then rename); returns
+    the file's SHA-256."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        save_file(_without_aliases(state), str(tmp), metadata=metadata)
+        digest = sha256_of(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def load_tensors(path: Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, checked against ``sha256`` when one is given."""
+    if not path.exists():
+        raise RescoreError(f"{path}: no such weights file")
+    if sha256 is not None:
+        digest = sha256_of(path)
+        if digest != sha256:
+            raise RescoreError(f"{path}: SHA-256 {digest[:16]}... differs from the "
+                               f"{sha256[:16]}... recorded in config.json beside it: the file "
+                               "is truncated, damaged or from another model")
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise RescoreError(f"{path}: not a readable safetensors file ({err})") from None
+
+
+# numpy's RNG state as checkpoints before rescore 0.3 pickled it: an array of uint32
+_NUMPY_CORE: Any = getattr(np, "_core", None) or np.core
+_LEGACY_NUMPY = [np.dtype, np.dtypes.UInt32DType, np.ndarray, _NUMPY_CORE.multiarray._reconstruct]
+
+
+def load_plain(path: Path) -> Any:
+    """A ``torch.save`` file of tensors and plain values; anything else is refused unread."""
+    if not path.exists():
+        raise RescoreError(f"{path}: no such checkpoint")
+    try:
+        with torch.serialization.safe_globals(_LEGACY_NUMPY):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        lines = [ln.strip() for ln in str(err).splitlines()]
+        culprit = next((ln for ln in lines if "GLOBAL" in ln or "global" in ln.split(":")[0]),
+                       None)
+        if culprit is None:  # not an object it refused: bytes that are no pickle at all
+            detail = next((ln for ln in lines if ln.startswith("Unsupported")), "not a pickle")
+            raise RescoreError(f"{path}: corrupt or unreadable checkpoint ({detail})") from None
+        detail = culprit.split(". Please", 1)[0].removeprefix("WeightsUnpickler error: ")
+        raise UnsafeFile(f"{path}: refused: it holds Python objects, not plain tensors and "
+                         f"values, and reading it could run code ({detail}); rescore never "
+                         "unpickles objects") from None
+    except Exception as err:  # torch raises many kinds for a damaged file
+        text = str(err).splitlines()[0] if str(err) else ""
+        raise RescoreError(f"{path}: corrupt or unreadable checkpoint ({type(err).__name__}: "
+                           f"{text})") from None
+
+
+def save_plain(obj: Any, path: Path) -> None:
+    """``torch.save`` of tensors and plain values to a temporary file beside ``path``, then
+    rename (what :func:`load_plain` reads)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def numpy_rng_state() -> dict[str, Any]:
+    """numpy's global RNG state as plain values and a tensor."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"bit_generator": str(name), "keys": torch.from_numpy(np.asarray(keys, np.int64)),
+            "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def set_numpy_rng_state(state: Any) -> None:
+    """Restore what :func:`numpy_rng_state` gave (or the tuple older checkpoints hold)."""
+    if isinstance(state, dict):
+        keys = state["keys"].numpy().astype(np.uint32)
+        np.random.set_state((state["bit_generator"], keys, state["pos"], state["has_gauss"],
+                             state["cached_gaussian"]))
+    else:
+        np.random.set_state(state)
