@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rescore.errors import InputError
+from rescore.files import atomic_path
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats, list_stats
 from rescore.nbest import FeatureSchema
 
@@ -129,9 +130,8 @@ def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
         frame = table.to_frame()
         frame.attrs["schema"]["tokenize"] = tokenize
         frame.attrs["schema"]["references"] = references_digest(references)
-        tmp = cache.with_name(cache.name + ".tmp")
-        frame.to_parquet(tmp)
-        tmp.replace(cache)
+        with atomic_path(cache) as tmp:
+            frame.to_parquet(tmp)
     return table
 
 

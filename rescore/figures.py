@@ -19,6 +19,7 @@ import io
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -158,28 +159,49 @@ def load_phrases(path: str | Path) -> list[str]:
     return phrases
 
 
-def plot_pca(coords: np.ndarray, phrases: Sequence[str], explained: np.ndarray) -> bytes:
-    """The phrases' points, each labelled with its number and (up to 28 characters of) its
-    text; labels alternate above and below their point, points right of the median are
-    labelled on their left, and the axes leave room, so labels stay inside the plot. The
-    report's table lists every phrase in full."""
-    fig, ax = plt.subplots(figsize=(9, 7), dpi=100)
+def plot_pca(coords: np.ndarray, phrases: Sequence[str], explained: np.ndarray,
+             model: str = "") -> bytes:
+    """The phrases' points, each numbered next to it where the number overlaps no other
+    label (the first free place of eight around the point), and the numbered phrases listed
+    beside the plot (up to 40 characters each; the report's table lists them in full).
+    ``model``: whose encoder the states are, named in the title."""
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(12, 7), dpi=100,
+                                   gridspec_kw={"width_ratios": [3, 1.3]})
     ax.scatter(coords[:, 0], coords[:, 1], s=18)
-    order = np.argsort(coords[:, 0], kind="stable")
-    middle = float(np.median(coords[:, 0]))
-    for rank, i in enumerate(order):
-        text = phrases[i] if len(phrases[i]) <= 28 else phrases[i][:27] + "…"
-        right = coords[i, 0] > middle  # labels point inwards, so they stay in the plot
-        ax.annotate(f"{i + 1}. {text}", coords[i], fontsize=7, clip_on=True,
-                    ha="right" if right else "left",
-                    xytext=(-4 if right else 4, 6 if rank % 2 == 0 else -11),
-                    textcoords="offset points")
-    ax.margins(x=0.25, y=0.12)
+    ax.margins(x=0.12, y=0.12)
     ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% of variance)")
     ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)")
-    ax.set_title("Encoder final states, 2-D PCA (Figure 2)")
+    ax.set_title("Encoder final states" + (f" of {model}" if model else "")
+                 + ", 2-D PCA (Figure 2)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    boxes: list[Any] = []
+    offsets = [(5, 4), (5, -12), (-12, 4), (-12, -12), (0, 9), (0, -17), (10, -4), (-17, -4)]
+    for i in np.argsort(coords[:, 0], kind="stable"):
+        best = None
+        for dx, dy in offsets:
+            label = ax.annotate(str(i + 1), coords[i], xytext=(dx, dy),
+                                textcoords="offset points", fontsize=8, color="#224")
+            box = label.get_window_extent(renderer)
+            free = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1) and \
+                not any(box.overlaps(other) for other in boxes)
+            if free:
+                best = (label, box)
+                break
+            label.remove()
+        if best is None:  # crowded: the first place, overlapping
+            label = ax.annotate(str(i + 1), coords[i], xytext=offsets[0],
+                                textcoords="offset points", fontsize=8, color="#224")
+            best = (label, label.get_window_extent(renderer))
+        boxes.append(best[1])
+    side.axis("off")
+    listing = "\n".join(f"{i + 1}. " + (p if len(p) <= 40 else p[:39] + "…")
+                        for i, p in enumerate(phrases))
+    side.text(0.0, 1.0, listing, va="top", ha="left", fontsize=8, family="monospace",
+              transform=side.transAxes)
     return _png(fig)
 
 

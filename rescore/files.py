@@ -156,6 +156,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name (torch.save,
+    safetensors, parquet), renamed to ``path`` on success and removed on any error."""
+    target = Path(path)
+    fd, tmp_name = _temporary(target)
+    os.close(fd)
+    try:
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        yield Path(tmp_name)
+        os.replace(tmp_name, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        _raise_full(err, target)
+        raise
+
+
 def _raise_full(err: BaseException, target: Path) -> None:
     if isinstance(err, OSError) and err.errno in FULL:
         raise RescoreError(f"{target}: cannot write it: {err.strerror} (nothing was written; "
@@ -226,14 +244,3 @@ def format_seconds(seconds: float) -> str:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename."""
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -75,12 +75,19 @@ def save_config(directory: str | Path, model: ModelConfig, train: TrainConfig,
 def load_config(directory: str | Path) -> tuple[ModelConfig, TrainConfig, dict[str, Any]]:
     """``(model config, training config, the rest of config.json)``."""
     path = config_path(directory)
+    folder = Path(directory)
+    if not folder.exists():
+        raise RescoreError(f"{folder}: no such model directory")
+    if not folder.is_dir():
+        raise RescoreError(f"{folder}: a file, not a model directory (give the folder that "
+                           "rescore-train wrote, with config.json in it)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         model = ModelConfig(**data.pop("model"))
         train = TrainConfig(**data.pop("train"))
     except FileNotFoundError:
-        raise RescoreError(f"{path}: no config.json: not a rescore model directory") from None
+        raise RescoreError(f"{folder}: no config.json in it: not a rescore model "
+                           "directory") from None
     except (json.JSONDecodeError, TypeError, KeyError) as err:
         raise RescoreError(f"{path}: invalid model config: {err}") from None
     except RescoreError as err:  # a value this version does not know (an attention type)

@@ -217,7 +217,7 @@ class Pipeline:
             same = rec is not None and rec.get("command") == stage.command
             if resume and same:
                 return Decision(stage, True, "interrupted: continue", resume=True)
-            return Decision(stage, True, "never finished" if rec is None else "interrupted")
+            return Decision(stage, True, "not run yet" if rec is None else "interrupted")
         if rec.get("command") != stage.command:
             return Decision(stage, True, "command changed")
         if rec.get("code") != self.code(stage):

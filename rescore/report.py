@@ -100,7 +100,8 @@ class Report:
                       display_table(_oracle_table(self.oracle)).to_markdown(
                           index=False, disable_numparse=True), ""]
         if self.pca is not None:
-            parts += ["## Figure 2: PCA of the encoder's final states", ""]
+            parts += ["## Figure 2: PCA of the encoder's final states", "",
+                      f"The encoder of `{self.spec.pca_model}`.", ""]
             if image_names and "pca" in image_names:
                 parts += [f"![PCA]({image_names['pca']})", ""]
             parts += [display_table(self.pca, 3).to_markdown(index=False,
@@ -138,6 +139,8 @@ class Report:
                         f"{table_html(_oracle_table(self.oracle))}")
         if self.pca is not None:
             body.append("<h2>Figure 2: PCA of the encoder's final states</h2>"
+                        f"<p>The encoder of <code>{html.escape(str(self.spec.pca_model))}"
+                        "</code>.</p>"
                         f"{img('pca', 'PCA of encoder states')}"
                         f"{table_html(self.pca, 3)}")
         for key, table in self.figure3.items():
@@ -311,7 +314,7 @@ def build_report(spec: ReportSpec) -> Report:
         phrases = figures.load_phrases(spec.phrases)
         coords, explained = figures.pca_2d(figures.encoder_states(spec.pca_model, phrases))
         pca = pd.DataFrame({"phrase": phrases, "pc1": coords[:, 0], "pc2": coords[:, 1]})
-        images["pca"] = figures.plot_pca(coords, phrases, explained)
+        images["pca"] = figures.plot_pca(coords, phrases, explained, str(spec.pca_model))
     return Report(spec, comparisons, oracle, figure3, images, pca,
                   provenance(spec, len(refs), oracle))
 

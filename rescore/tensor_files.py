@@ -16,7 +16,6 @@ A file that holds anything else is refused with one line naming it (:class:`Unsa
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rescore.errors import RescoreError
+from rescore.files import atomic_path
 
 
 class UnsafeFile(RescoreError):
@@ -61,14 +61,9 @@ def save_tensors(state: Mapping[str, torch.Tensor], path: Path,
                  metadata: dict[str, str] | None = None) -> str:
     """Write ``state`` as a safetensors file (temporary file beside it, then rename); returns
     the file's SHA-256."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file(_without_aliases(state), str(tmp), metadata=metadata)
         digest = sha256_of(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return digest
 
 
@@ -120,13 +115,8 @@ def load_plain(path: Path) -> Any:
 def save_plain(obj: Any, path: Path) -> None:
     """``torch.save`` of tensors and plain values to a temporary file beside ``path``, then
     rename (what :func:`load_plain` reads)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def numpy_rng_state() -> dict[str, Any]:

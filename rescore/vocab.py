@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rescore.errors import InputError
-from rescore.files import atomic_output, read_lines, write_bytes_atomic
+from rescore.files import atomic_output, atomic_write_bytes, read_lines
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -169,7 +169,7 @@ def train_subwords(text: Iterable[str], output: Path, kind: str, size: int) -> P
         normalization_rule_name="identity", unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
         num_threads=1, minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True,
         hard_vocab_limit=False, byte_fallback=True)
-    write_bytes_atomic(output, model.getvalue())
+    atomic_write_bytes(output, model.getvalue())
     return output
 
 
@@ -187,6 +187,6 @@ def subword_vocab(model: Path, vocab_path: Path) -> SubwordVocab:
               if not processor.IsUnknown(i) and not processor.IsControl(i)]
     target = vocab_path.with_suffix(SPM_SUFFIX)
     if Path(model).resolve() != target.resolve():
-        write_bytes_atomic(target, Path(model).read_bytes())
+        atomic_write_bytes(target, Path(model).read_bytes())
     Vocab([*SPECIALS, *pieces]).save(vocab_path)
     return SubwordVocab([*SPECIALS, *pieces], target)

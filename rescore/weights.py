@@ -16,6 +16,7 @@ recomputes cover the listed features only.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,12 +53,16 @@ class Weights:
             return cached
         path, line = where if where is not None else ("<n-best list>", None)
         missing = [n for n in schema.names if n not in self.values]
-        if missing and default is None:
-            raise InputError(path, line, f"the list has feature(s) {', '.join(missing)} that "
-                             f"the weights in {self.source} lack (give them a weight, 0 to "
-                             "ignore)")
         extra = [n for n in self.values if n not in schema.names
                  and n not in UNPRINTED_FEATURES and "_" not in n]
+        if missing and default is None:
+            close = [(n, difflib.get_close_matches(n, extra, 1, 0.6)) for n in missing]
+            hint = "; ".join(f"is {m[0]!r} in the weights meant to be {n!r}?"
+                             for n, m in close if m)
+            raise InputError(path, line, f"the list has feature(s) {', '.join(missing)} that "
+                             f"the weights in {self.source} lack (give them a weight, 0 to "
+                             "ignore)" + (f"; the weights name {', '.join(extra)}, which the "
+                                          f"list lacks: {hint}" if hint else ""))
         if extra:
             raise InputError(path, line, f"the weights in {self.source} name feature(s) "
                              f"{', '.join(extra)} that the list lacks (its features: "

@@ -123,6 +123,12 @@ def run(prog: str, command: Callable[[argparse.Namespace], None],
     except RescoreError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except BrokenPipeError:
+        # the reader closed stdout (``| head``): its choice, not an error; every command
+        # writes its files before it prints, so nothing is lost
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        sys.exit(0)
     except OSError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

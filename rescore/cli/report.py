@@ -6,6 +6,7 @@ CSV."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rescore.cli.common import make_parser, run
@@ -73,10 +74,11 @@ def _spec(args: argparse.Namespace) -> ReportSpec:
 
 def report_command(args: argparse.Namespace) -> None:
     report = build_report(_spec(args))
+    if args.output_prefix:  # the files first: a reader that closes stdout early costs nothing
+        report.save(args.output_prefix)
+        print(f"{PROG}: wrote {args.output_prefix}.md, .html, .json and .csv", file=sys.stderr)
     for title, comparison in report.comparisons:
         print(f"## {title}\n\n{comparison.to_markdown()}")
-    if args.output_prefix:
-        report.save(args.output_prefix)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,6 @@
 """rescore-tune: learn feature weights that maximise corpus BLEU of a reranked dev n-best list
-(Och's MERT over all features, or a grid over one interpolation weight)."""
+(Och's MERT or batch MIRA over all features, or a grid over one interpolation weight), or the
+posterior scale of rescore-mbr (mbr-scale)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "for the --init-weights, by dev BLEU of MBR's choices over --scales "
                         "(the report holds the curve; the weights are written unchanged)")
     parser.add_argument("--baseline-as-one-feature", action="store_true",
-                        help="mert, grid: the baseline's total (features x --init-weights, "
+                        help="mert, grid, mira: the baseline's total (features x --init-weights, "
                         "kept as they are) is ONE feature tuned against the new features "
                         "(those --init-weights lacks, or --tune-features): few dimensions, "
                         "little to overfit; the weights file stores it compactly and "
@@ -70,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mert: searches after the first, each from a random perturbation "
                         "of the best weights so far (iterated local search)")
     parser.add_argument("--iterations", type=positive_int, default=10,
-                        help="mert: iterations a start")
-    add_seed_arg(parser, "mert: seed of the random restarts and directions")
+                        help="mert: iterations a start; mira: passes over the dev set")
+    add_seed_arg(parser, "mert: seed of the random restarts and directions; mira: seed of "
+                 "the sentence order")
     parser.add_argument("--tokenize", choices=BLEU_TOKENIZERS, default=DEFAULT_TOKENIZE,
                         help="sacrebleu tokenization of hypotheses and references ('none' for "
                         "tokenized text such as Multi30k here)")

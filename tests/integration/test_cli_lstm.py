@@ -65,7 +65,7 @@ def test_two_processes_write_what_one_writes(small: dict[str, Path], tmp_path: P
     (["--model", "M0", "--model", "OTHER"], "an ensemble needs equal vocabularies"),
     (["--model", "M0", "--model", "M1", "--combine", "average"], "needs --ensemble"),
     (["--combine", "average"], "needs an LSTM model"),
-    (["--model", "NOWHERE"], "no config.json"),
+    (["--model", "NOWHERE"], "nowhere: no such model directory"),
     (["--model", "M0", "--threads", "0"], "argument --threads: must be at least 1"),
 ])
 def test_bad_model_options(small: dict[str, Path], tmp_path: Path, extra: list[str],

@@ -40,8 +40,13 @@ def test_checkpoint_is_used_until_training_finished(tmp_path: Path) -> None:
 
 
 def test_bad_directories_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(RescoreError, match=r"no config\.json"):
+    with pytest.raises(RescoreError, match=r"no config\.json in it"):
         model_dir.load(tmp_path)
+    with pytest.raises(RescoreError, match="nowhere: no such model directory"):
+        model_dir.load(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RescoreError, match="a file, not a model directory"):
+        model_dir.load(tmp_path / "file")
     directory = write_tiny_model(tmp_path / "m", VOCAB, VOCAB, seed=3)
     config = json.loads((directory / model_dir.CONFIG).read_text())
     config["model"]["hidden_dim"] = 9
