@@ -104,20 +104,24 @@ def measure(work: Path, names: list[str], models: Path | None) -> list[dict[str,
     for name in names:
         model = (models if models is not None else work / "models") / name
         info = describe(model)
-        log = [json.loads(ln) for ln in (model / "log.jsonl").read_text().splitlines()]
+        # averaged weights (rescore-model average): the training run they came from
+        source = json.loads((model / "config.json").read_text()).get("weights") or {}
+        run = Path(source["from"]["source"]) if "from" in source else model
+        log = [json.loads(ln) for ln in (run / "log.jsonl").read_text().splitlines()]
         valid = [r for r in log if r.get("type") == "valid"]
         trained = [r for r in log if r.get("type") == "train"]
         last = valid[-1] if valid else {}
         # the final weights' perplexity (training validates every half epoch, not where a
         # budget stops it)
-        corpus = load_prepared(data_files(model)).valid
+        corpus = load_prepared(data_files(run)).valid
         assert corpus is not None
         ppl = validation_perplexity(load(model).model, corpus, torch.device("cpu"))
         hyps = read_lines(work / "greedy" / f"{name}.txt")
         greedy = sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", force=True).score
         tune = json.loads((work / "tune" / f"{name}.report.json").read_text())
         rows.append({
-            "candidate": name, "change": CANDIDATES[name][0],
+            "candidate": name,
+            "change": CANDIDATES[name][0] if name in CANDIDATES else "a given model",
             "parameters": info["parameters"],
             "updates": trained[-1]["step"] if trained else 0,
             "epochs": round(trained[-1]["epoch"], 2) if trained else 0.0,
@@ -139,7 +143,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=1000,
                         help="training budget of each candidate, in updates")
     parser.add_argument("--models", type=Path,
-                        help="a folder of trained candidates (DIR/NAME), measured only")
+                        help="a folder of trained candidates (DIR/NAME), measured only; with "
+                        "it, --only may name any model folder in DIR")
     parser.add_argument("--quick", action="store_true",
                         help="tiny models on a slice (a smoke test of the pipeline)")
     parser.add_argument("--workdir", type=Path)
@@ -147,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n]
     unknown = [n for n in names if n not in CANDIDATES]
-    if unknown:
+    if unknown and args.models is None:
         sys.exit(f"multi30k_screen: unknown candidate(s) {unknown}; valid: "
                  f"{', '.join(CANDIDATES)}")
     work = (args.workdir or ROOT / "work" / ("multi30k-screen-quick" if args.quick
