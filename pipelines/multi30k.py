@@ -166,6 +166,15 @@ def build(work: Path, mode: Mode, shared: Path | None,
         plot = ["Moses baseline", *plot, "reversed LSTM, weight grid-tuned on val",
                 "ensemble + Moses features, MERT on val"]
     spec["plot"] = plot
+    if mode.sentences:  # a slice: say so before any number
+        pairs = f"the first {mode.train_pairs:,}" if mode.train_pairs else "all"
+        epochs = f"{mode.epochs:g} epoch(s)" if mode.epochs else "the preset's epochs"
+        spec["notes"] = [
+            f"A smoke test, not a result: tiny {mode.preset} models trained for {epochs} on "
+            f"{pairs} training pairs, scored on the first {mode.sentences} sentences of val "
+            "and test2016 (the Moses row is its 1-best on those sentences, not the whole test "
+            "set's 58.82). It shows the machinery; the real numbers are in docs/results.md "
+            "(pipelines/multi30k_evidence.py)."]
     stages.append(report_stage(work, spec, [ROOT / "data/phrases.en", *model_inputs],
                                [s.name for s in stages if s.name != "download"]))
     return Pipeline(work, stages)

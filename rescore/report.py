@@ -47,6 +47,7 @@ class ReportSpec:
     models: list[tuple[str, Path]] = field(default_factory=list)
     weights: dict[str, Path] = field(default_factory=dict)
     versus_above: bool = False  # also each row against the row above it
+    notes: list[str] = field(default_factory=list)  # shown first: what kind of run this is
 
 
 def load_spec(path: str | Path) -> ReportSpec:
@@ -68,6 +69,7 @@ def load_spec(path: str | Path) -> ReportSpec:
             tokenize=str(data.get("tokenize", DEFAULT_TOKENIZE)),
             bootstrap=int(data.get("bootstrap", DEFAULT_BOOTSTRAP)),
             bins=int(data.get("bins", 7)), versus_above=bool(data.get("versus_above", False)),
+            notes=[str(n) for n in data.get("notes", [])],
             plot=[str(n) for n in data["plot"]] if data.get("plot") else None,
             models=[(str(m["name"]), Path(m["dir"])) for m in data.get("models", [])],
             weights={str(s["name"]): Path(s["weights"]) for t in data["tables"]
@@ -91,7 +93,8 @@ class Report:
     provenance: list[str] = field(default_factory=list)  # what was evaluated, with what
 
     def to_markdown(self, image_names: dict[str, str] | None = None) -> str:
-        parts = ["# rescore report", "", INTRO, "", "## What was evaluated", "",
+        parts = ["# rescore report", "", *(f"> **{note}**\n" for note in self.spec.notes),
+                 INTRO, "", "## What was evaluated", "",
                  *(f"- {line}" for line in self.provenance), ""]
         for title, cmp in self.comparisons:
             parts += [f"## {title}", "", cmp.to_markdown()]
@@ -126,7 +129,9 @@ class Report:
 
         facts = "".join(f"<li>{html.escape(line).replace('`', '')}</li>"
                         for line in self.provenance)
-        body = [f"<h1>rescore report</h1><p>{html.escape(INTRO)}</p>"
+        notes = "".join(f"<p class='note'><strong>{html.escape(n)}</strong></p>"
+                        for n in self.spec.notes)
+        body = [f"<h1>rescore report</h1>{notes}<p>{html.escape(INTRO)}</p>"
                 f"<section class='provenance'><h2>What was evaluated</h2><ul>{facts}</ul>"
                 "</section>"]
         for title, cmp in self.comparisons:
@@ -152,7 +157,8 @@ class Report:
                  "table.results td,table.results th{border:1px solid #ccc;padding:2px 6px;"
                  "text-align:right}table.results td:first-child{text-align:left}"
                  "img{max-width:100%;display:block;margin:.5em 0}ul.sig{font-size:80%}"
-                 "section.provenance li{margin:.2em 0}")
+                 "section.provenance li{margin:.2em 0}"
+                 "p.note{background:#fff4d6;border-left:4px solid #e0a800;padding:.5em}")
         return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
                 f"<title>rescore report</title><style>{style}</style></head><body>\n"
                 + "\n".join(body) + "\n</body></html>\n")
@@ -198,7 +204,11 @@ INTRO = ("BLEU and chrF by sacrebleu (signatures under each table). \"diff\" is 
          "score minus the first row's (the baseline), with its 95% interval over paired "
          "bootstrap resamples of the test set; p is sacrebleu's paired bootstrap p-value of "
          "that difference (the chance of a difference at least this large without a real "
-         "one).")
+         "one). Rows whose weights were tuned on a dev set also show \"dev BLEU\" (the tuned "
+         "weights' BLEU on that dev set), \"dev diff\" (that minus the dev BLEU of the "
+         "weights tuning started from: the gain tuning found where it could see the "
+         "references) and, when tuned with --folds, \"cv dev BLEU\" (every dev sentence "
+         "reranked by weights tuned without it: an estimate of the BLEU on unseen text).")
 
 FIGURE3 = {"length": ("sentence length (source words)", "source words per sentence"),
            "frequency": ("average word frequency rank", "average frequency rank of the "

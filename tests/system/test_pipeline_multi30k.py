@@ -63,6 +63,9 @@ def test_report_tables(work: Path, multi30k: Path) -> None:
     assert "## Table 1" in md and "![BLEU by sentence length" in md
     assert " nan " not in md and "< 0.001" in md  # p-values as people read them
     assert "## What was evaluated" in md
+    # a quick run says what it is before any number, and what the dev columns mean
+    assert md.index("A smoke test, not a result") < md.index("## Table 1")
+    assert "\"dev diff\" (that minus" in md
     for png in ("length", "frequency", "pca"):
         assert (work / f"report/report-{png}.png").read_bytes()[:4] == b"\x89PNG"
 
