@@ -142,18 +142,8 @@ def atomic_output(path: str | Path, *, compresslevel: int = 6) -> Iterator[IO[st
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file beside it, then rename)."""
-    target = Path(path)
-    fd, tmp_name = _temporary(target)
-    try:
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp_name, target)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        _raise_full(err, target)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 @contextlib.contextmanager

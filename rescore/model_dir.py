@@ -38,7 +38,13 @@ from rescore.corpus import DataFiles
 from rescore.errors import RescoreError
 from rescore.files import atomic_output
 from rescore.model import Seq2Seq
-from rescore.tensor_files import load_plain, load_tensors, save_plain, save_tensors
+from rescore.tensor_files import (
+    load_plain,
+    load_tensors,
+    numpy_rng_state,
+    save_plain,
+    save_tensors,
+)
 from rescore.vocab import Vocab
 
 CONFIG = "config.json"
@@ -248,13 +254,7 @@ def convert(directory: str | Path) -> Path:
         state = load_torch_file(checkpoint)
         rng = state.get("rng")
         if isinstance(rng, dict) and isinstance(rng.get("numpy"), tuple):
-            import numpy as np
-
-            from rescore.tensor_files import numpy_rng_state
-            saved = np.random.get_state()
-            np.random.set_state(rng["numpy"])
-            rng["numpy"] = numpy_rng_state()
-            np.random.set_state(saved)
+            rng["numpy"] = numpy_rng_state(rng["numpy"])
             save_plain(state, checkpoint)
     return directory / MODEL
 
@@ -395,7 +395,6 @@ def average(directory: str | Path, output: str | Path, k: int, method: str = "la
     for name in (*COPIED, *extra_files):
         if (directory / name).exists():
             shutil.copyfile(directory / name, output / name)
-    update_config(output, weights=None)
     provenance = {"method": method, "source": str(directory),
                   "checkpoints": [{"step": s, "validation perplexity": round(p, 4), "file": n}
                                   for s, p, n in chosen]}

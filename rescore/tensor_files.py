@@ -119,9 +119,10 @@ def save_plain(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def numpy_rng_state() -> dict[str, Any]:
-    """numpy's global RNG state as plain values and a tensor."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+def numpy_rng_state(state: Any = None) -> dict[str, Any]:
+    """numpy's RNG state (``state``, a tuple of ``np.random.get_state``; default the global
+    one now) as plain values and a tensor."""
+    name, keys, pos, has_gauss, cached = np.random.get_state() if state is None else state
     return {"bit_generator": str(name), "keys": torch.from_numpy(np.asarray(keys, np.int64)),
             "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
 

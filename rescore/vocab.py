@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,6 @@ class Vocab:
 
     def __len__(self) -> int:
         return len(self.words)
-
-    subwords: str | None = None  # the segmentation's kind (bpe, unigram), None for words
 
     def encode(self, tokens: Sequence[str], reverse: bool = False) -> np.ndarray:
         """The ids of ``tokens`` (words); ``reverse``: in reverse order (a right-to-left
@@ -103,20 +102,14 @@ class SubwordVocab(Vocab):
     the pieces and splits at the word marks, giving back the same words."""
 
     def __init__(self, words: Sequence[str], model: Path) -> None:
-        import sentencepiece as spm
-
         super().__init__(words)
         self.model_path = Path(model)
-        self.processor = spm.SentencePieceProcessor()
         try:
-            self.processor.Load(str(model))
-        except (OSError, RuntimeError) as err:
-            raise ValueError(f"{model}: not a sentencepiece model ({err})") from None
-        pieces = [self.processor.IdToPiece(i) for i in range(self.processor.GetPieceSize())
-                  if not self.processor.IsUnknown(i) and not self.processor.IsControl(i)]
+            self.processor, pieces = load_pieces(model)
+        except InputError as err:
+            raise ValueError(err.message) from None
         if pieces != self.words[len(SPECIALS):]:
             raise ValueError(f"its pieces are not those of {model}")
-        self.subwords = "subwords"
         self.starts = np.array([w.startswith(WORD_START) for w in self.words], dtype=bool)
         self.starts[UNK_ID] = True  # an unknown piece is a word of its own (as --unk replace)
         self.piece_bytes = [bytes([int(w[3:5], 16)]) if BYTE_PIECE.fullmatch(w)
@@ -173,9 +166,9 @@ def train_subwords(text: Iterable[str], output: Path, kind: str, size: int) -> P
     return output
 
 
-def subword_vocab(model: Path, vocab_path: Path) -> SubwordVocab:
-    """The vocabulary of a sentencepiece model, saved at ``vocab_path`` (the model copied
-    beside it as ``NAME.spm``)."""
+def load_pieces(model: Path) -> tuple[Any, list[str]]:
+    """A sentencepiece model's processor and its pieces in id order (its unknown piece and
+    control symbols left out: our specials stand for them)."""
     import sentencepiece as spm
 
     processor = spm.SentencePieceProcessor()
@@ -183,8 +176,14 @@ def subword_vocab(model: Path, vocab_path: Path) -> SubwordVocab:
         processor.Load(str(model))
     except (OSError, RuntimeError) as err:
         raise InputError(model, None, f"not a sentencepiece model ({err})") from None
-    pieces = [processor.IdToPiece(i) for i in range(processor.GetPieceSize())
-              if not processor.IsUnknown(i) and not processor.IsControl(i)]
+    return processor, [processor.IdToPiece(i) for i in range(processor.GetPieceSize())
+                       if not processor.IsUnknown(i) and not processor.IsControl(i)]
+
+
+def subword_vocab(model: Path, vocab_path: Path) -> SubwordVocab:
+    """The vocabulary of a sentencepiece model, saved at ``vocab_path`` (the model copied
+    beside it as ``NAME.spm``)."""
+    _, pieces = load_pieces(model)
     target = vocab_path.with_suffix(SPM_SUFFIX)
     if Path(model).resolve() != target.resolve():
         atomic_write_bytes(target, Path(model).read_bytes())

@@ -46,7 +46,6 @@ from typing import IO
 
 LOCATIONS = ("http://www-lium.univ-lemans.fr/~schwenk/cslm_joint_paper/data",
              "http://www-lium.univ-lemans.fr/~schwenk/nnmt-shared-task/data")
-BASE_URL = LOCATIONS[0]
 # name: MD5 as public projects that fetch the same archives record it
 PINNED_MD5 = {"bitexts.tgz": "15861dbac4a52c8c75561d5027062d7d",
               "dev+test.tgz": "7d7897317ddd8ba0ae5c5fa7248d3ff5"}
@@ -120,7 +119,7 @@ def fetch(name: str, sources: list[str], dest: Path, expected: str | None) -> Pa
     and checked against the ``expected`` MD5; a file already in place is checked again."""
     target = dest / name
     if target.exists():
-        check(target, expected, "")
+        check(target, expected)
         return target
     part = target.with_name(target.name + ".part")
     errors = []
@@ -164,14 +163,14 @@ def fetch(name: str, sources: list[str], dest: Path, expected: str | None) -> Pa
     raise RecipeError(f"{name}: cannot fetch ({detail}){hint}")
 
 
-def check(path: Path, expected: str | None, hint: str) -> None:
+def check(path: Path, expected: str | None) -> None:
     if expected is None:
         return
     got = md5_of(path)
     if got != expected:
         raise RecipeError(f"{path}: MD5 {got} is not the pinned {expected} (the file other "
                           "projects fetch from LIUM): delete it to fetch it again, or give "
-                          f"a good copy's folder with --mirror DIR{hint}")
+                          f"a good copy's folder with --mirror DIR")
 
 
 def extract(archive: Path, dest: Path) -> Path:
