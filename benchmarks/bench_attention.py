@@ -36,7 +36,9 @@ from rescore.config import PRESETS
 from rescore.files import read_lines
 from rescore.model import Seq2Seq
 from rescore.nbest import read_nbest
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.scoring import score_channel, score_prefix_shared
 from rescore.vocab import Vocab
 

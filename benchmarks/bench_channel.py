@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -30,7 +31,9 @@ from rescore.files import iter_line_chunks, read_lines
 from rescore.model import Seq2Seq
 from rescore.model_dir import SRC_VOCAB, TGT_VOCAB, save_config, save_weights
 from rescore.nbest import read_nbest
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.vocab import Vocab
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +23,9 @@ from sacrebleu.metrics import BLEU, CHRF
 
 from rescore.mbr import mbr_block, run_mbr
 from rescore.nbest import read_nbest
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.weights import load_weights
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +25,9 @@ import numpy as np
 from rescore.feature_table import FeatureTable, corpus_bleu_of, load_table
 from rescore.files import read_lines
 from rescore.metrics import STATS_DIM, corpus_bleu_from_stats
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.tune import envelope_scan, line_search, mert
 
 RESULTS = Path(__file__).resolve().parent / "results"

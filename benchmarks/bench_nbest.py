@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from rescore.paths import multi30k_dir
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +25,9 @@ import torch
 from rescore.features.lstm import LSTMFeature
 from rescore.files import read_lines
 from rescore.nbest import read_nbest
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.scoring import score_pairs
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from rescore.feature_table import build_table
 from rescore.files import read_lines
 from rescore.metrics import list_stats, make_bleu, segment_stats
 from rescore.nbest import iter_sentences
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

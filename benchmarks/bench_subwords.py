@@ -38,7 +38,9 @@ from rescore.files import read_lines
 from rescore.model import Seq2Seq
 from rescore.model_dir import load
 from rescore.nbest import read_nbest
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.scoring import score_prefix_shared
 from rescore.vocab import Vocab, subword_vocab, train_subwords
 

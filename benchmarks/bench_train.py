@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,9 @@ from rescore.config import PRESETS, ModelConfig, TrainConfig
 from rescore.corpus import Batch, prepare_data
 from rescore.model import Seq2Seq
 from rescore.model_dir import data_files
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.train import Trainer
 
 RESULTS = Path(__file__).resolve().parent / "results"

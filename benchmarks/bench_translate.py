@@ -14,13 +14,16 @@ import argparse
 import json
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from rescore.beam import SearchConfig
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 from rescore.translate import Translator, read_sources, translate
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from rescore.nbest import read_nbest
-from rescore.paths import multi30k_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # pipelines/: the shared data
+from pipelines.engine.paths import multi30k_dir
 
 TINY = ["--preset", "cpu-tiny", "--threads", "1", "--no-progress", "--seed", "7",
         "--log-every", "5", "--checkpoint-every", "1000"]

@@ -14,9 +14,6 @@ rescoring stages are left out). The report lands in WORKDIR/report/report.{md,ht
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
 
-from rescore.model_dir import SRC_VOCAB  # noqa: E402
-from rescore.paths import multi30k_dir  # noqa: E402
-from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
-from rescore.stages import (  # noqa: E402
+from pipelines.engine import options  # noqa: E402
+from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from pipelines.engine.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
+from pipelines.engine.stages import (  # noqa: E402
     MOSES_FEATURES,
     PY,
     Rows,
@@ -45,6 +41,7 @@ from rescore.stages import (  # noqa: E402
     translate_stage,
     tuned_rows,
 )
+from rescore.model_dir import SRC_VOCAB  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -181,33 +178,20 @@ def build(work: Path, mode: Mode, shared: Path | None,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = options.parser(__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="tiny models (cpu-tiny, 1 epoch) on 10k pairs; 100 val/test sentences")
-    parser.add_argument("--workdir", type=Path, help="default work/multi30k-quick or "
-                        "work/multi30k-full")
-    parser.add_argument("--models", type=Path, help="use trained models DIR/{fwd,rev,rev2} "
-                        "instead of training")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for every stage (not part of the stages' identity; "
-                        "1 never collapses when other work shares the machine)")
-    parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
-    parser.add_argument("--train-pairs", type=int, help="override the mode's training pairs")
-    parser.add_argument("--sentences", type=int, help="override the mode's val/test sentences")
-    parser.add_argument("--epochs", type=float, help="override the mode's epochs")
+    options.add_common(parser, "work/multi30k-quick or work/multi30k-full")
+    options.add_models(parser, "fwd,rev,rev2")
+    options.add_overrides(parser)
     args = parser.parse_args()
-    mode = QUICK if args.quick else FULL
-    mode = dataclasses.replace(mode, **{k: getattr(args, k) for k in (
-        "train_pairs", "sentences", "epochs") if getattr(args, k) is not None})
-    work = (args.workdir or ROOT / "work" / ("multi30k-quick" if args.quick
-                                             else "multi30k-full")).resolve()
+    mode = options.with_overrides(QUICK if args.quick else FULL, args)
+    work = options.workdir(args, "multi30k-quick" if args.quick else "multi30k-full")
     shared = multi30k_dir()
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # stages run as subprocesses
-    torch.set_num_threads(args.threads)  # stages run in this process
+    options.use_threads(args)
     run_pipeline("multi30k", lambda: build(
         work, mode, shared if (shared / "train.en.gz").exists() else None,
-        args.models.resolve() if args.models else None), args.dry_run,
-        work / "report" / "report.html")
+        options.models_dir(args)), args.dry_run, work / "report" / "report.html")
 
 
 if __name__ == "__main__":

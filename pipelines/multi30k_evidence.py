@@ -23,10 +23,7 @@ work/multi30k-evidence-deep for --family deep).
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
 
-from rescore import stages as st  # noqa: E402
+from pipelines.engine import options  # noqa: E402
+from pipelines.engine import stages as st  # noqa: E402
+from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from pipelines.engine.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
-from rescore.paths import multi30k_dir  # noqa: E402
-from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -273,38 +270,29 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = options.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny models (cpu-tiny with dot "
                         "attention, 1 epoch) on 10k pairs, 60 val/test sentences: the "
                         "machinery in minutes")
     parser.add_argument("--family", choices=("attention", "deep"), default="attention",
                         help="attention: cpu-attention models (this round's); deep: the last "
                         "round's cpu-deep models without attention (4 x 256)")
-    parser.add_argument("--workdir", type=Path, help="default work/multi30k-evidence (or "
-                        "work/multi30k-evidence-quick)")
-    parser.add_argument("--models", type=Path, help="use trained models "
-                        "DIR/{rev,rev2,rev3,r2l,channel} instead of training them")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for every stage (not part of the stages' identity)")
-    parser.add_argument("--train-pairs", type=int, help="override the mode's training pairs")
-    parser.add_argument("--sentences", type=int, help="override the mode's val/test sentences")
-    parser.add_argument("--epochs", type=float, help="override the mode's epochs")
-    parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
+    options.add_common(parser, "work/multi30k-evidence (or work/multi30k-evidence-quick)")
+    options.add_models(parser, ",".join(MODEL_NAMES))
+    options.add_overrides(parser)
     args = parser.parse_args()
-    mode = QUICK if args.quick else (DEEP if args.family == "deep" else FULL)
-    mode = dataclasses.replace(mode, **{k: getattr(args, k) for k in (
-        "train_pairs", "sentences", "epochs") if getattr(args, k) is not None})
-    default = ("multi30k-evidence-quick" if args.quick else
-               "multi30k-evidence-deep" if args.family == "deep" else "multi30k-evidence")
-    work = (args.workdir or ROOT / "work" / default).resolve()
+    mode = options.with_overrides(
+        QUICK if args.quick else (DEEP if args.family == "deep" else FULL), args)
+    work = options.workdir(args, "multi30k-evidence-quick" if args.quick else
+                           "multi30k-evidence-deep" if args.family == "deep" else
+                           "multi30k-evidence")
     shared = multi30k_dir()
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    torch.set_num_threads(args.threads)
+    options.use_threads(args)
 
     def make() -> Pipeline:
         if not (shared / "nbest/test2016.1000best.gz").exists():
             raise RescoreError(f"{shared}: no Moses n-best lists (set RESCORE_SHARED_DATA)")
-        return build(work, shared, mode, args.models.resolve() if args.models else None)
+        return build(work, shared, mode, options.models_dir(args))
 
     run_pipeline("multi30k_evidence", make, args.dry_run, work / "report" / "report.html")
 

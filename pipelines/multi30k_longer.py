@@ -16,20 +16,18 @@ WORKDIR/report/report.{md,html,json,csv} (default WORKDIR: work/multi30k-longer)
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
 
-from rescore import stages as st  # noqa: E402
+from pipelines.engine import options  # noqa: E402
+from pipelines.engine import stages as st  # noqa: E402
+from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from pipelines.engine.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
-from rescore.paths import multi30k_dir  # noqa: E402
-from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 
 RECIPE = ["--preset", "cpu-multi30k", "--epochs", "14", "--decay-start-epoch", "11.5",
           "--seed", "3"]
@@ -107,25 +105,20 @@ def build(work: Path, data: Path, models: Path | None, mert_restarts: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "multi30k-longer")
-    parser.add_argument("--models", type=Path,
-                        help="use trained models DIR/{rev-long,rev-drop} instead of training")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for every stage (not part of the stages' identity)")
+    parser = options.parser(__doc__)
+    options.add_common(parser, "work/multi30k-longer")
+    options.add_models(parser, "rev-long,rev-drop")
     parser.add_argument("--mert-restarts", type=int, default=1)
     parser.add_argument("--mert-iterations", type=int, default=5)
-    parser.add_argument("--dry-run", action="store_true", help="list the stages and commands")
     args = parser.parse_args()
     data = multi30k_dir()
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    torch.set_num_threads(args.threads)
-    work = args.workdir.resolve()
+    options.use_threads(args)
+    work = options.workdir(args, "multi30k-longer")
 
     def make() -> Pipeline:
         if not (data / "nbest/test2016.1000best.gz").exists():
             raise RescoreError(f"{data}: no Moses n-best lists (set RESCORE_SHARED_DATA)")
-        return build(work, data, args.models.resolve() if args.models else None,
+        return build(work, data, options.models_dir(args),
                      args.mert_restarts, args.mert_iterations)
 
     run_pipeline("multi30k_longer", make, args.dry_run, work / "report" / "report.html")

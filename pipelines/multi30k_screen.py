@@ -18,7 +18,6 @@ work/multi30k-screen[-quick]).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -29,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from rescore import stages as st  # noqa: E402
+from pipelines.engine import options  # noqa: E402
+from pipelines.engine import stages as st  # noqa: E402
+from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from pipelines.engine.pipeline import Pipeline, run_pipeline  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
-from rescore.paths import multi30k_dir  # noqa: E402
-from rescore.pipeline import Pipeline, run_pipeline  # noqa: E402
 
 ADAM = ["--optimizer", "adam", "--lr", "0.002", "--warmup-steps", "200", "--lr-schedule",
         "plateau"]
@@ -137,7 +137,7 @@ def measure(work: Path, names: list[str], models: Path | None) -> list[dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = options.parser(__doc__)
     parser.add_argument("--only", default=",".join(CANDIDATES),
                         help="comma-separated candidates: " + ", ".join(CANDIDATES))
     parser.add_argument("--updates", type=int, default=1000,
@@ -147,16 +147,15 @@ def main() -> None:
                         "it, --only may name any model folder in DIR")
     parser.add_argument("--quick", action="store_true",
                         help="tiny models on a slice (a smoke test of the pipeline)")
-    parser.add_argument("--workdir", type=Path)
-    parser.add_argument("--dry-run", action="store_true")
+    options.add_common(parser, "work/multi30k-screen (or work/multi30k-screen-quick)",
+                       threads=False)
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n]
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown and args.models is None:
         sys.exit(f"multi30k_screen: unknown candidate(s) {unknown}; valid: "
                  f"{', '.join(CANDIDATES)}")
-    work = (args.workdir or ROOT / "work" / ("multi30k-screen-quick" if args.quick
-                                              else "multi30k-screen")).resolve()
+    work = options.workdir(args, "multi30k-screen-quick" if args.quick else "multi30k-screen")
     updates = 30 if args.quick else args.updates
     models = args.models.resolve() if args.models else None
     run_pipeline("multi30k-screen",

@@ -16,7 +16,6 @@ without running anything:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rescore.errors import RescoreError  # noqa: E402
-from rescore.model_dir import SRC_VOCAB  # noqa: E402
-from rescore.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
-from rescore.stages import (  # noqa: E402
+from pipelines.engine import options  # noqa: E402
+from pipelines.engine.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
+from pipelines.engine.stages import (  # noqa: E402
     PY,
     Launcher,
     Rows,
@@ -40,6 +38,8 @@ from rescore.stages import (  # noqa: E402
     train_stage,
     translate_stage,
 )
+from rescore.errors import RescoreError  # noqa: E402
+from rescore.model_dir import SRC_VOCAB  # noqa: E402
 
 SEEDS = (1, 2, 3, 4, 5)  # the paper's ensemble: 5 reversed LSTMs
 
@@ -142,8 +142,7 @@ def table2_stages(work: Path, data: Path, revs: list[Path], trained: list[str],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "wmt14")
+    parser = options.parser(__doc__)
     parser.add_argument("--gpus", type=int, default=8, help="GPUs per training run (torchrun)")
     parser.add_argument("--mirror", help="where data/wmt14/prepare.py fetches the archives")
     parser.add_argument("--nbest-dir", type=Path,
@@ -151,10 +150,10 @@ def main() -> None:
                         "DIR/test.1000best[.gz], optionally DIR/valid.1000best[.gz]")
     parser.add_argument("--no-table2", action="store_true",
                         help="run without the baseline's lists: Table 1 only")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print every stage and its command; run nothing")
+    options.add_common(parser, "work/wmt14", threads=False,
+                       dry_run_help="print every stage and its command; run nothing")
     args = parser.parse_args()
-    work = args.workdir.resolve()
+    work = options.workdir(args, "wmt14")
     run_pipeline("wmt14", lambda: build(work, args.gpus, args.mirror, args.nbest_dir,
                                         not args.no_table2), args.dry_run,
                  work / "report" / "report.html")

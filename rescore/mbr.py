@@ -26,10 +26,10 @@ from sacrebleu.metrics import BLEU, CHRF
 from tqdm import tqdm
 
 from rescore.errors import InputError, RescoreError, unknown_choice
-from rescore.files import atomic_outputs
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, make_bleu, make_chrf
 from rescore.metrics import sentence_bleu_from_stats as _sentence_bleu
 from rescore.nbest import NbestBlock, check_feature_name, distinct, iter_sentences
+from rescore.outputs import SystemOutputs
 from rescore.rerank import rerank_order
 from rescore.weights import Weights
 
@@ -158,7 +158,7 @@ def run_mbr(nbest: str | Path, weights: Weights, output_1best: str | Path | None
     metric: BLEU | CHRF = make_bleu(tokenize, sentence=True) if utility == "bleu" \
         else make_chrf()
     result = MbrResult(0, 0)
-    with atomic_outputs(output_1best, output_nbest) as (best, out_nbest):
+    with SystemOutputs(output_1best, output_nbest) as out:
         for sent_id, block in tqdm(iter_sentences(nbest), unit="sent", desc="mbr",
                                    disable=not progress, file=sys.stderr):
             if block is None:
@@ -168,12 +168,12 @@ def run_mbr(nbest: str | Path, weights: Weights, output_1best: str | Path | None
             result.sentences += 1
             result.changed_1best += block.hypothesis(int(picked[0])) != \
                 block.hypothesis(int(choice.entries[0]))
-            if best is not None:
-                best.write(block.hypothesis(int(picked[0])) + "\n")
-            if out_nbest is not None:
+            lines = ""
+            if out.wants_nbest:
                 values = choice.expected[choice.order]
                 kept = block.reordered(picked).with_feature(feature, values)
-                out_nbest.write(kept.with_totals(values).text())
+                lines = kept.with_totals(values).text()
+            out.write(sent_id, block.hypothesis(int(picked[0])), lines)
     return result
 
 

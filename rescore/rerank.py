@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -19,6 +19,7 @@ from rescore.errors import InputError
 from rescore.features.base import FeatureScorer
 from rescore.files import atomic_outputs, read_lines
 from rescore.nbest import NbestBlock, iter_sentences
+from rescore.outputs import SystemOutputs
 from rescore.weights import Weights
 
 T = TypeVar("T")
@@ -99,36 +100,29 @@ def annotate(sentences: Iterable[tuple[int, NbestBlock | None]],
 
 
 class NbestWriter:
-    """Writes reranked sentences: the n-best list and the 1-best lines (with ``prefix`` ids
-    for shards), counting what it wrote in ``stats``."""
+    """Writes reranked sentences through ``out`` (the n-best list and the 1-best lines),
+    counting what it wrote in ``stats`` and applying the policy for sentences without
+    hypotheses."""
 
-    def __init__(self, out_nbest: IO[str] | None, out_1best: IO[str] | None, nbest: str | Path,
-                 missing: MissingPolicy, with_ids: bool = False,
+    def __init__(self, out: SystemOutputs, nbest: str | Path, missing: MissingPolicy,
                  source: tuple[str, int] | None = None) -> None:
-        self.out_nbest, self.out_1best = out_nbest, out_1best
-        self.nbest, self.missing, self.with_ids = nbest, missing, with_ids
+        self.out, self.nbest, self.missing = out, nbest, missing
         self.source = source  # (name, lines) of the source the list is aligned with
         self.stats = RerankStats()
 
     def write(self, sent_id: int, block: NbestBlock | None, first_before: str | None) -> None:
         """``first_before``: the 1-best before reranking (counts a changed 1-best)."""
-        prefix = f"{sent_id}\t" if self.with_ids else ""
         self.stats.sentences += 1
         if block is None:
             if self.missing == "error":
                 raise InputError(self.nbest, None, self._missing_message(sent_id))
             self.stats.missing.append(sent_id)
-            if self.out_1best is not None:
-                self.out_1best.write(prefix + "\n")
+            self.out.write(sent_id, "")
             return
         self.stats.hypotheses += len(block)
         best = block.hypothesis(0)
         self.stats.changed_1best += best != first_before
-        if self.out_nbest is not None:
-            self.out_nbest.write(block.text())
-        if self.out_1best is not None:
-            self.out_1best.write(prefix + best + "\n")
-
+        self.out.write(sent_id, best, block.text() if self.out.wants_nbest else "")
 
     def _missing_message(self, sent_id: int) -> str:
         text = f"no hypotheses for sentence {sent_id}"
@@ -172,10 +166,10 @@ def rerank_file(
     sources = read_lines(source) if source is not None else None
     num = len(sources) if sources is not None else None
     mine = ((i, b) for i, b in iter_sentences(nbest, num, str(source)) if i % world == rank)
-    with atomic_outputs(output_nbest, output_1best) as (out_nbest, out_1best), \
+    with SystemOutputs(output_1best, output_nbest, with_ids=world > 1) as out, \
             tqdm(total=num, unit="sent", disable=not progress, file=sys.stderr,
                  desc="rerank") as bar:
-        writer = NbestWriter(out_nbest, out_1best, nbest, missing, with_ids=world > 1,
+        writer = NbestWriter(out, nbest, missing,
                              source=(str(source), len(sources)) if sources is not None else None)
         for sent_id, block in annotate(mine, features, sources):
             bar.update(world)

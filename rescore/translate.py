@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
@@ -18,6 +17,7 @@ from rescore.corpus import make_tokenizer
 from rescore.errors import InputError, RescoreError
 from rescore.files import iter_line_chunks
 from rescore.nbest import format_score
+from rescore.outputs import SystemOutputs
 from rescore.vocab import UNK_ID, Vocab
 
 
@@ -129,24 +129,14 @@ def nbest_lines(sentence: int, hyps: Sequence[Hypothesis], texts: Sequence[str],
 
 
 def write_outputs(results: Sequence[Sequence[Hypothesis]], translator: Translator, unk: str,
-                  best: IO[str] | None, nbest: IO[str] | None,
-                  detokenize: str | None = None,
-                  sources: Sequence[Sequence[str]] | None = None) -> None:
-    """1-best lines (one per source, empty for an empty source) and the n-best list;
-    ``sources``: the source tokens, for ``unk`` replace."""
-    detok = None
-    if detokenize:
-        from sacremoses import MosesDetokenizer
-
-        detok = MosesDetokenizer(lang=detokenize)
+                  out: SystemOutputs, sources: Sequence[Sequence[str]] | None = None) -> None:
+    """Through ``out``: the 1-best lines (one per source, empty for an empty source) and the
+    n-best list; ``sources``: the source tokens, for ``unk`` replace."""
     for i, hyps in enumerate(results):
         source = sources[i] if sources is not None else None
         positions = (translator.src_vocab.word_positions(translator.src_vocab.encode(source))
                      if source is not None and unk == "replace" else None)
         texts = [hypothesis_text(h, translator.tgt_vocab, unk, translator.right_to_left,
                                  source, positions) for h in hyps]
-        if best is not None:
-            line = texts[0] if texts else ""
-            best.write((detok.detokenize(line.split()) if detok else line) + "\n")
-        if nbest is not None:
-            nbest.writelines(nbest_lines(i, hyps, texts, translator.names))
+        out.write(i, texts[0] if texts else "",
+                  nbest_lines(i, hyps, texts, translator.names) if out.wants_nbest else "")

@@ -30,6 +30,6 @@ for name in ('torch', 'torch.distributed.run', 'numpy', 'pandas', 'pyarrow.csv',
              'safetensors.torch', 'sentencepiece', 'rescore.cli.model',
              'rescore.cli.nbest', 'rescore.cli.train', 'rescore.cli.tune', 'rescore.cli.mbr',
              'rescore.cli.translate', 'rescore.cli.oracle', 'rescore.cli.report',
-             'rescore.stages', 'rescore.mira'):
+             'pipelines.engine.stages', 'rescore.mira'):
     importlib.import_module(name)
 "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rescore.paths import multi30k_dir, shared_data_dir
+from pipelines.engine.paths import multi30k_dir, shared_data_dir
 from tests.helpers import need
 
 THREADS = os.environ.get("RESCORE_TEST_THREADS", "1")  # for benchmarks/bench_threads.py only

@@ -3,6 +3,10 @@ the shared data check (skip, or fail when RESCORE_REQUIRE_SHARED_DATA=1 as in CI
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import logging
 import os
 import subprocess
 import sys
@@ -11,16 +15,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from pipelines.engine.paths import ENV_VAR
 from rescore.config import ModelConfig, TrainConfig
 from rescore.model import Seq2Seq
 from rescore.model_dir import SRC_VOCAB, TGT_VOCAB, save_config, save_weights
-from rescore.paths import ENV_VAR
 from rescore.vocab import Vocab
 
 # subprocesses run one torch thread each: the tests' models are tiny, and several threads on
 # a busy 2-core machine make them 10-100x slower, never faster
 THREADS = os.environ.get("RESCORE_TEST_THREADS", "1")
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": THREADS, "MKL_NUM_THREADS": THREADS}
+# RESCORE_TEST_IN_PROCESS=0: run_cli starts a process per command, as before (slower; to
+# compare, or to rule the in-process runner out when a test fails)
+IN_PROCESS = os.environ.get("RESCORE_TEST_IN_PROCESS", "1")
 
 
 def need(path: Path) -> Path:
@@ -35,10 +42,43 @@ def need(path: Path) -> Path:
 
 
 def run_cli(command: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run a console command (``rescore-nbest`` ...) in this process: its ``main`` with these
+    arguments, stdout and stderr captured, the exit status from ``SystemExit`` (0 when it
+    returns). What a user sees is the same as from a process (the commands print through
+    sys.stdout/sys.stderr and exit through sys.exit; an exception escaping ``main`` would be
+    a traceback there and fails the test here), without a Python and torch start per call.
+    Tests of what only a process shows (a closed pipe, signals, the console scripts) use
+    :func:`run_process`."""
+    if IN_PROCESS != "1":
+        return run_process(command, *args)
+    module = importlib.import_module("rescore.cli." + command.removeprefix("rescore-"))
+    out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
+    code: int = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                module.main([str(a) for a in args])
+            except SystemExit as exit_:
+                if isinstance(exit_.code, str):  # sys.exit("message"): printed, status 1
+                    print(exit_.code, file=sys.stderr)
+                    code = 1
+                else:
+                    code = int(exit_.code or 0)
+    finally:
+        torch.set_num_threads(threads)  # --threads N must not leak into the next test
+        logging.getLogger("rescore").handlers.clear()  # the captured stderr is gone
+    return subprocess.CompletedProcess([command, *map(str, args)], code, out.getvalue(),
+                                       err.getvalue())
+
+
+def run_process(command: str, *args: str | Path,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a console command (``rescore-nbest`` ...) as a user would, in a subprocess."""
     module = "rescore.cli." + command.removeprefix("rescore-")
     return subprocess.run([sys.executable, "-m", module, *map(str, args)],
-                          capture_output=True, text=True, check=False, env=SUBPROCESS_ENV)
+                          capture_output=True, text=True, check=False,
+                          env=env or SUBPROCESS_ENV)
 
 
 def write_tiny_model(directory: Path, src_vocab: Vocab, tgt_vocab: Vocab, seed: int,

@@ -14,7 +14,7 @@ import numpy as np
 from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, Hypothesis, SearchConfig
 from rescore.cli import common
 from rescore.errors import RescoreError
-from rescore.files import atomic_outputs
+from rescore.outputs import SystemOutputs
 from rescore.translate import Translator, read_sources, translate, write_outputs
 
 PROG = "rescore-translate"
@@ -87,9 +87,9 @@ def translate_command(args: argparse.Namespace) -> None:
     results = translate(translator, sources, config, args.batch_size, device,
                         common.want_progress(args.progress))
     seconds = time.perf_counter() - start
-    with atomic_outputs(args.output, args.output_nbest) as (best, nbest):
-        write_outputs(results, translator, args.unk, best, nbest,
-                      args.tgt_lang if args.detokenize else None, words)
+    with SystemOutputs(args.output, args.output_nbest,
+                       detokenize=args.tgt_lang if args.detokenize else None) as out:
+        write_outputs(results, translator, args.unk, out, words)
     if args.plot_attention:
         plot_attention(args.plot_attention, translator, sources, words, results)
     empty = sum(1 for s in sources if len(s) == 0)

@@ -64,8 +64,8 @@ def test_missing_models_are_an_error_before_any_stage(multi30k: Path, tmp_path: 
 def test_unfinished_models_are_an_error_before_any_stage(tmp_path: Path) -> None:
     """A model folder with only a checkpoint is a training run still going: a pipeline given
     it would report a half-trained model, so it is refused, naming the folder."""
+    from pipelines.engine.stages import check_models
     from rescore.errors import RescoreError
-    from rescore.stages import check_models
 
     vocab = Vocab([*SPECIALS, "a"])
     done = write_tiny_model(tmp_path / "done", vocab, vocab, seed=0)

@@ -66,6 +66,9 @@ def test_build_gives_a_wheel_and_an_sdist_of_this_version(dist: Path) -> None:
         metadata = archive.read(f"rescore-{__version__}.dist-info/METADATA").decode()
     assert "rescore/cli/nbest.py" in names and "rescore/py.typed" in names
     assert not [n for n in names if n.startswith(("tests/", "pipelines/", "benchmarks/"))]
+    # the toolkit alone: the experiment engine stays with the pipelines
+    assert "rescore/outputs.py" in names and not [
+        n for n in names if n in ("rescore/pipeline.py", "rescore/stages.py", "rescore/paths.py")]
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: torch")]
     assert requires == ["Requires-Dist: torch>=2.4"], requires
 

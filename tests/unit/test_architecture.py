@@ -66,6 +66,32 @@ def test_the_library_never_imports_commands_or_pipelines() -> None:
             assert not any(m.startswith("rescore.cli") for m in imported), path
 
 
-def test_only_rescore_train_and_the_stages_import_the_trainer() -> None:
+def test_only_rescore_train_imports_the_trainer() -> None:
     users = {name for name, imported in graph().items() if "rescore.train" in imported}
-    assert users <= {"rescore.cli.train", "rescore.stages"}, users
+    assert users <= {"rescore.cli.train"}, users
+
+
+ENGINE = ROOT / "pipelines" / "engine"
+
+
+def test_the_experiment_engine_lives_with_the_pipelines() -> None:
+    """The installed package is the toolkit alone: the staged runner, the stage factories and
+    the repository's layout (where ../shared is) are in pipelines/engine, beside their only
+    users, and nothing in rescore/ knows where the checkout's folders are."""
+    for name in ("pipeline", "stages", "paths"):
+        assert not (PACKAGE / f"{name}.py").exists(), name
+        assert (ENGINE / f"{name}.py").exists(), name
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for layout in ('"shared"', "'shared'", "shared/data", "pipelines/", "REPO_ROOT"):
+            assert layout not in text, f"{path} knows the repository's layout ({layout})"
+
+
+def test_every_pipeline_takes_the_shared_options_from_one_module() -> None:
+    for path in (ROOT / "pipelines").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "def main" not in text:
+            continue
+        assert "options.add_common(parser" in text, path
+        assert 'add_argument("--workdir"' not in text and 'add_argument("--threads"' not in \
+            text and 'add_argument("--dry-run"' not in text, path

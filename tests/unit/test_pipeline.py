@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rescore import __version__, pipeline
-from rescore.errors import RescoreError
-from rescore.pipeline import (
+from pipelines.engine import pipeline
+from pipelines.engine.pipeline import (
     PACKAGE_DIR,
     Pipeline,
     Stage,
@@ -19,6 +18,8 @@ from rescore.pipeline import (
     format_plan,
     run_pipeline,
 )
+from rescore import __version__
+from rescore.errors import RescoreError
 
 # copy every input to the output, adding a line; append the stage name to the run log
 STEP = ("import sys, pathlib; out, log, *ins = sys.argv[1:]; "
@@ -221,7 +222,7 @@ def test_progress_lines_count_stages_and_estimate_from_the_last_run(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline.logger, "propagate", True)  # run_pipeline turns it off
-    caplog.set_level("INFO", logger="rescore.pipeline")
+    caplog.set_level("INFO", logger="pipelines.engine.pipeline")
     diamond(tmp_path).run()
     assert "[stage 1/5; log " in caplog.text and "left" not in caplog.text  # no times yet
     runs(tmp_path)

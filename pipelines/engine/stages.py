@@ -1,10 +1,10 @@
 """Stage factories: the building blocks of the experiment pipelines (pipelines/*.py), each a
-:class:`rescore.pipeline.Stage` running one rescore command, and the blocks of rows that
+:class:`pipelines.engine.pipeline.Stage` running one rescore command, and the blocks of rows that
 every rescoring table repeats (the paper's untuned average; weights tuned on a dev list, then
 reranking the test list; the oracle; the report).
 
 A pipeline script lists its stages with these and hands them to
-:func:`rescore.pipeline.run_pipeline`. Only commands are built here: nothing runs and no
+:func:`pipelines.engine.pipeline.run_pipeline`. Only commands are built here: nothing runs and no
 file is written until the pipeline runs a stage.
 """
 
@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.engine.pipeline import Stage
 from rescore.errors import RescoreError
 from rescore.model_dir import CHECKPOINT, MODEL, finished
-from rescore.pipeline import Stage
 
 PY = sys.executable
-ROOT = Path(__file__).resolve().parent.parent  # the checkout: data/ recipes live there
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: data/ recipes live there
 # the dense features of the Multi30k Moses system (../shared/data/multi30k-en-fr/README.md)
 MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,"
                   "TranslationModel0")

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import rescore
 from rescore import __version__
 from rescore.errors import RescoreError
 from rescore.files import atomic_output, format_seconds
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(rescore.__file__).resolve().parent  # the installed toolkit's code
 EXIT_INTERRUPTED = 130
 logger = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ class Pipeline:
         """Run the stages that are not up to date, in order; stop at the first failure
         (RescoreError naming the stage and its log). ``dry_run``: only decide (see
         :func:`format_plan`); ``echo``: log each stage's start and time (logger
-        ``rescore.pipeline``)."""
+        ``pipelines.engine.pipeline``)."""
         decisions = self.plan()
         if dry_run:
             return decisions

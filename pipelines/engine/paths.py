@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 ENV_VAR = "RESCORE_SHARED_DATA"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shared_data_dir() -> Path:
