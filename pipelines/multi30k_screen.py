@@ -48,6 +48,7 @@ CANDIDATES: dict[str, tuple[str, list[str]]] = {
     "adam-res4": ("Adam + 4 layers with residual connections",
                   [*ADAM, "--num-layers", "4", "--residual"]),
     "adam-tied": ("Adam + tied target embeddings", [*ADAM, "--tie-embeddings"]),
+    "adam-nodrop": ("Adam, dropout 0 (the preset's is 0.2)", [*ADAM, "--dropout", "0"]),
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from rescore import __version__
 from rescore.nbest import read_nbest
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_process
 
 
 @pytest.mark.parametrize("name", [
@@ -112,9 +112,9 @@ def test_source_of_another_list_is_an_error(multi30k: Path, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("command", ["rescore-nbest", "rescore-oracle", "rescore-report",
                                      "rescore-train", "rescore-tune", "rescore-translate",
-                                     "rescore-mbr"])
+                                     "rescore-mbr", "rescore-model"])
 def test_help_and_version(command: str) -> None:
-    helped = run_cli(command, "--help")
+    helped = run_process(command, "--help")  # a real process: the module runs as a user's
     assert helped.returncode == 0 and "usage:" in helped.stdout and "--version" in helped.stdout
     version = run_cli(command, "--version")
     assert version.returncode == 0 and version.stdout.strip() == f"{command} {__version__}"

@@ -1,5 +1,6 @@
 """benchmarks/gpu_session.py, the GPU session's one command, rehearsed on the CPU at tiny
-sizes: every step runs the code it runs on a GPU and writes the same report; the helper that
+sizes: every step runs the code it runs on a GPU and writes the same report (its first step is
+benchmarks/device_check.py, which must then find the CPU equal to itself); the helper that
 fills the carried input folder and the plan of the device call work."""
 
 from __future__ import annotations
@@ -30,8 +31,16 @@ def test_the_rehearsal_runs_every_step(multi30k: Path, tmp_path: Path) -> None:
     steps = report["steps"]
     assert list(steps) == ["check", "train", "score", "torchrun", "multi30k"]
     assert all(s["status"] == "ok" for s in steps.values()), steps
-    # 1: the device check (here the CPU against itself: exact)
-    assert steps["check"]["scoring"]["max absolute difference (nats)"] == 0.0
+    # 1: benchmarks/device_check.py, here the CPU against itself: every comparison exact (same
+    # device, same seed, fp32), for the paper's model and the one with attention
+    check = steps["check"]
+    for part in (check, check["attention"]):
+        assert part["training fp32"]["max relative loss difference"] == 0.0
+        assert part["training fp32"]["max absolute weight difference"] == 0.0
+        assert part["scoring"]["entries"] == 3000
+        assert part["scoring"]["max absolute difference (nats)"] == 0.0
+        assert part["beam search"]["identical 1-best"] == 3
+        assert "training bf16 vs fp32 (device)" not in part  # no bf16 LSTM on the CPU
     # 2: throughput of both models, with a profile of one update
     for name in ("sutskever2014", "sutskever2014 + dot attention"):
         row = steps["train"][name]

@@ -48,7 +48,9 @@ def fake_installed(python: Path, name: str, version: str) -> None:
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", out, ROOT)
+    # the wheel from the sdist (python -m build's default): what the sdist holds, never a
+    # stale build/ folder of the checkout
+    run(sys.executable, "-m", "build", "--outdir", out, ROOT)
     return out
 
 
