@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from rescore.config import PRESETS, ModelConfig, TrainConfig
-from rescore.corpus import Batch, prepare_data
+from rescore.corpus import Batch, BinarizedCorpus, prepare_data
 from rescore.model import Seq2Seq
 from rescore.model_dir import data_files
 
@@ -64,22 +64,35 @@ def training_flops(cfg: ModelConfig, batch: Batch) -> float:
     return 3 * 2 * macs
 
 
-def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Path,
-            device: torch.device, steps: int, peak: float) -> dict[str, object]:
-    d = multi30k_dir()
-    (work / name).mkdir(parents=True)
-    data = prepare_data(data_files(work / name), d / "train.en.gz", d / "train.fr.gz", None, None,
-                        model_cfg.src_vocab_size, model_cfg.tgt_vocab_size, "none", "en", "fr",
-                        train_cfg.max_len)
-    # the data's words are ids below its vocabulary size; a larger requested vocabulary (the
-    # paper's 160k/80k) keeps its embedding and softmax sizes, which is what costs
+@dataclasses.dataclass
+class Timed:
+    """``steps`` updates of a fresh model on real batches: the trainer (and its corpus) after
+    them, the target tokens, the training FLOPs and the seconds they took."""
+
+    trainer: Trainer
+    corpus: BinarizedCorpus
+    model_cfg: ModelConfig
+    tokens: float
+    flops: float
+    seconds: float
+
+
+def timed_updates(model_cfg: ModelConfig, train_cfg: TrainConfig, folder: Path,
+                  device: torch.device, steps: int, src: Path, tgt: Path) -> Timed:
+    """Prepare ``src``/``tgt`` into ``folder``, then time ``steps`` updates after one warm-up
+    update (the data's words are ids below its own vocabulary; a larger requested vocabulary,
+    the paper's 160k/80k, keeps its embedding and softmax sizes, which is what costs)."""
+    data = prepare_data(data_files(folder), src, tgt, None, None, model_cfg.src_vocab_size,
+                        model_cfg.tgt_vocab_size, "none", "en", "fr", train_cfg.max_len)
     model_cfg = dataclasses.replace(
         model_cfg, src_vocab_size=max(len(data.src_vocab), model_cfg.src_vocab_size),
         tgt_vocab_size=max(len(data.tgt_vocab), model_cfg.tgt_vocab_size))
     torch.manual_seed(0)
-    trainer = Trainer(Seq2Seq(model_cfg), data.train, None, train_cfg, work / name, device, {},
+    trainer = Trainer(Seq2Seq(model_cfg), data.train, None, train_cfg, folder, device, {},
                       progress_bar=False)
     trainer.train_step(data.train.batch(trainer.batch_indices(0)))  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     tokens = flops = 0.0
     start = time.perf_counter()
     for step in range(1, steps + 1):
@@ -89,14 +102,23 @@ def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Pat
         flops += training_flops(model_cfg, batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    return Timed(trainer, data.train, model_cfg, tokens, flops, time.perf_counter() - start)
+
+
+def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Path,
+            device: torch.device, steps: int, peak: float) -> dict[str, object]:
+    d = multi30k_dir()
+    (work / name).mkdir(parents=True)
+    t = timed_updates(model_cfg, train_cfg, work / name, device, steps, d / "train.en.gz",
+                      d / "train.fr.gz")
+    model_cfg = t.model_cfg
     return {"model": name, "layers x hidden": f"{model_cfg.num_layers} x {model_cfg.hidden_dim}",
             "vocab src/tgt": f"{model_cfg.src_vocab_size}/{model_cfg.tgt_vocab_size}",
             "batch": train_cfg.batch_size, "steps": steps,
-            "tgt_words_per_s": round(tokens / seconds),
-            "train_GFLOP_per_s": round(flops / seconds / 1e9, 1),
+            "tgt_words_per_s": round(t.tokens / t.seconds),
+            "train_GFLOP_per_s": round(t.flops / t.seconds / 1e9, 1),
             "matmul_peak_GFLOP_per_s": round(peak / 1e9, 1),
-            "fraction_of_peak": round(flops / seconds / peak, 3)}
+            "fraction_of_peak": round(t.flops / t.seconds / peak, 3)}
 
 
 def main() -> None:

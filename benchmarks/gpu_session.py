@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
 import itertools
 import json
 import os
@@ -52,6 +51,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.device_check import head, nbest_head  # noqa: E402  - the same slices
 
 # what the steps read, relative to the Multi30k folder (``--fill`` copies exactly these)
 INPUTS = ("train.en.gz", "train.fr.gz", "val.en", "val.fr", "test2016.en", "test2016.fr",
@@ -87,25 +88,6 @@ def sizes_of(args: argparse.Namespace) -> Sizes:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def head(source: Path, target: Path, lines: int | None) -> Path:
-    """The first ``lines`` lines of ``source`` (gzipped or not) as plain text at ``target``."""
-    opener = gzip.open if source.suffix == ".gz" else open
-    with opener(source, "rt", encoding="utf-8") as f:
-        target.write_text("".join(itertools.islice(f, lines)), encoding="utf-8")
-    return target
-
-
-def nbest_head(source: Path, target: Path, sentences: int | None) -> Path:
-    """The entries of the first ``sentences`` sentences of an n-best list (all: a copy)."""
-    if sentences is None:
-        shutil.copyfile(source, target.with_suffix(".gz"))
-        return target.with_suffix(".gz")
-    with gzip.open(source, "rt", encoding="utf-8") as f:
-        kept = itertools.takewhile(lambda ln: int(ln.split("|||", 1)[0]) < sentences, f)
-        target.write_text("".join(kept), encoding="utf-8")
-    return target
-
 
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
@@ -172,11 +154,7 @@ def step_train(data: Path, tmp: Path, sizes: Sizes, log: Callable[[str], None],
                out: dict[str, Any]) -> None:
     import torch
 
-    from benchmarks.bench_train import matmul_peak, training_flops
-    from rescore.corpus import prepare_data
-    from rescore.model import Seq2Seq
-    from rescore.model_dir import data_files
-    from rescore.train import Trainer
+    from benchmarks.bench_train import matmul_peak, timed_updates
 
     device = torch.device(sizes.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -189,40 +167,21 @@ def step_train(data: Path, tmp: Path, sizes: Sizes, log: Callable[[str], None],
         model_cfg, train_cfg = shapes(sizes, attention)
         folder = tmp / attention
         folder.mkdir()
-        prepared = prepare_data(data_files(folder), files[1], files[3], None, None,
-                                model_cfg.src_vocab_size, model_cfg.tgt_vocab_size, "none",
-                                "en", "fr", train_cfg.max_len)
-        # the data's ids lie below its own vocabulary; the paper's 160k/80k sizes are kept
-        # for the embeddings and the softmax, which is what costs
-        model_cfg = dataclasses.replace(
-            model_cfg, src_vocab_size=max(len(prepared.src_vocab), model_cfg.src_vocab_size),
-            tgt_vocab_size=max(len(prepared.tgt_vocab), model_cfg.tgt_vocab_size))
-        torch.manual_seed(0)
-        trainer = Trainer(Seq2Seq(model_cfg), prepared.train, None, train_cfg, folder, device,
-                          {}, progress_bar=False)
-        trainer.train_step(prepared.train.batch(trainer.batch_indices(0)))  # warm-up
-        synchronize(device)
-        tokens = flops = 0.0
-        start = time.perf_counter()
-        for step in range(1, sizes.paper_steps + 1):
-            batch = prepared.train.batch(trainer.batch_indices(step))
-            trainer.train_step(batch)
-            tokens += batch.tgt_tokens
-            flops += training_flops(model_cfg, batch)
-        synchronize(device)
-        seconds = time.perf_counter() - start
+        t = timed_updates(model_cfg, train_cfg, folder, device, sizes.paper_steps, files[1],
+                          files[3])
+        model_cfg = t.model_cfg
         row: dict[str, Any] = {
             "layers x cells": f"{model_cfg.num_layers} x {model_cfg.hidden_dim}",
             "vocabularies": f"{model_cfg.src_vocab_size}/{model_cfg.tgt_vocab_size}",
             "batch": train_cfg.batch_size, "updates timed": sizes.paper_steps,
             "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
-            "target words/s": round(tokens / seconds),
-            "GFLOP/s": round(flops / seconds / 1e9, 1),
-            "fraction of matmul peak": round(flops / seconds / peak, 3),
+            "target words/s": round(t.tokens / t.seconds),
+            "GFLOP/s": round(t.flops / t.seconds / 1e9, 1),
+            "fraction of matmul peak": round(t.flops / t.seconds / peak, 3),
             "goal": ">= 100,000 target words/s (the paper: 1,700 on one GPU)"}
         if device.type == "cuda":
             row["peak memory GiB"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 1)
-        row["profile of one update"] = profile(trainer, prepared.train, device)
+        row["profile of one update"] = profile(t.trainer, t.corpus, device)
         out[name] = row
         log(f"{name}: {json.dumps({k: v for k, v in row.items() if 'profile' not in k})}")
 
@@ -432,9 +391,11 @@ def step_multi30k(data: Path, tmp: Path, sizes: Sizes, log: Callable[[str], None
 # --- the session --------------------------------------------------------------------------
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(path)
+    """Rewrite ``path`` atomically: a reader never sees half a report."""
+    from rescore.files import atomic_output
+
+    with atomic_output(path) as out:
+        out.write(json.dumps(report, indent=2) + "\n")
 
 
 def run_step(name: str, args: argparse.Namespace, box: float, log_path: Path,
