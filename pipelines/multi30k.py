@@ -191,7 +191,7 @@ def main() -> None:
     options.use_threads(args)
     run_pipeline("multi30k", lambda: build(
         work, mode, shared if (shared / "train.en.gz").exists() else None,
-        options.models_dir(args)), args.dry_run, work / "report" / "report.html")
+        options.models_dir(args)), args.dry_run, work / "report" / "report.html", jobs=args.jobs)
 
 
 if __name__ == "__main__":

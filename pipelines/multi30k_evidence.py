@@ -294,7 +294,8 @@ def main() -> None:
             raise RescoreError(f"{shared}: no Moses n-best lists (set RESCORE_SHARED_DATA)")
         return build(work, shared, mode, options.models_dir(args))
 
-    run_pipeline("multi30k_evidence", make, args.dry_run, work / "report" / "report.html")
+    run_pipeline("multi30k_evidence", make, args.dry_run, work / "report" / "report.html",
+                 jobs=args.jobs)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def main() -> None:
         return build(work, data, options.models_dir(args),
                      args.mert_restarts, args.mert_iterations)
 
-    run_pipeline("multi30k_longer", make, args.dry_run, work / "report" / "report.html")
+    run_pipeline("multi30k_longer", make, args.dry_run, work / "report" / "report.html",
+                 jobs=args.jobs)
 
 if __name__ == "__main__":
     main()

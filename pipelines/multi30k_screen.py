@@ -161,7 +161,7 @@ def main() -> None:
     models = args.models.resolve() if args.models else None
     run_pipeline("multi30k-screen",
                  lambda: build(work, multi30k_dir(), names, updates, models, args.quick),
-                 args.dry_run)
+                 args.dry_run, jobs=args.jobs)
     if args.dry_run:
         return
     import pandas as pd

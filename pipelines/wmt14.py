@@ -156,7 +156,7 @@ def main() -> None:
     work = options.workdir(args, "wmt14")
     run_pipeline("wmt14", lambda: build(work, args.gpus, args.mirror, args.nbest_dir,
                                         not args.no_table2), args.dry_run,
-                 work / "report" / "report.html")
+                 work / "report" / "report.html", jobs=args.jobs)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,17 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 def add_common(p: argparse.ArgumentParser, workdir: str, *, threads: bool = True,
                dry_run_help: str = "list the stages and commands; run nothing") -> None:
     """``--workdir`` (default: ``workdir``, which may name the mode), ``--threads``,
-    ``--dry-run``."""
+    ``--dry-run``, ``--jobs``."""
     p.add_argument("--workdir", type=Path, help=f"default {workdir}")
     if threads:
         p.add_argument("--threads", type=int, default=1,
                        help="CPU threads for every stage (not part of the stages' identity; "
                        "1 never collapses when other work shares the machine)")
     p.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run up to N independent stages side by side, each as its own "
+                   "process (each with --threads threads: N x threads should not exceed the "
+                   "cores; default 1, every stage in this process, one after the other)")
 
 
 def add_models(p: argparse.ArgumentParser, names: str) -> None:

@@ -259,33 +259,104 @@ class Pipeline:
         with atomic_output(self.records_dir / f"{stage.name}.json") as out:
             out.write(json.dumps(data, indent=2) + "\n")
 
-    def run(self, dry_run: bool = False, echo: bool = True) -> list[Decision]:
+    def run(self, dry_run: bool = False, echo: bool = True, jobs: int = 1) -> list[Decision]:
         """Run the stages that are not up to date, in order; stop at the first failure
         (RescoreError naming the stage and its log). ``dry_run``: only decide (see
         :func:`format_plan`); ``echo``: log each stage's start and time (logger
-        ``pipelines.engine.pipeline``)."""
+        ``pipelines.engine.pipeline``); ``jobs``: run up to this many stages side by side
+        (each as its own process), a stage starting once every stage in its ``after`` has
+        finished."""
         decisions = self.plan()
         if dry_run:
             return decisions
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         planned = [d.stage.name for d in decisions if d.run]
         will_run: set[str] = set()
-        done: list[Decision] = []
-        for stage in self.stages:
-            d = self._decide(stage, will_run)  # again: an earlier stage may have changed things
-            done.append(d)
-            if not d.run:
-                if echo:
-                    logger.info("[skip] %s (up to date)", stage.name)
-                continue
-            will_run.add(stage.name)
-            if echo:
-                logger.info("[run ] %s (%s) %s", stage.name, d.reason,
-                            self._progress(stage.name, planned, will_run))
-            self._run_stage(d, echo)
+        if jobs > 1:
+            done = self._run_side_by_side(jobs, planned, will_run, echo)
+        else:
+            done = []
+            for stage in self.stages:
+                d = self._decide(stage, will_run)  # again: an earlier stage may have changed
+                done.append(d)
+                if self._announce(d, planned, will_run, echo):
+                    self._run_stage(d, echo)
         if will_run:
             self.write_times(echo)
         return done
+
+    def _announce(self, d: Decision, planned: list[str], will_run: set[str],
+                  echo: bool) -> bool:
+        """Log a stage's decision; True (and counted in ``will_run``) when it runs."""
+        if not d.run:
+            if echo:
+                logger.info("[skip] %s (up to date)", d.stage.name)
+            return False
+        will_run.add(d.stage.name)
+        if echo:
+            logger.info("[run ] %s (%s) %s", d.stage.name, d.reason,
+                        self._progress(d.stage.name, planned, will_run))
+        return True
+
+    def _run_side_by_side(self, jobs: int, planned: list[str], will_run: set[str],
+                          echo: bool) -> list[Decision]:
+        """Up to ``jobs`` stages at once, each a process; a stage is decided when the stages
+        it depends on have finished. A failure lets the running stages finish, starts no
+        more and raises; an interrupt stops them all."""
+        waiting = list(self.stages)
+        finished: set[str] = set()
+        running: dict[str, tuple[subprocess.Popen[bytes], Decision, IO[str], float]] = {}
+        decided: list[Decision] = []
+        failure: RescoreError | None = None
+        try:
+            while waiting or running:
+                for stage in list(waiting):
+                    if failure or len(running) >= jobs:
+                        break
+                    if any(a not in finished for a in stage.after):
+                        continue
+                    waiting.remove(stage)
+                    d = self._decide(stage, will_run)
+                    decided.append(d)
+                    if not self._announce(d, planned, will_run, echo):
+                        finished.add(stage.name)
+                        continue
+                    argv, log = self._start(d)
+                    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                    running[stage.name] = (process, d, log, time.perf_counter())
+                if failure and not running:
+                    raise failure
+                if not running:
+                    if waiting and not failure:  # cannot happen: "after" names earlier stages
+                        raise RescoreError(f"stage {waiting[0].name}: waits for a stage that "
+                                           "never runs")
+                    break
+                name = self._wait_any(running)
+                process, d, log, start = running.pop(name)
+                log.close()
+                try:
+                    self._finish(d, process.returncode, time.perf_counter() - start, echo)
+                    finished.add(name)
+                except RescoreError as err:
+                    failure = failure or err
+        except BaseException:
+            for process, _, log, _ in running.values():
+                process.terminate()
+                process.wait()
+                log.close()
+            raise
+        return decided
+
+    @staticmethod
+    def _wait_any(running: dict[str, tuple[subprocess.Popen[bytes], Decision, IO[str],
+                                           float]]) -> str:
+        """The name of a running stage that has ended (polls every 0.05 s)."""
+        while True:
+            for name, (process, *_rest) in running.items():
+                if process.poll() is not None:
+                    return name
+            time.sleep(0.05)
 
     def write_times(self, echo: bool = True) -> Path:
         """``ROOT/stage-times.csv``: every finished stage's time when it last ran (which step of
@@ -323,7 +394,9 @@ class Pipeline:
             parts.append(f"about {format_seconds(sum(seconds))} left")  # type: ignore[arg-type]
         return "[" + "; ".join(parts) + "]"
 
-    def _run_stage(self, d: Decision, echo: bool) -> None:
+    def _start(self, d: Decision) -> tuple[list[str], IO[str]]:
+        """Prepare a stage's run (a fresh start empties its outputs; generated files written;
+        the record says running) and open its log: the argv to run and the log."""
         stage = d.stage
         argv = stage.resume if d.resume and stage.resume else stage.command
         for path in [*stage.outputs, *([stage.workspace] if stage.workspace else [])]:
@@ -335,18 +408,26 @@ class Pipeline:
             with atomic_output(path) as out_file:
                 out_file.write(text)
         self._write_record(stage, "running")
-        log = self.logs_dir / f"{stage.name}.log"
+        log = open(self.logs_dir / f"{stage.name}.log", "w", encoding="utf-8")  # noqa: SIM115
+        log.write(f"$ {stage.shell(argv)}\n")
+        log.flush()
+        return [str(a) for a in argv], log
+
+    def _run_stage(self, d: Decision, echo: bool) -> None:
+        argv, out = self._start(d)
         start = time.perf_counter()
-        with open(log, "w", encoding="utf-8") as out:
-            out.write(f"$ {stage.shell(argv)}\n")
-            out.flush()
-            argv = [str(a) for a in argv]
+        with out:
             if self.in_process and len(argv) > 1 and argv[0] == sys.executable:
                 code = _run_python(argv[1:], out)
             else:
                 code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False,
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
-        seconds = time.perf_counter() - start
+        self._finish(d, code, time.perf_counter() - start, echo)
+
+    def _finish(self, d: Decision, code: int, seconds: float, echo: bool) -> None:
+        """Check a stage's exit and outputs and record it done (or raise)."""
+        stage = d.stage
+        log = self.logs_dir / f"{stage.name}.log"
         if code in (EXIT_INTERRUPTED, -signal.SIGINT):  # Ctrl-C reached the stage
             raise KeyboardInterrupt
         if code != 0:
@@ -358,7 +439,7 @@ class Pipeline:
             raise RescoreError(f"stage {stage.name} did not write {missing[0]} (log {log})")
         self._write_record(stage, "done", seconds)
         if echo:
-            logger.info("       done in %.1f s", seconds)
+            logger.info("       %s done in %.1f s", stage.name, seconds)
 
 
 def _run_python(args: list[str], out: IO[str]) -> int:
@@ -402,7 +483,7 @@ def format_plan(decisions: Sequence[Decision]) -> str:
 
 
 def run_pipeline(name: str, make: Callable[[], Pipeline], dry_run: bool,
-                 report: Path | None = None) -> None:
+                 report: Path | None = None, jobs: int = 1) -> None:
     """A pipeline script's main: build the stages and run them (or list them with
     ``dry_run``, writing nothing); errors are one line and exit status 2, an interrupt 130."""
     handler = logging.StreamHandler(sys.stderr)
@@ -411,7 +492,7 @@ def run_pipeline(name: str, make: Callable[[], Pipeline], dry_run: bool,
     logger.setLevel(logging.INFO)
     logger.propagate = False  # stages run in this process set up the rescore logger
     try:
-        decisions = make().run(dry_run=dry_run)
+        decisions = make().run(dry_run=dry_run, jobs=jobs)
         if dry_run:
             print(format_plan(decisions), end="")
     except RescoreError as err:

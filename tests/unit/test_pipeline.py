@@ -244,3 +244,48 @@ def test_a_fresh_start_empties_the_stage_workspace(tmp_path: Path) -> None:
     changed = Stage("train", [*make, "again"], [folder / "model.pt"], workspace=folder)
     Pipeline(tmp_path / "state", [changed]).run(echo=False)  # makedirs fails if not emptied
     assert (folder / "model.pt").exists()
+
+
+def test_side_by_side_runs_each_stage_once_after_its_dependencies(tmp_path: Path) -> None:
+    diamond(tmp_path).run(echo=False, jobs=3)
+    order = runs(tmp_path)
+    assert sorted(order) == ["a", "b", "c", "d", "e"]
+    assert order.index("a") < min(order.index("b"), order.index("c"))
+    assert order.index("d") > max(order.index("b"), order.index("c"))
+    assert (tmp_path / "d.txt").read_text().startswith("source")
+    decisions = diamond(tmp_path).run(echo=False, jobs=3)
+    assert runs(tmp_path) == [] and not any(d.run for d in decisions)
+    (tmp_path / "b.txt").unlink()
+    diamond(tmp_path).run(echo=False, jobs=3)
+    assert runs(tmp_path) == ["b", "d"]
+
+
+def meet(name: str, other: str, root: Path) -> Stage:
+    """Writes its flag, then waits (at most 20 s) for the other's: passes only when both
+    stages run at the same time."""
+    out = root / f"{name}.flag"
+    code = (f"import pathlib, time, sys; pathlib.Path({str(out)!r}).write_text('x'); "
+            f"t = time.time()\nwhile not pathlib.Path({str(root / (other + '.flag'))!r})"
+            ".exists():\n  time.sleep(0.02)\n  if time.time() - t > 20: sys.exit(5)")
+    return Stage(name, [sys.executable, "-c", code], [out])
+
+
+def test_independent_stages_run_at_the_same_time(tmp_path: Path) -> None:
+    pipe = Pipeline(tmp_path / "state", [meet("x", "y", tmp_path), meet("y", "x", tmp_path)])
+    decisions = pipe.run(echo=False, jobs=2)
+    assert [d.stage.name for d in decisions if d.run] == ["x", "y"]
+    assert pipe.record("y")["state"] == "done"  # type: ignore[index]
+
+
+def test_side_by_side_failure_finishes_the_others_starts_nothing_after(tmp_path: Path) -> None:
+    pipe = diamond(tmp_path)
+    good = pipe.stages[1]
+    pipe.stages[1] = Stage("b", [sys.executable, "-c", "import sys; print('boom'); "
+                                 "sys.exit(3)"], good.outputs, after=["a"])
+    with pytest.raises(RescoreError, match=r"stage b failed \(exit 3; log .*b.log\):\n  .*boom"):
+        pipe.run(echo=False, jobs=2)
+    assert "d" not in runs(tmp_path)
+    assert pipe.record("d") is None and pipe.record("b")["state"] == "running"  # type: ignore[index]
+    diamond(tmp_path).run(echo=False, jobs=2)
+    again = runs(tmp_path)  # b and d, and c or e only if the failure came before they ran
+    assert "a" not in again and again.index("b") < again.index("d")
