@@ -18,6 +18,7 @@ from rescore.features import (
     KenLMFeature,
     LSTMFeature,
     MeanFeature,
+    PerWordFeature,
     WordCountFeature,
 )
 from rescore.nbest import check_feature_name
@@ -43,6 +44,7 @@ class NbestRequest:
     src_lang); ``lms``: KenLM files; ``ensemble``:
     None (no ensemble feature), ``""`` (the mean of this run's LSTM features) or
     comma-separated feature names; ``word_count``: add WordCount0 (tokens per hypothesis);
+    ``per_word``: features to add divided by the hypothesis' tokens + 1 (PerWord<name>);
     ``combine``: None, ``weights`` or ``average``."""
 
     nbest: Path | str
@@ -51,6 +53,7 @@ class NbestRequest:
     channel_models: Sequence[str] = ()
     lms: Sequence[str] = ()
     word_count: bool = False
+    per_word: Sequence[str] = ()
     src_lang: str = "en"
     tgt_lang: str = "fr"
     channel_ensemble: bool = False
@@ -102,7 +105,8 @@ def check_direction(loaded: model_dir.LoadedModel, want: tuple[str, str], option
 
 def make_features(request: NbestRequest) -> list[FeatureScorer]:
     """The feature scorers, in the order their columns are appended: LSTM models, channel
-    models, KenLM models, the word count, then the ensemble means (LSTM, then channel)."""
+    models, KenLM models, the word count, the ensemble means (LSTM, then channel), then the
+    per-word (length-normalised) features."""
     langs = (request.src_lang, request.tgt_lang)
     lstms = [LSTMFeature(path, name, request.device, request.max_hyp_tokens)
              for name, path in (model_spec(s, i) for i, s in enumerate(request.models))]
@@ -138,6 +142,12 @@ def make_features(request: NbestRequest) -> list[FeatureScorer]:
         if len(channels) < 2:
             raise RescoreError("--channel-ensemble needs at least two --channel-model")
         features.append(MeanFeature("ChannelEnsemble0", tuple(c.name for c in channels)))
+    for name in request.per_word:
+        try:
+            check_feature_name(f"PerWord{name}")
+        except ValueError as err:
+            raise RescoreError(f"--per-word: {err}") from None
+        features.append(PerWordFeature(name))
     return features
 
 

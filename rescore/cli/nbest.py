@@ -20,6 +20,11 @@ from rescore.rerank import MISSING_POLICIES
 PROG = "rescore-nbest"
 
 
+def names_list(text: str) -> list[str]:
+    """Comma-separated feature names (empty items dropped)."""
+    return [n for n in text.split(",") if n]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, __doc__.split(":", 1)[1].strip())
     parser.add_argument("--nbest", required=True, help="Moses n-best list (.gz read as gzip)")
@@ -33,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--word-count", action="store_true",
                         help="add feature WordCount0: the hypothesis' number of tokens (</s> "
                         "not counted), the length term of noisy-channel reranking")
+    parser.add_argument("--per-word", type=names_list, default=[], metavar="NAMES",
+                        help="also add PerWord<NAME> for each comma-separated feature NAME (of "
+                        "this run or of the list, e.g. LSTMEnsemble0): its value divided by "
+                        "the hypothesis' tokens + 1 (</s>), a length-normalised score that "
+                        "does not favour short hypotheses as log-probabilities do")
     parser.add_argument("--model", action="append", default=[], metavar="[NAME=]DIR",
                         help="LSTM model directory of rescore-train; adds feature LSTM0 (LSTM1, "
                         "... for more, or NAME): natural-log P(hypothesis | source) with </s>; "
@@ -84,7 +94,7 @@ def nbest_command(args: argparse.Namespace) -> None:
         nbest=args.nbest, source=args.source, models=args.model,
         channel_models=args.channel_model, channel_ensemble=args.channel_ensemble,
         src_lang=args.src_lang, tgt_lang=args.tgt_lang, lms=args.lm,
-        word_count=args.word_count,
+        word_count=args.word_count, per_word=args.per_word,
         ensemble=args.ensemble, ensemble_name=args.ensemble_name, combine=args.combine,
         weights=args.weights, average_feature=args.average_feature,
         max_hyp_tokens=args.max_hyp_tokens, output_nbest=args.output_nbest,

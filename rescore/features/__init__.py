@@ -6,9 +6,9 @@ use that)."""
 
 from rescore.features.base import FeatureScorer
 from rescore.features.channel import ChannelFeature
-from rescore.features.derived import MeanFeature, WordCountFeature
+from rescore.features.derived import MeanFeature, PerWordFeature, WordCountFeature
 from rescore.features.lstm import LSTMFeature
 from rescore.features.ngram_lm import KenLMFeature
 
 __all__ = ["ChannelFeature", "FeatureScorer", "KenLMFeature", "LSTMFeature", "MeanFeature",
-           "WordCountFeature"]
+           "PerWordFeature", "WordCountFeature"]

@@ -45,3 +45,28 @@ class WordCountFeature(FeatureScorer):
 
     def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
         return np.array([[len(h.split())] for h in hypotheses], dtype=np.float64)
+
+
+class PerWordFeature(FeatureScorer):
+    """Another one-value feature of the same hypothesis divided by the hypothesis' tokens plus
+    one (its ``</s>``, which the log-probabilities include): a length-normalised score (the
+    average log-probability per target word), which does not prefer short hypotheses as a
+    sum of log-probabilities does. Named ``PerWord<feature>`` (``PerWordLSTMEnsemble0``)."""
+
+    def __init__(self, of: str) -> None:
+        super().__init__(f"PerWord{of}")
+        self.of = of
+
+    def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
+        raise TypeError("PerWordFeature is computed from a block's features (score_blocks)")
+
+    def values(self, block: NbestBlock) -> np.ndarray:
+        if self.of not in block.schema.names:
+            raise InputError(block.path, block.first_line, f"no feature {self.of} to divide "
+                             f"by the length into {self.name}")
+        lengths = np.array([len(h.split()) + 1 for h in block.hypotheses], dtype=np.float64)
+        return block.feature(self.of)[:, 0] / lengths
+
+    def score_blocks(self, blocks: Sequence[NbestBlock],
+                     sources: Sequence[str | None]) -> list[np.ndarray]:
+        return [self.values(b)[:, None] for b in blocks]

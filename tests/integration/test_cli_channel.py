@@ -138,3 +138,22 @@ def test_word_count_feature(setup: dict[str, Path], tmp_path: Path) -> None:
         assert block.schema.names[-1] == "WordCount0"
         assert list(block.feature("WordCount0")[:, 0]) == [len(h.split())
                                                            for h in block.hypotheses]
+
+
+def test_per_word_feature_divides_by_tokens_plus_end_of_sentence(setup: dict[str, Path],
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "pw.nbest"
+    result = run_cli("rescore-nbest", "--nbest", setup["nbest"], "--word-count",
+                     "--per-word", "LM0,WordCount0", "--output-nbest", out)
+    assert result.returncode == 0, result.stderr
+    for block in read_nbest(out):
+        assert block.schema.names[-3:] == ("WordCount0", "PerWordLM0", "PerWordWordCount0")
+        lengths = np.array([len(h.split()) + 1 for h in block.hypotheses])
+        assert np.allclose(block.feature("PerWordLM0")[:, 0] * lengths,
+                           block.feature("LM0")[:, 0], atol=1e-3)
+        assert np.allclose(block.feature("PerWordWordCount0")[:, 0], (lengths - 1) / lengths,
+                           atol=1e-5)
+    bad = run_cli("rescore-nbest", "--nbest", setup["nbest"], "--per-word", "Nope0",
+                  "--output-nbest", tmp_path / "bad.nbest")
+    assert bad.returncode != 0 and "no feature Nope0" in bad.stderr
+    assert not (tmp_path / "bad.nbest").exists()
