@@ -1,24 +1,29 @@
 """Multi30k English->French, the paper's Tables 1 and 2 with more evidence per hypothesis. Three
 reversed LSTMs with attention (cpu-attention, different seeds; or the last round's deep ones
-without attention, --family deep), a right-to-left model, a channel model (French->English)
-and KenLM score the val and test2016 Moses 1000-best lists; each Table 2 row adds one kind of
-evidence, tuned on val with few free weights (members of one kind averaged into one feature,
-Moses' total as one feature) and 5-fold cross-validation over the val sentences (the
-cross-validated dev BLEU estimates each tuning's BLEU on unseen text), with MBR on top;
-Table 1 is standalone beam search with one model and the ensemble, and a noisy-channel
-reranking of the ensemble's own n-best lists (weights tuned on val). Every row reports BLEU,
-chrF, the difference to Moses and to the row above with paired bootstrap p-values, and the
-dev and cross-validated dev BLEU of its tuning. Stages are skipped when up to date.
+without attention, --family deep; or two cpu-strong members that differ in recipe, each the
+mean of its last 4 checkpoints, --family strong), a right-to-left model, a channel model
+(French->English) and KenLM score the val and test2016 Moses 1000-best lists; each Table 2
+row adds one kind of evidence, tuned on val with few free weights (members of one kind
+averaged into one feature, Moses' total as one feature) and 5-fold cross-validation over the
+val sentences (the cross-validated dev BLEU estimates each tuning's BLEU on unseen text), with
+MBR on top; Table 1 is standalone beam search with one model and the ensemble, and a
+noisy-channel reranking of the ensemble's own n-best lists (beam 12; 50 for --family strong,
+with a length-normalised feature; weights tuned on val) and the oracle of those lists. Every
+row reports BLEU, chrF, the difference to Moses and to the row above with paired bootstrap
+p-values, and the dev and cross-validated dev BLEU of its tuning. Stages are skipped when up
+to date.
 
     .venv/bin/python pipelines/multi30k_evidence.py --quick      # tiny models, a slice: minutes
     .venv/bin/python pipelines/multi30k_evidence.py --models DIR # DIR/{rev,rev2,rev3,r2l,channel}
     .venv/bin/python pipelines/multi30k_evidence.py              # trains the five models
     .venv/bin/python pipelines/multi30k_evidence.py --family deep --models DIR  # last round's
+    .venv/bin/python pipelines/multi30k_evidence.py --family strong --models DIR --jobs 2
     .venv/bin/python pipelines/multi30k_evidence.py --dry-run
 
 Needs the shared Moses lists and LM ($RESCORE_SHARED_DATA/multi30k-en-fr). The report lands in
 WORKDIR/report/report.{md,html,json,csv} (default WORKDIR: work/multi30k-evidence[-quick],
-work/multi30k-evidence-deep for --family deep).
+work/multi30k-evidence-deep for --family deep, work/multi30k-evidence-strong for --family
+strong).
 """
 
 from __future__ import annotations
@@ -41,6 +46,48 @@ from rescore.errors import RescoreError  # noqa: E402
 
 
 @dataclass(frozen=True)
+class Family:
+    """The members: ``direct`` en->fr models (name: (feature, training options)), averaged into
+    the ensemble; a right-to-left and a channel model; the beam of Table 1's reranked lists;
+    ``average``: score with the mean of each member's last K kept checkpoints (0: the final
+    weights); ``per_word``: a length-normalised ensemble feature beside the word count."""
+
+    kind: str  # in the rows' names: "one attentive reversed LSTM"
+    direct: dict[str, tuple[str, list[str]]]
+    r2l: tuple[str, list[str]]
+    channel: tuple[str, list[str]]
+    list_beam: int = 12
+    average: int = 0
+    per_word: bool = False
+    noun: str = "reversed LSTM"  # "one attentive reversed LSTM"
+
+    def names(self) -> tuple[str, ...]:
+        return (*self.direct, "r2l", "channel")
+
+
+# name: (feature, training options); the seeds of the models in docs/results.md
+REVERSED = {"rev": ("LSTMR0", ["--seed", "1"]), "rev2": ("LSTMR1", ["--seed", "2"]),
+            "rev3": ("LSTMR2", ["--seed", "4"])}
+# right-to-left: the source in its own order, so that the first target words written (the
+# sentence's end) sit next to the source words they translate (the reversal's argument)
+R2L = ("LSTMR2L0", ["--seed", "5", "--target-right-to-left", "--no-reverse-source"])
+CHANNEL = ("Channel0", ["--seed", "3", "--src-lang", "fr", "--tgt-lang", "en"])
+ATTENTIVE = Family("attentive", REVERSED, R2L, CHANNEL)
+DEEP_FAMILY = Family("deep", REVERSED, R2L, CHANNEL)
+# members that differ in recipe, not only in seed (issue 29): a bidirectional encoder, label
+# smoothing; the right-to-left model bidirectional; the channel model unidirectional (its
+# trie shares encoder steps between hypotheses only with a one-way encoder)
+STRONG = Family(
+    "cpu-strong", {"rev": ("LSTMR0", ["--seed", "1", "--bidirectional"]),
+                   "rev2": ("LSTMR1", ["--seed", "2", "--label-smoothing", "0.1"])},
+    ("LSTMR2L0", [*R2L[1], "--bidirectional"]), CHANNEL, list_beam=50, average=4,
+    per_word=True, noun="LSTM")
+ENSEMBLE = "LSTMEnsemble0"
+PER_WORD = "PerWord" + ENSEMBLE
+KENLM = "KenLM0"
+
+
+@dataclass(frozen=True)
 class Mode:
     preset: str
     train_pairs: int | None
@@ -49,7 +96,7 @@ class Mode:
     mert_restarts: int
     mira_passes: int
     top: int  # MBR evidence
-    kind: str = "attentive"  # in the rows' names: "one attentive reversed LSTM"
+    family: Family = ATTENTIVE
     train_extra: tuple[str, ...] = ()  # rescore-train options beside the preset
     folds: int = 5  # rescore-tune --folds: k-fold cross-validation over the val sentences
 
@@ -59,26 +106,24 @@ QUICK = Mode("cpu-tiny", train_pairs=10000, sentences=60, epochs=1.0, mert_resta
 FULL = Mode("cpu-attention", train_pairs=None, sentences=None, epochs=None, mert_restarts=10,
             mira_passes=15, top=100)
 DEEP = Mode("cpu-deep", train_pairs=None, sentences=None, epochs=None, mert_restarts=10,
-            mira_passes=15, top=100, kind="deep")
-
-# name: (feature, training options); the seeds of the models in docs/results.md
-REVERSED = {"rev": ("LSTMR0", ["--seed", "1"]), "rev2": ("LSTMR1", ["--seed", "2"]),
-            "rev3": ("LSTMR2", ["--seed", "4"])}
-# right-to-left: the source in its own order, so that the first target words written (the
-# sentence's end) sit next to the source words they translate (the reversal's argument)
-R2L = ("LSTMR2L0", ["--seed", "5", "--target-right-to-left", "--no-reverse-source"])
-CHANNEL = ("Channel0", ["--seed", "3", "--src-lang", "fr", "--tgt-lang", "en"])
-ENSEMBLE = "LSTMEnsemble0"
-KENLM = "KenLM0"
-MODEL_NAMES = (*REVERSED, "r2l", "channel")
+            mira_passes=15, top=100, family=DEEP_FAMILY)
+STRONG_MODE = Mode("cpu-strong", train_pairs=None, sentences=None, epochs=12.0,
+                   mert_restarts=10, mira_passes=15, top=100, family=STRONG,
+                   train_extra=("--keep-checkpoints", "4"))
+# 2 epochs: four half-epoch validations, each a kept checkpoint to average
+QUICK_STRONG = Mode("cpu-tiny", train_pairs=10000, sentences=60, epochs=2.0, mert_restarts=2,
+                    mira_passes=5, top=20, family=STRONG, folds=3,
+                    train_extra=("--attention", "dot", "--optimizer", "adam", "--lr", "0.002",
+                                 "--keep-checkpoints", "4"))
 
 
 def train_stages(work: Path, data: Path, mode: Mode) -> list[Stage]:
     """The five models, each trained by rescore-train on the (sliced) data."""
     stages = []
-    directions = {name: ("en", "fr", opts) for name, (_, opts) in REVERSED.items()}
-    directions["r2l"] = ("en", "fr", R2L[1])
-    directions["channel"] = ("fr", "en", CHANNEL[1])
+    family = mode.family
+    directions = {name: ("en", "fr", opts) for name, (_, opts) in family.direct.items()}
+    directions["r2l"] = ("en", "fr", family.r2l[1])
+    directions["channel"] = ("fr", "en", family.channel[1])
     for name, (src, tgt, opts) in directions.items():
         args: list[str | Path] = [
             "--preset", mode.preset, "--src-train", data / f"train.{src}.gz", "--tgt-train",
@@ -92,78 +137,108 @@ def train_stages(work: Path, data: Path, mode: Mode) -> list[Stage]:
     return stages
 
 
+def average_stages(work: Path, dirs: dict[str, Path], k: int,
+                   needs: Callable[..., tuple[list[Path], list[str]]]) -> list[Stage]:
+    """Each member's last ``k`` kept checkpoints averaged into work/averaged/NAME (the model
+    every later stage reads); ``dirs`` is updated to point there."""
+    stages = []
+    for name in list(dirs):
+        out = work / "averaged" / name
+        reads, waits = needs(name)
+        stages.append(Stage(
+            f"average-{name}", [*st.cli("model"), "average", str(dirs[name]), "--last", str(k),
+                                "--output", str(out)], [out], reads, ["data", *waits],
+            description=f"average the last {k} checkpoints of {name}"))
+        dirs[name] = out
+    return stages
+
+
 def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline:
     data = work / "data"
+    family = mode.family
+    names = family.names()
     stages = [st.data_stage(shared, data, train_pairs=mode.train_pairs,
                             sentences=mode.sentences,
                             inputs=[shared / "train.en.gz", shared / "nbest/val.1000best.gz"])]
     if models is None:
         stages += train_stages(work, data, mode)
-        dirs = {name: work / "models" / name for name in MODEL_NAMES}
+        dirs = {name: work / "models" / name for name in names}
         model_inputs: list[Path] = []
     else:
-        dirs = {name: models / name for name in MODEL_NAMES}
+        dirs = {name: models / name for name in names}
         model_inputs = list(dirs.values())
     st.check_models(model_inputs)
+    trained = dict(dirs)
 
-    def needs(*names: str) -> tuple[list[Path], list[str]]:
+    def trained_by(*names: str) -> tuple[list[Path], list[str]]:
         """The model folders a stage reads (inputs: a changed model reruns only the stages
         that read it) and the training stages it waits for."""
         if models is None:
             return [], [f"train-{name}" for name in names]
         return [dirs[name] for name in names], []
 
+    needs = trained_by
+    if family.average:
+        stages += average_stages(work, dirs, family.average, trained_by)
+
+        def needs(*names: str) -> tuple[list[Path], list[str]]:
+            return [], [f"average-{name}" for name in names]
+
     lm = shared / "lm" / "train.fr.5g.arpa.gz"
 
     # scoring: one stage per kind of evidence, so the report of timings says which dominates
     scored: dict[str, Path] = {}
-    reversed_feats = [(feat, dirs[name]) for name, (feat, _) in REVERSED.items()]
+    reversed_feats = [(feat, dirs[name]) for name, (feat, _) in family.direct.items()]
+    r2l, channel_feat = family.r2l[0], family.channel[0]
     for split in ("val", "test2016"):
         direct, channel, kenlm = (work / "scored" / f"{split}.{k}.nbest.gz"
                                   for k in ("direct", "channel", "kenlm"))
         scored[split] = work / "scored" / f"{split}.all.nbest.gz"
         source = data / f"{split}.en"
-        reads, waits = needs(*REVERSED)
+        reads, waits = needs(*family.direct)
         stages.append(st.score_stage(
             f"direct-{split}", data / f"nbest/{split}.1000best.gz", source, reversed_feats,
             direct, ensemble=[f for f, _ in reversed_feats], inputs=reads,
+            extra=["--per-word", ENSEMBLE] if family.per_word else [],
             after=["data", *waits]))
         reads, waits = needs("channel")
         stages.append(st.score_stage(
             f"channel-{split}", direct, source, [], channel,
-            channel_models=[(CHANNEL[0], dirs["channel"])], inputs=reads,
+            channel_models=[(channel_feat, dirs["channel"])], inputs=reads,
             after=[*waits, f"direct-{split}"]))
         stages.append(st.score_stage(f"kenlm-{split}", channel, source, [], kenlm, lms=[lm],
                                      inputs=[lm], after=[f"channel-{split}"]))
         reads, waits = needs("r2l")
         stages.append(st.score_stage(
-            f"r2l-{split}", kenlm, source, [(R2L[0], dirs["r2l"])], scored[split],
+            f"r2l-{split}", kenlm, source, [(r2l, dirs["r2l"])], scored[split],
             inputs=reads, after=[*waits, f"kenlm-{split}"]))
 
-    single = REVERSED["rev"][0]
-    labels = {single: f"one {mode.kind} reversed LSTM",
-              ENSEMBLE: f"ensemble of 3 {mode.kind} reversed LSTMs"}
+    single = family.direct["rev"][0]
+    labels = {single: f"one {family.kind} {family.noun}",
+              ENSEMBLE: f"ensemble of {len(family.direct)} {family.kind} {family.noun}s"}
     folds = ["--folds", str(mode.folds)]
     tunings = {key: ([*args, *folds], label)
                for key, (args, label) in st.grid_tunings(labels).items()}
+    per_word = " and the ensemble per word" if family.per_word else ""
     one = ["--method", "mert", "--baseline-as-one-feature", "--restarts",
            str(mode.mert_restarts), *folds, "--tune-features"]
-    everything = [st.MOSES_FEATURES, ENSEMBLE, R2L[0], CHANNEL[0], KENLM]
+    everything = [st.MOSES_FEATURES, ENSEMBLE, r2l, channel_feat, KENLM,
+                  *([PER_WORD] if family.per_word else [])]
     tunings |= {
-        "r2l": ([*one, f"{ENSEMBLE},{R2L[0]}"],
+        "r2l": ([*one, f"{ENSEMBLE},{r2l}"],
                 "+ right-to-left LSTM (Moses total as one feature, MERT on val)"),
-        "channel": ([*one, f"{ENSEMBLE},{R2L[0]},{CHANNEL[0]}"],
+        "channel": ([*one, f"{ENSEMBLE},{r2l},{channel_feat}"],
                     "+ channel model (Moses total as one feature, MERT on val)"),
         # the KenLM row first with the tuning of the rows above (its "vs above" is then
         # what KenLM adds), then the other two tunings of all features
         "all-one": ([*one, ",".join(everything[1:])],
-                    "+ KenLM, Moses total as one feature, MERT on val"),
+                    f"+ KenLM{per_word}, Moses total as one feature, MERT on val"),
         "all-mert": (["--method", "mert", "--restarts", str(mode.mert_restarts), *folds,
                       "--tune-features", ",".join(everything)],
-                     "+ KenLM, all features, MERT on val"),
+                     f"+ KenLM{per_word}, all features, MERT on val"),
         "all-mira": (["--method", "mira", "--iterations", str(mode.mira_passes), *folds,
                       "--tune-features", ",".join(everything)],
-                     "+ KenLM, all features, batch MIRA on val")}
+                     f"+ KenLM{per_word}, all features, batch MIRA on val")}
     init = data / "moses.ini.tuned"
     after_val, after_test = ["r2l-val"], ["r2l-test2016"]
     table2 = st.tuned_rows(scored["val"], scored["test2016"], data / "val.fr", init, tunings,
@@ -195,14 +270,17 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
     table1 = standalone_rows(work, data, dirs, needs, mode)
     stages += table2.stages + table1.stages
 
+    averaged = (f", each the mean of its last {family.average} checkpoints" if family.average
+                else "")
     spec = {"ref": str(data / "test2016.fr"), "versus_above": True,
             "baseline": {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")},
-            "tables": [{"title": f"Table 1: standalone translation ({mode.kind} reversed "
-                                 "LSTMs)", "systems": table1.systems},
+            "tables": [{"title": f"Table 1: standalone translation ({family.kind} "
+                                 f"{family.noun}s{averaged})",
+                        "systems": table1.systems},
                        {"title": "Table 2: rescoring Moses' 1000-best lists with more evidence",
                         "systems": table2.systems}],
             "oracle": str(oracle_json),
-            "models": [{"name": name, "dir": str(d)} for name, d in dirs.items()]}
+            "models": [{"name": name, "dir": str(d)} for name, d in trained.items()]}
     stages.append(st.report_stage(work, spec, model_inputs,
                                   [s.name for s in stages]))
     return Pipeline(work, stages)
@@ -210,51 +288,61 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
 
 def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
                     needs: Callable[..., tuple[list[Path], list[str]]], mode: Mode) -> st.Rows:
-    """Table 1: the deep ensemble's beam search (beam 1 and 12), then noisy-channel reranking
-    of its own 12-best lists: direct (the ensemble's mean), channel and length, tuned on val
-    by MERT from the beam's own ranking (and once more with the right-to-left model)."""
+    """Table 1: the ensemble's beam search (beam 1 and 12), then noisy-channel reranking of its
+    own n-best lists (the family's list beam): direct (the ensemble's mean), channel and
+    length (and the ensemble per word), tuned on val by MERT from the beam's own ranking (and
+    once more with the right-to-left model); the oracle of those lists."""
     rows = st.Rows()
-    ensemble = [dirs[name] for name in REVERSED]
-    label = f"ensemble of 3 {mode.kind} reversed LSTMs, beam {{}}"
-    reads, waits = needs(*REVERSED)
+    family = mode.family
+    ensemble = [dirs[name] for name in family.direct]
+    label = f"ensemble of {len(ensemble)} {family.kind} {family.noun}s, beam {{}}"
+    reads, waits = needs(*family.direct)
     one_reads, one_waits = needs("rev")
     for beam in (1, 12):  # one model alone
         out = work / "translate" / f"test2016-one-b{beam}.txt"
         rows.add(st.translate_stage(f"translate-one-b{beam}", data / "test2016.en", out,
                                     [dirs["rev"]], beam, inputs=one_reads,
                                     after=["data", *one_waits]),
-                 f"one {mode.kind} reversed LSTM, beam {beam}", out)
-    out = work / "translate" / "test2016-b1.txt"
-    rows.add(st.translate_stage("translate-b1", data / "test2016.en", out, ensemble, 1,
-                                inputs=reads, after=["data", *waits]), label.format(1), out)
+                 f"one {family.kind} {family.noun}, beam {beam}", out)
+    list_beam = family.list_beam
+    for beam in sorted({1, 12} - {list_beam}):
+        out = work / "translate" / f"test2016-b{beam}.txt"
+        rows.add(st.translate_stage(f"translate-b{beam}", data / "test2016.en", out, ensemble,
+                                    beam, inputs=reads, after=["data", *waits]),
+                 label.format(beam), out)
     members = [f"LSTM{i}" for i in range(len(ensemble))]
+    r2l, channel = family.r2l[0], family.channel[0]
     lists: dict[str, Path] = {}
-    for split in ("val", "test2016"):  # beam 12: the 1-best and the 12-best lists
-        nbest = work / "translate" / f"{split}-b12.nbest.gz"
-        out = work / "translate" / f"{split}-b12.txt"
+    for split in ("val", "test2016"):  # the 1-best and the n-best lists of the list beam
+        nbest = work / "translate" / f"{split}-b{list_beam}.nbest.gz"
+        out = work / "translate" / f"{split}-b{list_beam}.txt"
         search = st.translate_stage(
-            f"translate-b12-{split}", data / f"{split}.en", out, ensemble, 12,
+            f"translate-b{list_beam}-{split}", data / f"{split}.en", out, ensemble, list_beam,
             extra=["--output-nbest", str(nbest)], inputs=reads, after=["data", *waits])
         search.outputs.append(nbest)
         if split == "test2016":
-            rows.add(search, label.format(12), out)
+            rows.add(search, label.format(list_beam), out)
         else:
             rows.stages.append(search)
-        lists[split] = work / "translate" / f"{split}-b12.scored.nbest.gz"
+        lists[split] = work / "translate" / f"{split}-b{list_beam}.scored.nbest.gz"
         other, other_waits = needs("r2l", "channel")
         rows.stages.append(st.score_stage(
             f"channel-nbest-{split}", nbest, data / f"{split}.en",
-            [(R2L[0], dirs["r2l"])], lists[split], ensemble=members,
-            channel_models=[(CHANNEL[0], dirs["channel"])], extra=["--word-count"],
-            inputs=other, after=[f"translate-b12-{split}", *other_waits]))
+            [(r2l, dirs["r2l"])], lists[split], ensemble=members,
+            channel_models=[(channel, dirs["channel"])],
+            extra=["--word-count", *(["--per-word", ENSEMBLE] if family.per_word else [])],
+            inputs=other, after=[f"translate-b{list_beam}-{split}", *other_waits]))
     init = work / "tune" / "beam-init.json"
     init_text = json.dumps({ENSEMBLE: [1.0]}) + "\n"  # the beam's own ranking
     cache = work / "tune" / "beam-val.features.parquet"
-    for key, feats, label in (
-            ("nc", [ENSEMBLE, CHANNEL[0], "WordCount0"],
-             "beam 12 + noisy-channel reranking (direct, channel, length; MERT on val)"),
-            ("nc-r2l", [ENSEMBLE, R2L[0], CHANNEL[0], "WordCount0"],
-             "beam 12 + noisy-channel reranking with the right-to-left LSTM")):
+    length = [PER_WORD] if family.per_word else []
+    per_word = ", per word" if family.per_word else ""
+    for key, feats, text in (
+            ("nc", [ENSEMBLE, channel, "WordCount0", *length],
+             f"beam {list_beam} + noisy-channel reranking (direct, channel, length{per_word}; "
+             "MERT on val)"),
+            ("nc-r2l", [ENSEMBLE, r2l, channel, "WordCount0", *length],
+             f"beam {list_beam} + noisy-channel reranking with the right-to-left LSTM")):
         weights = work / "tune" / f"beam-{key}.json"
         rows.stages.append(st.tune_stage(
             f"tune-beam-{key}", lists["val"], data / "val.fr", init,
@@ -265,7 +353,12 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
         out = work / "rerank" / f"beam-{key}.1best"
         rows.add(st.rerank_stage(f"rerank-beam-{key}", lists["test2016"], out, weights=weights,
                                  after=["channel-nbest-test2016", f"tune-beam-{key}"]),
-                 label, out, weights)
+                 text, out, weights)
+    oracle, _ = st.oracle_stage(work / "translate" / f"test2016-b{list_beam}.nbest.gz",
+                                data / "test2016.fr", work / "oracle" / f"beam{list_beam}.oracle",
+                                after=[f"translate-b{list_beam}-test2016"],
+                                name=f"oracle-beam{list_beam}")
+    rows.add(oracle, f"oracle of the ensemble's {list_beam}-best lists", oracle.outputs[0])
     return rows
 
 
@@ -274,18 +367,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny models (cpu-tiny with dot "
                         "attention, 1 epoch) on 10k pairs, 60 val/test sentences: the "
                         "machinery in minutes")
-    parser.add_argument("--family", choices=("attention", "deep"), default="attention",
-                        help="attention: cpu-attention models (this round's); deep: the last "
-                        "round's cpu-deep models without attention (4 x 256)")
+    parser.add_argument("--family", choices=("attention", "deep", "strong"),
+                        default="attention",
+                        help="attention: cpu-attention models; deep: cpu-deep models without "
+                        "attention (4 x 256); strong: cpu-strong members that differ in recipe "
+                        "(rev: bidirectional encoder; rev2: label smoothing 0.1; r2l: "
+                        "bidirectional; channel), 12 epochs, each scored as the mean of its last "
+                        "4 checkpoints, Table 1's lists at beam 50 with a per-word feature")
     options.add_common(parser, "work/multi30k-evidence (or work/multi30k-evidence-quick)")
-    options.add_models(parser, ",".join(MODEL_NAMES))
+    options.add_models(parser, "rev,rev2,rev3,r2l,channel (strong: rev,rev2,r2l,channel)")
     options.add_overrides(parser)
     args = parser.parse_args()
-    mode = options.with_overrides(
-        QUICK if args.quick else (DEEP if args.family == "deep" else FULL), args)
-    work = options.workdir(args, "multi30k-evidence-quick" if args.quick else
-                           "multi30k-evidence-deep" if args.family == "deep" else
-                           "multi30k-evidence")
+    modes = {"attention": (FULL, QUICK), "deep": (DEEP, QUICK), "strong": (STRONG_MODE,
+                                                                        QUICK_STRONG)}
+    mode = options.with_overrides(modes[args.family][args.quick], args)
+    suffix = "" if args.family == "attention" else f"-{args.family}"
+    work = options.workdir(args, f"multi30k-evidence{suffix}{'-quick' if args.quick else ''}")
     shared = multi30k_dir()
     options.use_threads(args)
 

@@ -154,11 +154,11 @@ def mbr_stage(name: str, nbest: Path, weights: Path, scale_report: Path, out: Pa
                  description="minimum Bayes risk over the list")
 
 
-def oracle_stage(nbest: Path, ref: Path, out: Path, *,
-                 after: Sequence[str] = ()) -> tuple[Stage, Path]:
+def oracle_stage(nbest: Path, ref: Path, out: Path, *, after: Sequence[str] = (),
+                 name: str = "oracle") -> tuple[Stage, Path]:
     """``rescore-oracle``: the oracle 1-best ``out`` and its figures (``out.json``)."""
     report = out.with_name(out.name + ".json")
-    return Stage("oracle", [*cli("oracle"), "--nbest", str(nbest), "--ref", str(ref),
+    return Stage(name, [*cli("oracle"), "--nbest", str(nbest), "--ref", str(ref),
                             "--output", str(out), "--report", str(report)],
                  [out, report], after=list(after)), report
 

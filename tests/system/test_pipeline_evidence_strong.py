@@ -1,0 +1,66 @@
+"""The "more evidence" pipeline with --family strong, on a tiny slice and two jobs: members
+that differ in recipe, each scored as the mean of its last checkpoints; Table 1's lists at
+beam 50 with a per-word feature and their oracle; a rerun does no work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rescore.nbest import read_nbest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_pipeline(work: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "pipelines/multi30k_evidence.py"), "--quick", "--family",
+         "strong", "--train-pairs", "300", "--sentences", "8", "--epochs", "2", "--jobs", "2",
+         "--workdir", str(work), *map(str, extra)], capture_output=True, text=True,
+        check=False, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def work(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("strong")
+    result = run_pipeline(root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def test_members_differ_in_recipe_and_are_averaged(work: Path) -> None:
+    def config(name: str) -> dict[str, dict[str, object]]:
+        return json.loads((work / "models" / name / "config.json").read_text())
+
+    assert config("rev")["model"]["bidirectional"] and config("r2l")["model"]["bidirectional"]
+    assert config("rev2")["train"]["label_smoothing"] == 0.1
+    assert not config("channel")["model"]["bidirectional"]
+    for name in ("rev", "rev2", "r2l", "channel"):
+        weights = json.loads((work / "averaged" / name / "config.json").read_text())["weights"]
+        assert len(weights["from"]["checkpoints"]) == 4, name
+
+
+def test_lists_carry_the_per_word_feature_and_table_1_its_oracle(work: Path) -> None:
+    block = next(iter(read_nbest(work / "scored/test2016.all.nbest.gz")))
+    assert block.schema.names[-7:] == ("LSTMR0", "LSTMR1", "LSTMEnsemble0",
+                                       "PerWordLSTMEnsemble0", "Channel0", "KenLM0", "LSTMR2L0")
+    lengths = [len(h.split()) + 1 for h in block.hypotheses]
+    assert block.feature("PerWordLSTMEnsemble0")[:, 0] * lengths == pytest.approx(
+        block.feature("LSTMEnsemble0")[:, 0], abs=1e-3)
+    sizes = [len(b) for b in read_nbest(work / "translate/test2016-b50.scored.nbest.gz")]
+    assert max(sizes) > 12 and max(sizes) <= 50
+    data = json.loads((work / "report/report.json").read_text())
+    table1 = {row["system"]: row for row in data["tables"][0]["systems"]}
+    oracle = table1["oracle of the ensemble's 50-best lists"]
+    assert oracle["BLEU"] >= table1["ensemble of 2 cpu-strong LSTMs, beam 50"]["BLEU"]
+    assert any(name.startswith("beam 50 + noisy-channel reranking") for name in table1)
+
+
+def test_rerun_does_no_work(work: Path) -> None:
+    result = run_pipeline(work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[run ]" not in result.stderr
