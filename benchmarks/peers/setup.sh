@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 VENV=${ONMT_VENV:-work/peers/onmt-venv}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$(dirname "$VENV")"
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# a venv left without pip (its creation interrupted) is made again
+"$VENV/bin/python" -m pip --version > /dev/null 2>&1 || "$PYTHON" -m venv --clear "$VENV"
 log="$VENV/setup.log"
 : > "$log"
 pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
