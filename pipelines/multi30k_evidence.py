@@ -60,6 +60,7 @@ class Family:
     average: int = 0
     per_word: bool = False
     noun: str = "reversed LSTM"  # "one attentive reversed LSTM"
+    table1_lm: bool = False  # a Table 1 row that adds the 5-gram LM of the training French
 
     def names(self) -> tuple[str, ...]:
         return (*self.direct, "r2l", "channel")
@@ -81,7 +82,7 @@ STRONG = Family(
     "cpu-strong", {"rev": ("LSTMR0", ["--seed", "1", "--bidirectional"]),
                    "rev2": ("LSTMR1", ["--seed", "2", "--label-smoothing", "0.1"])},
     ("LSTMR2L0", [*R2L[1], "--bidirectional"]), CHANNEL, list_beam=50, average=4,
-    per_word=True, noun="LSTM")
+    per_word=True, noun="LSTM", table1_lm=True)
 ENSEMBLE = "LSTMEnsemble0"
 PER_WORD = "PerWord" + ENSEMBLE
 KENLM = "KenLM0"
@@ -267,7 +268,7 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
                                           work / "oracle" / "test2016.oracle", after=["data"])
     table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
 
-    table1 = standalone_rows(work, data, dirs, needs, mode)
+    table1 = standalone_rows(work, data, dirs, needs, mode, lm)
     stages += table2.stages + table1.stages
 
     averaged = (f", each the mean of its last {family.average} checkpoints" if family.average
@@ -287,11 +288,14 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
 
 
 def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
-                    needs: Callable[..., tuple[list[Path], list[str]]], mode: Mode) -> st.Rows:
+                    needs: Callable[..., tuple[list[Path], list[str]]], mode: Mode,
+                    lm: Path) -> st.Rows:
     """Table 1: the ensemble's beam search (beam 1 and 12), then noisy-channel reranking of its
     own n-best lists (the family's list beam): direct (the ensemble's mean), channel and
     length (and the ensemble per word), tuned on val by MERT from the beam's own ranking (and
-    once more with the right-to-left model); the oracle of those lists."""
+    once more with the right-to-left model, and with the 5-gram LM of the training French
+    for families with ``table1_lm``: a model of the same training data, not Moses' output);
+    the oracle of those lists."""
     rows = st.Rows()
     family = mode.family
     ensemble = [dirs[name] for name in family.direct]
@@ -330,19 +334,26 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
             f"channel-nbest-{split}", nbest, data / f"{split}.en",
             [(r2l, dirs["r2l"])], lists[split], ensemble=members,
             channel_models=[(channel, dirs["channel"])],
+            lms=[lm] if family.table1_lm else [],
             extra=["--word-count", *(["--per-word", ENSEMBLE] if family.per_word else [])],
-            inputs=other, after=[f"translate-b{list_beam}-{split}", *other_waits]))
+            inputs=[*other, *([lm] if family.table1_lm else [])],
+            after=[f"translate-b{list_beam}-{split}", *other_waits]))
     init = work / "tune" / "beam-init.json"
     init_text = json.dumps({ENSEMBLE: [1.0]}) + "\n"  # the beam's own ranking
     cache = work / "tune" / "beam-val.features.parquet"
     length = [PER_WORD] if family.per_word else []
     per_word = ", per word" if family.per_word else ""
-    for key, feats, text in (
+    rerankings = [
             ("nc", [ENSEMBLE, channel, "WordCount0", *length],
              f"beam {list_beam} + noisy-channel reranking (direct, channel, length{per_word}; "
              "MERT on val)"),
             ("nc-r2l", [ENSEMBLE, r2l, channel, "WordCount0", *length],
-             f"beam {list_beam} + noisy-channel reranking with the right-to-left LSTM")):
+             f"beam {list_beam} + noisy-channel reranking with the right-to-left LSTM")]
+    if family.table1_lm:
+        rerankings.append(("nc-r2l-lm", [ENSEMBLE, r2l, channel, "WordCount0", *length, KENLM],
+                           f"beam {list_beam} + noisy-channel reranking with the right-to-left "
+                           "LSTM and a 5-gram LM of the training French"))
+    for key, feats, text in rerankings:
         weights = work / "tune" / f"beam-{key}.json"
         rows.stages.append(st.tune_stage(
             f"tune-beam-{key}", lists["val"], data / "val.fr", init,
