@@ -323,7 +323,7 @@ class Pipeline:
                         continue
                     argv, log = self._start(d)
                     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                               env=_stage_env())
                     running[stage.name] = (process, d, log, time.perf_counter())
                 if failure and not running:
                     raise failure
@@ -421,7 +421,7 @@ class Pipeline:
                 code = _run_python(argv[1:], out)
             else:
                 code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False,
-                                      env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+                                      env=_stage_env()).returncode
         self._finish(d, code, time.perf_counter() - start, echo)
 
     def _finish(self, d: Decision, code: int, seconds: float, echo: bool) -> None:
@@ -440,6 +440,12 @@ class Pipeline:
         self._write_record(stage, "done", seconds)
         if echo:
             logger.info("       %s done in %.1f s", stage.name, seconds)
+
+
+def _stage_env() -> dict[str, str]:
+    """The environment of a stage run as a process: this one's, output unbuffered (its log
+    fills as it runs)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 def _run_python(args: list[str], out: IO[str]) -> int:

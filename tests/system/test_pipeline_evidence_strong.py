@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rescore.nbest import read_nbest
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.system import test_pipeline_evidence as evidence
 
 
 def run_pipeline(work: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "pipelines/multi30k_evidence.py"), "--quick", "--family",
-         "strong", "--train-pairs", "300", "--sentences", "8", "--epochs", "2", "--jobs", "2",
-         "--workdir", str(work), *map(str, extra)], capture_output=True, text=True,
-        check=False, timeout=900)
+    """The attention family's quick run (tests/system/test_pipeline_evidence.py) with the
+    strong family, 2 epochs (four checkpoints to average) and two jobs."""
+    return evidence.run_pipeline(work, "--family", "strong", "--epochs", "2", "--jobs", "2",
+                                 *extra)
 
 
 @pytest.fixture(scope="module")
