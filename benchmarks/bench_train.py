@@ -8,8 +8,15 @@ x3 for forward + backward. Real Multi30k batches (length-bucketed, as in trainin
 
     .venv/bin/python benchmarks/bench_train.py [--threads 2] [--device cpu|cuda]
     python benchmarks/bench_train.py --device cuda --paper-vocab 160000,80000 --paper-steps 20
+    .venv/bin/python benchmarks/bench_train.py --precision-ratio [--threads 1]
 
-Writes benchmarks/results/train-DEVICE.json and prints a Markdown table.
+Writes benchmarks/results/train-DEVICE.json and prints a Markdown table. ``--precision-ratio``
+instead times cpu-strong's update (2 x 256, dot attention, Adam) in fp32 against bf16
+autocast (``rescore-train --precision bf16``) on the CPU: two trainers from the same seed,
+rounds of the same batches alternating between them, the ratio of their words/s per round
+(median and range), and the loss of each after the last round; it writes
+benchmarks/results/train-precision-cpu.json. Meaningful on a CPU with native bf16 (AVX-512
+BF16 or AMX), where rescore-train allows bf16.
 """
 
 from __future__ import annotations
@@ -121,6 +128,52 @@ def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Pat
             "fraction_of_peak": round(t.flops / t.seconds / peak, 3)}
 
 
+def precision_ratio(threads: int, rounds: int, steps: int) -> dict[str, object]:
+    """cpu-strong's update in fp32 and in bf16 autocast, alternating rounds of ``steps``
+    updates on the same batches; words/s of each and their ratio per round."""
+    import statistics
+
+    from rescore.scoring import cpu_has_bf16
+
+    preset = PRESETS["cpu-strong"]
+    d = multi30k_dir()
+    device = torch.device("cpu")
+    trainers: dict[str, Trainer] = {}
+    with tempfile.TemporaryDirectory() as work:
+        data = prepare_data(data_files(Path(work)), d / "train.en.gz", d / "train.fr.gz",
+                            None, None, preset.model.src_vocab_size,
+                            preset.model.tgt_vocab_size, "none", "en", "fr",
+                            preset.train.max_len)
+        for precision in ("fp32", "bf16"):
+            torch.manual_seed(0)
+            trainers[precision] = Trainer(Seq2Seq(preset.model), data.train, None,
+                                          preset.train, Path(work), device, {},
+                                          progress_bar=False, precision=precision)
+        words: dict[str, list[float]] = {p: [] for p in trainers}
+        losses: dict[str, float] = {}
+        for r in range(rounds + 1):  # round 0 warms both up and is not counted
+            batches = [data.train.batch(trainers["fp32"].batch_indices(r * steps + i))
+                       for i in range(steps)]
+            for precision, trainer in trainers.items():
+                start = time.perf_counter()
+                for batch in batches:
+                    loss, _ = trainer.train_step(batch)
+                seconds = time.perf_counter() - start
+                if r:
+                    words[precision].append(sum(b.tgt_tokens for b in batches) / seconds)
+                losses[precision] = loss / (batches[-1].tgt_tokens / batches[-1].size)
+    ratios = [b / f for f, b in zip(words["fp32"], words["bf16"], strict=True)]
+    return {"model": "cpu-strong (2 x 256, dot attention, Adam, batch 64)",
+            "threads": threads, "rounds": rounds, "updates_per_round": steps,
+            "cpu_has_native_bf16": cpu_has_bf16(),
+            "fp32_tgt_words_per_s": round(statistics.median(words["fp32"])),
+            "bf16_tgt_words_per_s": round(statistics.median(words["bf16"])),
+            "ratio_bf16_over_fp32_median": round(statistics.median(ratios), 3),
+            "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
+            "last_loss_per_token_fp32": round(losses["fp32"], 4),
+            "last_loss_per_token_bf16": round(losses["bf16"], 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -130,8 +183,19 @@ def main() -> None:
     parser.add_argument("--paper-vocab", default="8000,8000", metavar="SRC,TGT",
                         help="vocabularies of the sutskever2014 shapes (the paper's "
                         "160000,80000 need a GPU)")
+    parser.add_argument("--precision-ratio", action="store_true",
+                        help="time cpu-strong's update in fp32 against bf16 autocast (CPU)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="--precision-ratio: timed rounds per precision")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.precision_ratio:
+        result = precision_ratio(args.threads, args.rounds, args.steps)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "train-precision-cpu.json").write_text(json.dumps(result, indent=2) + "\n")
+        for key, value in result.items():
+            print(f"{key}: {value}")
+        return
     device = torch.device(args.device)
     # the peak of the precision training runs in: bf16 autocast on a GPU, fp32 on the CPU
     peak_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

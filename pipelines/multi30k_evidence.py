@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -388,10 +388,17 @@ def main() -> None:
     options.add_common(parser, "work/multi30k-evidence (or work/multi30k-evidence-quick)")
     options.add_models(parser, "rev,rev2,rev3,r2l,channel (strong: rev,rev2,r2l,channel)")
     options.add_overrides(parser)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                        help="the members' training precision (rescore-train --precision; "
+                        "bf16: autocast on a GPU or on a CPU with native bf16, AVX-512 BF16 or "
+                        "AMX, where it trains about 1.3x faster than fp32); default: "
+                        "rescore-train's")
     args = parser.parse_args()
     modes = {"attention": (FULL, QUICK), "deep": (DEEP, QUICK), "strong": (STRONG_MODE,
                                                                         QUICK_STRONG)}
     mode = options.with_overrides(modes[args.family][args.quick], args)
+    if args.precision:
+        mode = replace(mode, train_extra=(*mode.train_extra, "--precision", args.precision))
     suffix = "" if args.family == "attention" else f"-{args.family}"
     work = options.workdir(args, f"multi30k-evidence{suffix}{'-quick' if args.quick else ''}")
     shared = multi30k_dir()

@@ -12,7 +12,9 @@ Figures, each rescore / peer (a ratio above 1 means rescore is ahead, memory: be
 1. training: wall clock of the whole command for the same number of updates (start-up, data
    reading and vocabularies included), target words/s over it, and validation perplexity per
    token (</s> included, the same vocabulary) after those updates, each measured afterwards by
-   its own toolkit's gold scoring of val (not timed);
+   its own toolkit's gold scoring of val (not timed); on a CPU with native bf16 (AVX-512 BF16
+   or AMX) rescore trains a second time under bf16 autocast (`--precision bf16`; the peer has
+   no bf16 training on the CPU), reported on its own row against the peer's fp32 run;
 2. scoring the first --nbest-sentences sentences of the test2016 1000-best list: entries/s of
    the whole command (rescore-nbest's prefix trie; the peer's `onmt_translate -tgt` with beam
    1 and a one-step output, its gold score being the natural-log probability of the whole
@@ -47,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from rescore.scoring import cpu_has_bf16  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
@@ -140,15 +143,19 @@ def prepare(work: Path, data: Path, args: argparse.Namespace) -> Inputs:
 
 # -- rescore -------------------------------------------------------------------------------
 
-def rescore_train(work: Path, inputs: Inputs, updates: int) -> Run:
-    out = work / "rescore-model"
+def rescore_train(work: Path, inputs: Inputs, updates: int, precision: str = "fp32") -> Run:
+    """``rescore-train`` for ``updates`` updates; ``precision`` bf16: the same under bf16
+    autocast (a CPU with native bf16), in its own model directory."""
+    suffix = "" if precision == "fp32" else f"-{precision}"
+    out = work / f"rescore-model{suffix}"
     if out.exists():
         import shutil
         shutil.rmtree(out)
     return timed([BIN / "rescore-train", "--preset", "cpu-attention", "--src-train",
                   inputs.train[0], "--tgt-train", inputs.train[1], "--optimizer", "sgd",
                   "--lr", "0.7", "--batch-size", "64", "--dropout", "0.2", "--max-steps",
-                  str(updates), "--threads", "1", "--output", out], work / "rescore-train.log")
+                  str(updates), "--threads", "1", "--precision", precision, "--output", out],
+                 work / f"rescore-train{suffix}.log")
 
 
 def gold_nbest(work: Path, name: str, src: Path, tgt: Path) -> Path:
@@ -158,14 +165,13 @@ def gold_nbest(work: Path, name: str, src: Path, tgt: Path) -> Path:
                  [f"{i} ||| {r} ||| F0= 0 ||| 0" for i, r in enumerate(refs)])
 
 
-def rescore_ppl(work: Path, inputs: Inputs) -> float:
+def rescore_ppl(work: Path, inputs: Inputs, model: str = "rescore-model") -> float:
     """Validation perplexity per token (</s> included): rescore-nbest's LSTM0 of each
-    reference, summed."""
+    reference (in fp32), summed."""
     nbest = gold_nbest(work, "val", *inputs.valid)
-    out = work / "rescore-val.scored"
+    out = work / f"{model}-val.scored"
     timed([BIN / "rescore-nbest", "--nbest", nbest, "--source", inputs.valid[0], "--model",
-           work / "rescore-model", "--threads", "1", "--output-nbest", out],
-          work / "rescore-val.log")
+           work / model, "--threads", "1", "--output-nbest", out], work / f"{model}-val.log")
     total, tokens = 0.0, 0
     for line in lines_of(out):
         fields = line.split("|||")
@@ -320,6 +326,9 @@ def main() -> None:
                         help="the peer's scoring batch, sentences (its default is 30)")
     parser.add_argument("--check", type=int, default=20, metavar="K",
                         help="entries on which the peer's gold score is checked")
+    parser.add_argument("--no-bf16", action="store_true",
+                        help="skip rescore's second training, in bf16 autocast (run only on a "
+                        "CPU with native bf16: AVX-512 BF16 or AMX)")
     parser.add_argument("--onmt-venv", type=Path,
                         default=Path(os.environ.get("ONMT_VENV", ROOT / "work/peers/onmt-venv")))
     parser.add_argument("--workdir", type=Path, default=ROOT / "work/peers/bench")
@@ -339,10 +348,16 @@ def main() -> None:
     theirs: dict[str, Run] = {}
     print("bench_onmt: training rescore", file=sys.stderr)
     ours["train"] = rescore_train(work, inputs, args.updates)
+    bf16 = cpu_has_bf16() and not args.no_bf16
+    if bf16:
+        print("bench_onmt: training rescore, bf16 autocast", file=sys.stderr)
+        ours["train-bf16"] = rescore_train(work, inputs, args.updates, "bf16")
     print("bench_onmt: training OpenNMT-py", file=sys.stderr)
     theirs["train"] = peer_train(work, inputs, args.updates, venv)
     model = peer_model(work, args.updates)
     ppl = {"rescore": rescore_ppl(work, inputs), "onmt": peer_ppl(work, inputs, venv, model)}
+    if bf16:
+        ppl["rescore bf16"] = rescore_ppl(work, inputs, "rescore-model-bf16")
     print("bench_onmt: scoring", file=sys.stderr)
     ours["score"] = rescore_score(work, inputs)
     theirs["score"] = peer_score(work, inputs, venv, model, args.peer_batch)
@@ -355,6 +370,9 @@ def main() -> None:
     sentences = len(lines_of(inputs.test[0]))
     rates = {
         "train target words/s": (words / ours["train"].seconds, words / theirs["train"].seconds),
+        **({"train target words/s, rescore in bf16 autocast":
+            (words / ours["train-bf16"].seconds, words / theirs["train"].seconds)}
+           if bf16 else {}),
         "scoring entries/s": (entries / ours["score"].seconds, entries / theirs["score"].seconds),
         f"beam {args.beam} sentences/s": (sentences / ours["beam"].seconds,
                                           sentences / theirs["beam"].seconds)}
@@ -373,9 +391,11 @@ def main() -> None:
         "expected_target_words": round(words), "nbest_entries": entries,
         "beam_sentences": sentences,
         "seconds": {k: {"rescore": round(ours[k].seconds, 2),
-                        "onmt": round(theirs[k].seconds, 2)} for k in ours},
+                        "onmt": round(theirs[k.removesuffix("-bf16")].seconds, 2)}
+                    for k in ours},
         "peak_mib": {k: {"rescore": round(ours[k].peak_mib, 1),
-                         "onmt": round(theirs[k].peak_mib, 1)} for k in ours},
+                         "onmt": round(theirs[k.removesuffix("-bf16")].peak_mib, 1)}
+                     for k in ours},
         "rates": {k: {"rescore": round(a, 2), "onmt": round(b, 2), "ratio": round(a / b, 2)}
                   for k, (a, b) in rates.items()},
         "validation_perplexity": {k: round(v, 2) for k, v in ppl.items()},
@@ -390,9 +410,13 @@ def main() -> None:
         print(f"| {k} | {v['rescore']:,.1f} | {v['onmt']:,.1f} | {v['ratio']:.2f}x |")
     print(f"| validation perplexity after {args.updates} updates | {ppl['rescore']:.2f} | "
           f"{ppl['onmt']:.2f} | |")
+    if bf16:
+        print(f"| the same, rescore trained in bf16 autocast | {ppl['rescore bf16']:.2f} | "
+              f"{ppl['onmt']:.2f} | |")
     for k in ours:
-        print(f"| peak memory, {k} (MiB) | {ours[k].peak_mib:,.0f} | {theirs[k].peak_mib:,.0f} "
-              f"| {ours[k].peak_mib / theirs[k].peak_mib:.2f}x |")
+        peer = theirs[k.removesuffix("-bf16")].peak_mib
+        print(f"| peak memory, {k} (MiB) | {ours[k].peak_mib:,.0f} | {peer:,.0f} "
+              f"| {ours[k].peak_mib / peer:.2f}x |")
     print(f"| beam {args.beam} BLEU | {result['beam_bleu']['rescore']} | "
           f"{result['beam_bleu']['onmt']} | |")
     print(f"\npeer's gold score vs its teacher-forced log-probability (hypothesis + </s>), "

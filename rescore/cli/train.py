@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_args(parser, "training")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: on CUDA too "
-                        "(to check a GPU against the CPU); bf16: autocast (CUDA only)")
+                        "(to check a GPU against the CPU); bf16: autocast, on CUDA or on a CPU "
+                        "with native bf16 (AVX-512 BF16 or AMX: about 1.4x the words/s of fp32 "
+                        "for cpu-strong here, benchmarks/bench_train.py --precision-ratio; "
+                        "refused on other CPUs, where it is slower)")
     add_progress_flag(parser)
     return parser
 

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from rescore import model_dir
+from rescore import train as train_module
 from rescore.tensor_files import load_plain
-from tests.helpers import SUBPROCESS_ENV, run_cli
+from tests.helpers import IN_PROCESS, SUBPROCESS_ENV, run_cli
 
 TINY = ["--preset", "cpu-tiny", "--threads", "1", "--no-progress", "--hidden-dim", "24",
         "--embed-dim", "16", "--batch-size", "16", "--seed", "3"]
@@ -230,12 +231,16 @@ def test_right_to_left_model_records_its_order_and_languages(corpus: dict[str, P
         w if w in loaded.tgt_vocab.index else "<unk>" for w in first[::-1]]
 
 
-def test_precision(corpus: dict[str, Path], tmp_path: Path) -> None:
-    """--precision: auto is fp32 on the CPU (the same losses, bit for bit); bf16 (the GPU
-    default, which a GPU session compares with fp32) is refused on the CPU, whose LSTM kernels
-    have no bf16, as is an unknown value: one line, exit 2, no model folder."""
+@pytest.mark.skipif(IN_PROCESS != "1", reason="sets what the CPU supports in this process")
+def test_precision(corpus: dict[str, Path], tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """--precision: auto is fp32 on the CPU (the same losses, bit for bit); bf16 autocast
+    trains on a CPU with native bf16 (losses near fp32's, not equal); on a CPU without it,
+    where it would be slower than fp32, it is refused, as is an unknown value: one line,
+    exit 2, no model folder."""
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: True)
     losses = {}
-    for precision in ("auto", "fp32"):
+    for precision in ("auto", "fp32", "bf16"):
         out = tmp_path / precision
         result = run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "1",
                          "--log-every", "5", "--precision", precision, "--output", out)
@@ -243,9 +248,13 @@ def test_precision(corpus: dict[str, Path], tmp_path: Path) -> None:
         records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
         losses[precision] = [r["loss_per_token"] for r in records if r.get("type") == "train"]
     assert len(losses["fp32"]) >= 4 and losses["auto"] == losses["fp32"]
-    for precision, message in (("bf16", "--precision bf16 needs a CUDA device"),
+    assert losses["bf16"] != losses["fp32"]
+    assert max(abs(a / b - 1) for a, b in zip(losses["bf16"], losses["fp32"], strict=True)) < 0.02
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: False)
+    for precision, message in (("bf16", "this CPU has no native bf16"),
                                ("fp16", "argument --precision: invalid choice")):
+        out = tmp_path / f"refused-{precision}"
         result = run_cli("rescore-train", *TINY, *data_args(corpus), "--precision", precision,
-                         "--device", "cpu", "--output", tmp_path / precision)
+                         "--device", "cpu", "--output", out)
         assert result.returncode == 2 and message in result.stderr, result.stderr
-        assert "Traceback" not in result.stderr and not (tmp_path / precision).exists()
+        assert "Traceback" not in result.stderr and not out.exists()
