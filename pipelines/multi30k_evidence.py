@@ -43,6 +43,7 @@ from pipelines.engine import stages as st  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
 from pipelines.engine.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
+from rescore.scoring import PRECISIONS  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -388,10 +389,10 @@ def main() -> None:
     options.add_common(parser, "work/multi30k-evidence (or work/multi30k-evidence-quick)")
     options.add_models(parser, "rev,rev2,rev3,r2l,channel (strong: rev,rev2,r2l,channel)")
     options.add_overrides(parser)
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+    parser.add_argument("--precision", choices=PRECISIONS,
                         help="the members' training precision (rescore-train --precision; "
                         "bf16: autocast on a GPU or on a CPU with native bf16, AVX-512 BF16 or "
-                        "AMX, where it trains about 1.3x faster than fp32); default: "
+                        "AMX, where it trains about 1.4x faster than fp32); default: "
                         "rescore-train's")
     args = parser.parse_args()
     modes = {"attention": (FULL, QUICK), "deep": (DEEP, QUICK), "strong": (STRONG_MODE,

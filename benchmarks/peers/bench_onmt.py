@@ -368,6 +368,7 @@ def main() -> None:
                                     work / "onmt-beam.txt", "onmt-beam.log", "-beam_size",
                                     str(args.beam))
     sentences = len(lines_of(inputs.test[0]))
+    peer = {k: theirs[k.removesuffix("-bf16")] for k in ours}  # bf16 training: the peer's fp32
     rates = {
         "train target words/s": (words / ours["train"].seconds, words / theirs["train"].seconds),
         **({"train target words/s, rescore in bf16 autocast":
@@ -391,10 +392,10 @@ def main() -> None:
         "expected_target_words": round(words), "nbest_entries": entries,
         "beam_sentences": sentences,
         "seconds": {k: {"rescore": round(ours[k].seconds, 2),
-                        "onmt": round(theirs[k.removesuffix("-bf16")].seconds, 2)}
+                        "onmt": round(peer[k].seconds, 2)}
                     for k in ours},
         "peak_mib": {k: {"rescore": round(ours[k].peak_mib, 1),
-                         "onmt": round(theirs[k.removesuffix("-bf16")].peak_mib, 1)}
+                         "onmt": round(peer[k].peak_mib, 1)}
                      for k in ours},
         "rates": {k: {"rescore": round(a, 2), "onmt": round(b, 2), "ratio": round(a / b, 2)}
                   for k, (a, b) in rates.items()},
@@ -414,9 +415,8 @@ def main() -> None:
         print(f"| the same, rescore trained in bf16 autocast | {ppl['rescore bf16']:.2f} | "
               f"{ppl['onmt']:.2f} | |")
     for k in ours:
-        peer = theirs[k.removesuffix("-bf16")].peak_mib
-        print(f"| peak memory, {k} (MiB) | {ours[k].peak_mib:,.0f} | {peer:,.0f} "
-              f"| {ours[k].peak_mib / peer:.2f}x |")
+        print(f"| peak memory, {k} (MiB) | {ours[k].peak_mib:,.0f} | {peer[k].peak_mib:,.0f} "
+              f"| {ours[k].peak_mib / peer[k].peak_mib:.2f}x |")
     print(f"| beam {args.beam} BLEU | {result['beam_bleu']['rescore']} | "
           f"{result['beam_bleu']['onmt']} | |")
     print(f"\npeer's gold score vs its teacher-forced log-probability (hypothesis + </s>), "

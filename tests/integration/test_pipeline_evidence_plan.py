@@ -1,5 +1,5 @@
 """The evidence pipeline's plan for --family strong: --precision reaches every member's
-training command (and only those), and training is skipped when trained members are given."""
+training command and no other stage's; without it no command has one."""
 
 from __future__ import annotations
 
