@@ -327,7 +327,7 @@ class Seq2Seq(nn.Module):
     def step(self, prev: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, DecoderState]:
         """One decoder step: previous tokens ``(B,)`` -> log-probabilities ``(B, V)``."""
         logits, state = self.decode(prev.unsqueeze(1), state)
-        return torch.log_softmax(logits.squeeze(1).float(), dim=-1), state
+        return torch.log_softmax(logits.squeeze(1), dim=-1, dtype=torch.float32), state
 
     # -- states --------------------------------------------------------------------------
     @staticmethod

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from rescore.corpus import BinarizedCorpus, make_batch
+from rescore.errors import RescoreError
 from rescore.model import DecoderState, Seq2Seq, State
 from rescore.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 
@@ -300,6 +301,13 @@ def cpu_has_bf16() -> bool:
     its matrix products faster; elsewhere bf16 is emulated and slower than fp32."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def check_precision(device: torch.device, precision: str, option: str = "--precision") -> None:
+    """Refuse bf16 on a CPU that only emulates it (slower than fp32 there)."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        raise RescoreError(f"{option} bf16: this CPU has no native bf16 (AVX-512 BF16 or "
+                           "AMX), where it is slower than fp32; use fp32")
 
 
 def autocast(device: torch.device, precision: str = "auto") -> Any:

@@ -49,7 +49,7 @@ from rescore.model_dir import (
     save_weights,
     update_config,
 )
-from rescore.scoring import PRECISIONS, cpu_has_bf16, validation_perplexity
+from rescore.scoring import PRECISIONS, check_precision, validation_perplexity
 from rescore.scoring import autocast as _autocast
 from rescore.tensor_files import numpy_rng_state, save_tensors, set_numpy_rng_state
 
@@ -456,9 +456,7 @@ def train_model(request: TrainRequest) -> TrainResult:
     ``max_steps`` / ``max_seconds`` limit; the weights are written in either case."""
     if request.precision not in PRECISIONS:
         raise unknown_choice("precision", request.precision, PRECISIONS)
-    if request.precision == "bf16" and request.device.type == "cpu" and not cpu_has_bf16():
-        raise RescoreError("--precision bf16: this CPU has no native bf16 (AVX-512 BF16 or "
-                           "AMX), where it is slower than fp32; use auto or fp32")
+    check_precision(request.device, request.precision)
     model_cfg, train_cfg, data = prepare_run(request)
     keep = request.keep_checkpoints
     if keep is None:

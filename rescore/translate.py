@@ -18,6 +18,7 @@ from rescore.errors import InputError, RescoreError
 from rescore.files import iter_line_chunks
 from rescore.nbest import format_score
 from rescore.outputs import SystemOutputs
+from rescore.scoring import autocast
 from rescore.vocab import UNK_ID, Vocab
 
 
@@ -77,16 +78,20 @@ def read_sources(path: str | Path, translator: Translator, src_lang: str,
 
 def translate(translator: Translator, sources: Sequence[np.ndarray], config: SearchConfig,
               batch_size: int = 32, device: torch.device | None = None,
-              progress: bool = False) -> list[list[Hypothesis]]:
+              progress: bool = False, precision: str = "fp32") -> list[list[Hypothesis]]:
     """Hypotheses for every source, in input order; sources are decoded in batches of similar
-    length (``batch_size`` sentences). An empty source gets no hypothesis."""
+    length (``batch_size`` sentences). An empty source gets no hypothesis. ``precision``
+    bf16: the models' matrix products under bf16 autocast (log-probabilities and beam scores
+    stay fp32)."""
+    device = device or torch.device("cpu")
     order = sorted((i for i, s in enumerate(sources) if len(s)), key=lambda i: len(sources[i]))
     out: list[list[Hypothesis]] = [[] for _ in sources]
     with tqdm(total=len(order), unit="sent", disable=not progress, desc="translate") as bar:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            found = beam_search(translator.ensemble, [sources[i] for i in rows], config, device,
-                                align=config.unk == "replace")
+            with autocast(device, precision):
+                found = beam_search(translator.ensemble, [sources[i] for i in rows], config,
+                                    device, align=config.unk == "replace")
             for i, hyps in zip(rows, found, strict=True):
                 out[i] = hyps
             bar.update(len(rows))

@@ -14,17 +14,19 @@ Figures, each rescore / peer (a ratio above 1 means rescore is ahead, memory: be
    token (</s> included, the same vocabulary) after those updates, each measured afterwards by
    its own toolkit's gold scoring of val (not timed); on a CPU with native bf16 (AVX-512 BF16
    or AMX) rescore trains a second time under bf16 autocast (`--precision bf16`; the peer has
-   no bf16 training on the CPU), reported on its own row against the peer's fp32 run;
+   no bf16 training on the CPU), reported on its own row against the peer's fp32 run; and
+   the rate of the update loop alone, start-up left out, from each toolkit's own log;
 2. scoring the first --nbest-sentences sentences of the test2016 1000-best list: entries/s of
    the whole command (rescore-nbest's prefix trie; the peer's `onmt_translate -tgt` with beam
    1 and a one-step output, its gold score being the natural-log probability of the whole
    hypothesis with </s>, checked here against a teacher-forced pass of the peer's own model);
-3. beam 12 on the test2016 sources: sentences/s, and each output's BLEU;
+3. beam 12 on the test2016 sources: sentences/s, and each output's BLEU (with a CPU with
+   native bf16, rescore a second time with `rescore-translate --precision bf16`);
 4. peak resident memory of every command (/usr/bin/time).
 
     bash benchmarks/peers/setup.sh                               # the peer's venv, once
     .venv/bin/python benchmarks/peers/bench_onmt.py --tiny       # a few updates: a minute
-    .venv/bin/python benchmarks/peers/bench_onmt.py              # the figures: about 40 min
+    .venv/bin/python benchmarks/peers/bench_onmt.py              # the figures: about 90 min
 
 Writes benchmarks/results/peers-onmt.json and prints a Markdown table. Needs a quiet machine:
 other jobs beside it change both toolkits' times, not always alike.
@@ -143,6 +145,11 @@ def prepare(work: Path, data: Path, args: argparse.Namespace) -> Inputs:
 
 # -- rescore -------------------------------------------------------------------------------
 
+def report_every(updates: int) -> int:
+    """Updates between two rate reports in either toolkit's log (50, fewer in a short run)."""
+    return max(1, min(50, updates // 5))
+
+
 def rescore_train(work: Path, inputs: Inputs, updates: int, precision: str = "fp32") -> Run:
     """``rescore-train`` for ``updates`` updates; ``precision`` bf16: the same under bf16
     autocast (a CPU with native bf16), in its own model directory."""
@@ -154,7 +161,8 @@ def rescore_train(work: Path, inputs: Inputs, updates: int, precision: str = "fp
     return timed([BIN / "rescore-train", "--preset", "cpu-attention", "--src-train",
                   inputs.train[0], "--tgt-train", inputs.train[1], "--optimizer", "sgd",
                   "--lr", "0.7", "--batch-size", "64", "--dropout", "0.2", "--max-steps",
-                  str(updates), "--threads", "1", "--precision", precision, "--output", out],
+                  str(updates), "--log-every", str(report_every(updates)), "--threads", "1",
+                  "--precision", precision, "--output", out],
                  work / f"rescore-train{suffix}.log")
 
 
@@ -188,10 +196,24 @@ def rescore_score(work: Path, inputs: Inputs) -> Run:
                   work / "rescore-scored.nbest"], work / "rescore-score.log")
 
 
-def rescore_beam(work: Path, inputs: Inputs, beam: int) -> Run:
+def rescore_beam(work: Path, inputs: Inputs, beam: int, precision: str = "fp32") -> Run:
+    """``rescore-translate``, the fp32-trained model; ``precision`` bf16: its matrix products
+    under bf16 autocast."""
+    suffix = "" if precision == "fp32" else f"-{precision}"
     return timed([BIN / "rescore-translate", "--model", work / "rescore-model", "--input",
-                  inputs.test[0], "--beam", str(beam), "--threads", "1", "--output",
-                  work / "rescore-beam.txt"], work / "rescore-beam.log")
+                  inputs.test[0], "--beam", str(beam), "--threads", "1", "--precision",
+                  precision, "--output", work / f"rescore-beam{suffix}.txt"],
+                 work / f"rescore-beam{suffix}.log")
+
+
+def rescore_loop_rate(model: Path) -> float:
+    """Target words/s of the update loop alone (start-up left out): the median of the
+    training log's windows after the first."""
+    import statistics
+
+    rates = [r["tgt_words_per_s"] for r in map(json.loads, lines_of(model / "log.jsonl"))
+             if r.get("type") == "train"]
+    return statistics.median(rates[1:] or rates)
 
 
 # -- the peer ------------------------------------------------------------------------------
@@ -213,7 +235,8 @@ def peer_train(work: Path, inputs: Inputs, updates: int, venv: Path) -> Run:
         "data": {"corpus_1": {"path_src": str(inputs.rev["train"]),
                               "path_tgt": str(inputs.train[1])}},
         "save_model": str(work / "onmt-model" / "model"), "save_checkpoint_steps": updates,
-        "train_steps": updates, "valid_steps": 10 * updates + 1000, "report_every": 50,
+        "train_steps": updates, "valid_steps": 10 * updates + 1000,
+        "report_every": report_every(updates),
         "encoder_type": "rnn", "decoder_type": "rnn", "rnn_type": "LSTM", "layers": 2,
         "hidden_size": 256, "word_vec_size": 256, "global_attention": "dot",
         "input_feed": 0, "batch_type": "sents", "batch_size": 64, "optim": "sgd",
@@ -224,6 +247,15 @@ def peer_train(work: Path, inputs: Inputs, updates: int, venv: Path) -> Run:
     (work / "onmt-model").mkdir(exist_ok=True)
     return timed([venv / "bin" / "onmt_train", "-config", path], work / "onmt-train.log",
                  PEER_ENV)
+
+
+def peer_loop_rate(run: Run) -> float:
+    """The peer's target tokens/s of its update loop: the median of its reports after the
+    first (``src/tgt tok/s``; its target tokens are those of the loss, </s> included)."""
+    import statistics
+
+    rates = [float(t) for t in re.findall(r"\d+/\s*(\d+) tok/s", run.log.read_text())]
+    return statistics.median(rates[1:] or rates) if rates else math.nan
 
 
 def peer_model(work: Path, updates: int) -> Path:
@@ -307,19 +339,22 @@ def bleu(hyp: Path, ref: Path) -> float:
     import sacrebleu
 
     return round(sacrebleu.corpus_bleu(lines_of(hyp), [lines_of(ref)],
-                                       tokenize="none").score, 2)
+                                       tokenize="none", force=True).score, 2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="2,000 pairs, 10 updates, "
                         "2 n-best sentences, 20 beam sentences: the machinery in a minute")
-    parser.add_argument("--updates", type=int, default=500)
+    parser.add_argument("--updates", type=int, default=3000,
+                        help="updates of 64 sentences (default 3,000: 6.6 epochs, models that "
+                        "translate, so that both searches produce outputs of real lengths)")
     parser.add_argument("--train-pairs", type=int, help="default: all 29,000")
     parser.add_argument("--valid-sentences", type=int, help="default: all 1,014")
-    parser.add_argument("--nbest-sentences", type=int, default=100,
-                        help="sentences of the test2016 1000-best list to score (1,000 each; "
-                        "default 100: the peer takes about 1 h for the whole list)")
+    parser.add_argument("--nbest-sentences", type=int, default=1000,
+                        help="sentences of the test2016 1000-best list to score (1,000 "
+                        "entries each; default: all 1,000, about 1M entries: the peer takes "
+                        "about 40 min)")
     parser.add_argument("--beam-sentences", type=int, default=1000)
     parser.add_argument("--beam", type=int, default=12)
     parser.add_argument("--peer-batch", type=int, default=128,
@@ -364,19 +399,28 @@ def main() -> None:
     check = peer_check(work, inputs, venv, model, args.check)
     print("bench_onmt: beam search", file=sys.stderr)
     ours["beam"] = rescore_beam(work, inputs, args.beam)
+    if bf16:
+        ours["beam-bf16"] = rescore_beam(work, inputs, args.beam, "bf16")
     theirs["beam"] = peer_translate(work, venv, model, inputs.rev["test"],
                                     work / "onmt-beam.txt", "onmt-beam.log", "-beam_size",
                                     str(args.beam))
     sentences = len(lines_of(inputs.test[0]))
-    peer = {k: theirs[k.removesuffix("-bf16")] for k in ours}  # bf16 training: the peer's fp32
+    peer = {k: theirs[k.removesuffix("-bf16")] for k in ours}  # rescore's bf16: the peer's fp32
+    peer_loop = peer_loop_rate(theirs["train"])
     rates = {
         "train target words/s": (words / ours["train"].seconds, words / theirs["train"].seconds),
+        "train target words/s, update loop only (each one's log)":
+            (rescore_loop_rate(work / "rescore-model"), peer_loop),
         **({"train target words/s, rescore in bf16 autocast":
-            (words / ours["train-bf16"].seconds, words / theirs["train"].seconds)}
-           if bf16 else {}),
+            (words / ours["train-bf16"].seconds, words / theirs["train"].seconds),
+            "the same, update loop only":
+            (rescore_loop_rate(work / "rescore-model-bf16"), peer_loop)} if bf16 else {}),
         "scoring entries/s": (entries / ours["score"].seconds, entries / theirs["score"].seconds),
         f"beam {args.beam} sentences/s": (sentences / ours["beam"].seconds,
-                                          sentences / theirs["beam"].seconds)}
+                                          sentences / theirs["beam"].seconds),
+        **({f"beam {args.beam} sentences/s, rescore in bf16 autocast":
+            (sentences / ours["beam-bf16"].seconds, sentences / theirs["beam"].seconds)}
+           if bf16 else {})}
     import torch
 
     peer_version = subprocess.run(
@@ -401,6 +445,8 @@ def main() -> None:
                   for k, (a, b) in rates.items()},
         "validation_perplexity": {k: round(v, 2) for k, v in ppl.items()},
         "beam_bleu": {"rescore": bleu(work / "rescore-beam.txt", inputs.test[1]),
+                      **({"rescore bf16": bleu(work / "rescore-beam-bf16.txt", inputs.test[1])}
+                         if bf16 else {}),
                       "onmt": bleu(work / "onmt-beam.txt", inputs.test[1])},
         "peer_gold_score_check": check}
     RESULTS.mkdir(exist_ok=True)
@@ -419,6 +465,9 @@ def main() -> None:
               f"| {ours[k].peak_mib / peer[k].peak_mib:.2f}x |")
     print(f"| beam {args.beam} BLEU | {result['beam_bleu']['rescore']} | "
           f"{result['beam_bleu']['onmt']} | |")
+    if bf16:
+        print(f"| the same, rescore in bf16 autocast | {result['beam_bleu']['rescore bf16']} | "
+              f"{result['beam_bleu']['onmt']} | |")
     print(f"\npeer's gold score vs its teacher-forced log-probability (hypothesis + </s>), "
           f"{check['entries']} entries: max |difference| {check['max_abs_difference']:.2e}")
     print(f"written: {RESULTS / name}")

@@ -15,6 +15,7 @@ from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, Hypothesis, SearchConfig
 from rescore.cli import common
 from rescore.errors import RescoreError
 from rescore.outputs import SystemOutputs
+from rescore.scoring import check_precision
 from rescore.translate import Translator, read_sources, translate, write_outputs
 
 PROG = "rescore-translate"
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=common.positive_int, default=32,
                         help="sentences decoded together (sorted by length)")
     common.add_device_args(parser, "the models")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="fp32 (default), or bf16: the models' matrix products under bf16 "
+                        "autocast (log-probabilities and scores stay fp32), on CUDA or on a "
+                        "CPU with native bf16 (AVX-512 BF16 or AMX; refused on other CPUs, "
+                        "where it is slower). Some outputs change; docs/benchmarks.md gives its "
+                        "speed and BLEU against fp32")
     common.add_progress_flag(parser)
     return parser
 
@@ -72,6 +79,7 @@ def translate_command(args: argparse.Namespace) -> None:
     if args.output is None and args.output_nbest is None:
         raise RescoreError("nothing to write: give --output and/or --output-nbest")
     device = common.apply_device_args(args)
+    check_precision(device, args.precision)
     config = SearchConfig(beam=args.beam, nbest=args.nbest or args.beam,
                           max_len_a=args.max_len_a, max_len_b=args.max_len_b,
                           length_norm=args.length_norm, unk=args.unk)
@@ -85,7 +93,7 @@ def translate_command(args: argparse.Namespace) -> None:
     sources = read_sources(args.input, translator, args.src_lang, args.max_input_len, words)
     start = time.perf_counter()
     results = translate(translator, sources, config, args.batch_size, device,
-                        common.want_progress(args.progress))
+                        common.want_progress(args.progress), args.precision)
     seconds = time.perf_counter() - start
     with SystemOutputs(args.output, args.output_nbest,
                        detokenize=args.tgt_lang if args.detokenize else None) as out:
@@ -95,7 +103,7 @@ def translate_command(args: argparse.Namespace) -> None:
     empty = sum(1 for s in sources if len(s) == 0)
     print(f"{PROG}: {len(sources)} sentences ({empty} empty) in {seconds:.1f} s, "
           f"{len(sources) / max(seconds, 1e-9):.1f} sentences/s, beam {config.beam}, "
-          f"{len(args.model)} model(s)", file=sys.stderr)
+          f"{len(args.model)} model(s), {args.precision}", file=sys.stderr)
 
 
 def plot_attention(directory: str, translator: Translator, sources: list[np.ndarray],

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sacremoses import MosesDetokenizer
 
-from rescore import model_dir
+from rescore import model_dir, scoring
 from rescore.nbest import read_nbest
 from rescore.vocab import UNK_ID, Vocab
-from tests.helpers import run_cli, write_tiny_model
+from tests.helpers import IN_PROCESS, run_cli, write_tiny_model
 
 SENTENCES = 10
 
@@ -152,3 +152,28 @@ def test_bad_input(setup: dict[str, Path], tmp_path: Path, extra: list[str],
                      "--output", out, *extra)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+@pytest.mark.skipif(IN_PROCESS != "1", reason="sets what the CPU supports in this process")
+def test_precision(setup: dict[str, Path], tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """--precision bf16 (a CPU with native bf16): the same search under bf16 autocast, its
+    n-best scores within a few percent of fp32's and not all equal to them; refused with one
+    line where the CPU has no native bf16, and on an unknown value."""
+    monkeypatch.setattr(scoring, "cpu_has_bf16", lambda: True)
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.nbest"
+        translate(setup, out, "--input", setup["src"], "--output-nbest", out, "--nbest", "1",
+                  "--precision", precision)
+        scores[precision] = [b.feature("LSTM0")[0, 0] for b in read_nbest(out)]
+    assert len(scores["bf16"]) == SENTENCES and scores["bf16"] != scores["fp32"]
+    assert scores["bf16"] == pytest.approx(scores["fp32"], rel=0.05)
+    monkeypatch.setattr(scoring, "cpu_has_bf16", lambda: False)
+    for precision, message in (("bf16", "this CPU has no native bf16"),
+                               ("fp16", "argument --precision: invalid choice")):
+        out = tmp_path / f"refused-{precision}"
+        result = run_cli("rescore-translate", "--model", setup["m0"], "--input", setup["src"],
+                         "--device", "cpu", "--precision", precision, "--output", out)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not out.exists()

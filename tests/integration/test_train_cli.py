@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from rescore import model_dir
-from rescore import train as train_module
+from rescore import model_dir, scoring
 from rescore.tensor_files import load_plain
 from tests.helpers import IN_PROCESS, SUBPROCESS_ENV, run_cli
 
@@ -238,7 +237,7 @@ def test_precision(corpus: dict[str, Path], tmp_path: Path,
     trains on a CPU with native bf16 (losses near fp32's, not equal); on a CPU without it,
     where it would be slower than fp32, it is refused, as is an unknown value: one line,
     exit 2, no model folder."""
-    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(scoring, "cpu_has_bf16", lambda: True)
     losses = {}
     for precision in ("auto", "fp32", "bf16"):
         out = tmp_path / precision
@@ -250,7 +249,7 @@ def test_precision(corpus: dict[str, Path], tmp_path: Path,
     assert len(losses["fp32"]) >= 4 and losses["auto"] == losses["fp32"]
     assert losses["bf16"] != losses["fp32"]
     assert max(abs(a / b - 1) for a, b in zip(losses["bf16"], losses["fp32"], strict=True)) < 0.02
-    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(scoring, "cpu_has_bf16", lambda: False)
     for precision, message in (("bf16", "this CPU has no native bf16"),
                                ("fp16", "argument --precision: invalid choice")):
         out = tmp_path / f"refused-{precision}"
