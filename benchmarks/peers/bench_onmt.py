@@ -20,8 +20,10 @@ Figures, each rescore / peer (a ratio above 1 means rescore is ahead, memory: be
    the whole command (rescore-nbest's prefix trie; the peer's `onmt_translate -tgt` with beam
    1 and a one-step output, its gold score being the natural-log probability of the whole
    hypothesis with </s>, checked here against a teacher-forced pass of the peer's own model);
-3. beam 12 on the test2016 sources: sentences/s, and each output's BLEU (with a CPU with
-   native bf16, rescore a second time with `rescore-translate --precision bf16`);
+3. beam 12 on the test2016 sources: sentences/s, and each output's BLEU, the same search in
+   both (hypotheses ranked by log-probability, no length penalty: rescore's default, the
+   peer's `-length_penalty none`; the peer's own default, `avg`, on a row of its own); with a
+   CPU with native bf16, rescore a second time with `rescore-translate --precision bf16`;
 4. peak resident memory of every command (/usr/bin/time).
 
     bash benchmarks/peers/setup.sh                               # the peer's venv, once
@@ -401,9 +403,14 @@ def main() -> None:
     ours["beam"] = rescore_beam(work, inputs, args.beam)
     if bf16:
         ours["beam-bf16"] = rescore_beam(work, inputs, args.beam, "bf16")
+    # the same search as rescore's default (hypotheses ranked by log-probability); the
+    # peer's own default divides by the length (-length_penalty avg): timed too, on its row
     theirs["beam"] = peer_translate(work, venv, model, inputs.rev["test"],
                                     work / "onmt-beam.txt", "onmt-beam.log", "-beam_size",
-                                    str(args.beam))
+                                    str(args.beam), "-length_penalty", "none")
+    theirs["beam-avg"] = peer_translate(work, venv, model, inputs.rev["test"],
+                                        work / "onmt-beam-avg.txt", "onmt-beam-avg.log",
+                                        "-beam_size", str(args.beam))
     sentences = len(lines_of(inputs.test[0]))
     peer = {k: theirs[k.removesuffix("-bf16")] for k in ours}  # rescore's bf16: the peer's fp32
     peer_loop = peer_loop_rate(theirs["train"])
@@ -420,7 +427,9 @@ def main() -> None:
                                           sentences / theirs["beam"].seconds),
         **({f"beam {args.beam} sentences/s, rescore in bf16 autocast":
             (sentences / ours["beam-bf16"].seconds, sentences / theirs["beam"].seconds)}
-           if bf16 else {})}
+           if bf16 else {}),
+        f"beam {args.beam} sentences/s, the peer with its default -length_penalty avg":
+            (sentences / ours["beam"].seconds, sentences / theirs["beam-avg"].seconds)}
     import torch
 
     peer_version = subprocess.run(
@@ -447,7 +456,11 @@ def main() -> None:
         "beam_bleu": {"rescore": bleu(work / "rescore-beam.txt", inputs.test[1]),
                       **({"rescore bf16": bleu(work / "rescore-beam-bf16.txt", inputs.test[1])}
                          if bf16 else {}),
-                      "onmt": bleu(work / "onmt-beam.txt", inputs.test[1])},
+                      "onmt": bleu(work / "onmt-beam.txt", inputs.test[1]),
+                      "onmt -length_penalty avg": bleu(work / "onmt-beam-avg.txt",
+                                                       inputs.test[1])},
+        "peer_beam_avg": {"seconds": round(theirs["beam-avg"].seconds, 2),
+                          "peak_mib": round(theirs["beam-avg"].peak_mib, 1)},
         "peer_gold_score_check": check}
     RESULTS.mkdir(exist_ok=True)
     name = "peers-onmt-tiny.json" if args.tiny else "peers-onmt.json"
@@ -468,6 +481,8 @@ def main() -> None:
     if bf16:
         print(f"| the same, rescore in bf16 autocast | {result['beam_bleu']['rescore bf16']} | "
               f"{result['beam_bleu']['onmt']} | |")
+    print(f"| the same, the peer with -length_penalty avg | {result['beam_bleu']['rescore']} | "
+          f"{result['beam_bleu']['onmt -length_penalty avg']} | |")
     print(f"\npeer's gold score vs its teacher-forced log-probability (hypothesis + </s>), "
           f"{check['entries']} entries: max |difference| {check['max_abs_difference']:.2e}")
     print(f"written: {RESULTS / name}")
