@@ -303,10 +303,10 @@ def cpu_has_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
-def check_precision(device: torch.device, precision: str, option: str = "--precision") -> None:
+def check_precision(device: torch.device, precision: str) -> None:
     """Refuse bf16 on a CPU that only emulates it (slower than fp32 there)."""
     if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
-        raise RescoreError(f"{option} bf16: this CPU has no native bf16 (AVX-512 BF16 or "
+        raise RescoreError("--precision bf16: this CPU has no native bf16 (AVX-512 BF16 or "
                            "AMX), where it is slower than fp32; use fp32")
 
 

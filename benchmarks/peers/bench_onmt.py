@@ -28,7 +28,7 @@ Figures, each rescore / peer (a ratio above 1 means rescore is ahead, memory: be
 
     bash benchmarks/peers/setup.sh                               # the peer's venv, once
     .venv/bin/python benchmarks/peers/bench_onmt.py --tiny       # a few updates: a minute
-    .venv/bin/python benchmarks/peers/bench_onmt.py              # the figures: about 90 min
+    .venv/bin/python benchmarks/peers/bench_onmt.py              # the figures: about 75 min
 
 Writes benchmarks/results/peers-onmt.json and prints a Markdown table. Needs a quiet machine:
 other jobs beside it change both toolkits' times, not always alike.
