@@ -44,6 +44,7 @@ import math
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -147,6 +148,17 @@ def prepare(work: Path, data: Path, args: argparse.Namespace) -> Inputs:
 
 # -- rescore -------------------------------------------------------------------------------
 
+def suffix(precision: str) -> str:
+    """What a run in ``precision`` adds to its files' names (nothing for fp32)."""
+    return "" if precision == "fp32" else f"-{precision}"
+
+
+def loop_rate(rates: list[float]) -> float:
+    """The update loop's rate from a training log's reports: their median, the first (which
+    holds the warm-up) left out when there are others."""
+    return statistics.median(rates[1:] or rates) if rates else math.nan
+
+
 def report_every(updates: int) -> int:
     """Updates between two rate reports in either toolkit's log (50, fewer in a short run)."""
     return max(1, min(50, updates // 5))
@@ -155,8 +167,7 @@ def report_every(updates: int) -> int:
 def rescore_train(work: Path, inputs: Inputs, updates: int, precision: str = "fp32") -> Run:
     """``rescore-train`` for ``updates`` updates; ``precision`` bf16: the same under bf16
     autocast (a CPU with native bf16), in its own model directory."""
-    suffix = "" if precision == "fp32" else f"-{precision}"
-    out = work / f"rescore-model{suffix}"
+    out = work / f"rescore-model{suffix(precision)}"
     if out.exists():
         import shutil
         shutil.rmtree(out)
@@ -165,7 +176,7 @@ def rescore_train(work: Path, inputs: Inputs, updates: int, precision: str = "fp
                   "--lr", "0.7", "--batch-size", "64", "--dropout", "0.2", "--max-steps",
                   str(updates), "--log-every", str(report_every(updates)), "--threads", "1",
                   "--precision", precision, "--output", out],
-                 work / f"rescore-train{suffix}.log")
+                 work / f"rescore-train{suffix(precision)}.log")
 
 
 def gold_nbest(work: Path, name: str, src: Path, tgt: Path) -> Path:
@@ -201,21 +212,16 @@ def rescore_score(work: Path, inputs: Inputs) -> Run:
 def rescore_beam(work: Path, inputs: Inputs, beam: int, precision: str = "fp32") -> Run:
     """``rescore-translate``, the fp32-trained model; ``precision`` bf16: its matrix products
     under bf16 autocast."""
-    suffix = "" if precision == "fp32" else f"-{precision}"
     return timed([BIN / "rescore-translate", "--model", work / "rescore-model", "--input",
                   inputs.test[0], "--beam", str(beam), "--threads", "1", "--precision",
-                  precision, "--output", work / f"rescore-beam{suffix}.txt"],
-                 work / f"rescore-beam{suffix}.log")
+                  precision, "--output", work / f"rescore-beam{suffix(precision)}.txt"],
+                 work / f"rescore-beam{suffix(precision)}.log")
 
 
 def rescore_loop_rate(model: Path) -> float:
-    """Target words/s of the update loop alone (start-up left out): the median of the
-    training log's windows after the first."""
-    import statistics
-
-    rates = [r["tgt_words_per_s"] for r in map(json.loads, lines_of(model / "log.jsonl"))
-             if r.get("type") == "train"]
-    return statistics.median(rates[1:] or rates)
+    """Target words/s of the update loop alone (start-up left out), from the training log."""
+    return loop_rate([r["tgt_words_per_s"] for r in map(json.loads, lines_of(model / "log.jsonl"))
+                      if r.get("type") == "train"])
 
 
 # -- the peer ------------------------------------------------------------------------------
@@ -252,12 +258,10 @@ def peer_train(work: Path, inputs: Inputs, updates: int, venv: Path) -> Run:
 
 
 def peer_loop_rate(run: Run) -> float:
-    """The peer's target tokens/s of its update loop: the median of its reports after the
-    first (``src/tgt tok/s``; its target tokens are those of the loss, </s> included)."""
-    import statistics
-
-    rates = [float(t) for t in re.findall(r"\d+/\s*(\d+) tok/s", run.log.read_text())]
-    return statistics.median(rates[1:] or rates) if rates else math.nan
+    """The peer's target tokens/s of its update loop, from its reports (``src/tgt tok/s``;
+    its target tokens are those of the loss, </s> included)."""
+    return loop_rate([float(t) for t in re.findall(r"\d+/\s*(\d+) tok/s",
+                                                   run.log.read_text())])
 
 
 def peer_model(work: Path, updates: int) -> Path:
@@ -355,8 +359,8 @@ def main() -> None:
     parser.add_argument("--valid-sentences", type=int, help="default: all 1,014")
     parser.add_argument("--nbest-sentences", type=int, default=1000,
                         help="sentences of the test2016 1000-best list to score (1,000 "
-                        "entries each; default: all 1,000, about 1M entries: the peer takes "
-                        "about 40 min)")
+                        "entries each; default: all 1,000, about 1M entries: the peer took "
+                        "30.5 min here)")
     parser.add_argument("--beam-sentences", type=int, default=1000)
     parser.add_argument("--beam", type=int, default=12)
     parser.add_argument("--peer-batch", type=int, default=128,
