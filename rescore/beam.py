@@ -58,13 +58,25 @@ class Ensemble:
     """Models with one target vocabulary decoding as one. ``step`` returns the combined
     log-probabilities and each member's, so every output can carry per-model scores."""
 
-    def __init__(self, models: Sequence[DecoderModel], mode: str = "log-linear") -> None:
+    def __init__(self, models: Sequence[DecoderModel], mode: str = "log-linear",
+                 names: Sequence[str] | None = None) -> None:
         if not models:
             raise RescoreError("an ensemble needs at least one model")
         if mode not in ENSEMBLE_MODES:
             raise unknown_choice("ensemble mode", mode, ENSEMBLE_MODES)
         self.models = list(models)
         self.mode = mode
+        # what an error names each member by (its model directory)
+        self.names = list(names) if names is not None else [f"model {i}" for i in
+                                                            range(len(self.models))]
+
+    def check_finite(self, members: torch.Tensor) -> None:
+        """Refuse NaN log-probabilities ``(M, B, V)`` (a broken model), naming the member: a
+        NaN would never rank, finish or compare."""
+        if bool(torch.isnan(members).any()):
+            bad = next(i for i in range(members.shape[0]) if bool(torch.isnan(members[i]).any()))
+            raise RescoreError(f"{self.names[bad]}: the model gives NaN log-probabilities: its "
+                               "weights or its input are broken")
 
     def __len__(self) -> int:
         return len(self.models)
@@ -78,8 +90,10 @@ class Ensemble:
         outs = [m.step(prev, s) for m, s in zip(self.models, states, strict=True)]
         if len(outs) == 1:  # no copy: the member's distribution is the combined one
             log_probs = outs[0][0].float()
+            self.check_finite(log_probs.unsqueeze(0))
             return log_probs, log_probs.unsqueeze(0), [outs[0][1]]
         members = torch.stack([lp.float() for lp, _ in outs])
+        self.check_finite(members)
         return self.combine(members), members, [s for _, s in outs]
 
     def combine(self, members: torch.Tensor) -> torch.Tensor:
@@ -255,8 +269,9 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
     active = torch.arange(n, device=device)  # the original index of each batch row
     results: list[list[Hypothesis]] = [[] for _ in range(n)]
     forbidden = _forbidden(config.unk)
+    last_step = int(limits.max())  # every sentence ends by then, whatever the scores
     t = 0
-    while active.numel():
+    while active.numel() and t <= last_step:
         combined, members, states = model.step(prev, states)
         b, v = active.numel(), combined.shape[-1]
         rows = k if t else 1  # decoder rows a sentence has in this step

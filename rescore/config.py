@@ -7,6 +7,7 @@ Every model directory holds these in ``config.json`` next to its checkpoint and 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,67 @@ from rescore.errors import RescoreError, unknown_choice
 ATTENTION_TYPES = ("none", "dot", "general", "concat")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("halving", "plateau")
+
+
+# (low, high) of every numeric field, inclusive: a config.json handed over by someone else
+# cannot make rescore allocate without bound (a 200,000-wide LSTM is 640 GB) or divide by 0
+RANGES: dict[str, tuple[float, float]] = {
+    "src_vocab_size": (4, 10_000_000), "tgt_vocab_size": (4, 10_000_000),
+    "embed_dim": (1, 65_536), "hidden_dim": (1, 65_536), "num_layers": (1, 64),
+    "init_range": (0.0, 10.0),
+    "batch_size": (1, 1_000_000), "lr": (0.0, 1e300), "epochs": (0.0, 1e6),
+    "decay_start_epoch": (0.0, 1e6), "decay_every_epochs": (1e-6, 1e6),
+    "decay_factor": (0.0, 1.0), "clip_norm": (0.0, 1e9), "max_len": (1, 1_000_000),
+    "seed": (-(2**63), 2**63 - 1), "checkpoint_every": (1, 10**9), "log_every": (1, 10**9),
+    "warmup_steps": (0, 10**9), "patience": (0, 10**6),
+}
+# the fields config.json must give (the others default to what older versions meant)
+REQUIRED = ("src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden_dim", "num_layers")
+
+
+def check_fields(config: Any) -> None:
+    """Every field of a config dataclass has its declared type (bool is not an int, a string
+    is not a bool: ``"false"`` would read as true) and lies in :data:`RANGES`."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if kind == "bool":
+            ok = type(value) is bool
+        elif kind == "int":
+            ok = type(value) is int
+        elif kind == "float":
+            ok = type(value) in (int, float) and math.isfinite(value)
+        elif kind == "str":
+            ok = type(value) is str
+        else:
+            ok = True
+        if not ok:
+            expected = {"bool": "true or false", "int": "an integer",
+                        "float": "a finite number", "str": "a string"}[kind]
+            raise RescoreError(f"{f.name} must be {expected}, not {value!r}")
+        if f.name in RANGES and kind in ("int", "float"):
+            low, high = RANGES[f.name]
+            if not low <= value <= high:
+                raise RescoreError(f"{f.name} must be in [{low:g}, {high:g}], not {value!r}")
+
+
+def config_from_dict(cls: Any, data: object, what: str) -> Any:
+    """A config dataclass from a JSON object: unknown keys, missing required keys, wrong
+    types and values out of range are each one error (``what`` names the section)."""
+    if not isinstance(data, dict):
+        raise RescoreError(f"{what} must be a JSON object, not {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RescoreError(f"{what} has unknown key(s) {', '.join(unknown)} (this version of "
+                           "rescore knows " + ", ".join(sorted(names)) + ")")
+    missing = [k for k in REQUIRED if k in names and k not in data]
+    if missing:
+        raise RescoreError(f"{what} lacks {', '.join(missing)}")
+    try:
+        return cls(**data)
+    except RescoreError as err:
+        raise RescoreError(f"{what}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -44,6 +106,7 @@ class ModelConfig:
     # 2015): hidden_dim / 2 cells per direction, outputs and final states concatenated
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not 0.0 <= self.dropout < 1.0:
             raise RescoreError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.attention not in ATTENTION_TYPES:
@@ -86,6 +149,7 @@ class TrainConfig:
     # validations (0: never stop early)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.optimizer not in OPTIMIZERS:
             raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr_schedule not in LR_SCHEDULES:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rescore.errors import InputError
-from rescore.files import atomic_path
+from rescore.files import atomic_path, sha256_of
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, corpus_bleu_from_stats, list_stats
 from rescore.nbest import FeatureSchema
 
@@ -118,11 +118,13 @@ def build_table(nbest: str | Path, references: Sequence[str], tokenize: str = DE
 
 def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
                tokenize: str = DEFAULT_TOKENIZE, ref_name: str = "the reference") -> FeatureTable:
-    """:func:`build_table`, cached as parquet at ``cache`` (rebuilt when the list is newer)."""
-    fresh = cache is not None and cache.exists() and \
-        cache.stat().st_mtime >= Path(nbest).stat().st_mtime
-    if cache is not None and fresh:
-        cached = _read_cache(cache, tokenize, references)
+    """:func:`build_table`, cached as parquet at ``cache``. The cache records what it was
+    built from (the list's size and SHA-256, the references' SHA-256, the tokenization) and
+    is rebuilt when any of them differs: another list written to the same path, an older
+    list, a copy edited in place."""
+    identity = list_identity(nbest) if cache is not None else None
+    if cache is not None and cache.exists():
+        cached = _read_cache(cache, tokenize, references, identity)
         if cached is not None:
             return cached
     table = build_table(nbest, references, tokenize, ref_name)
@@ -130,20 +132,34 @@ def load_table(nbest: str | Path, references: Sequence[str], cache: Path | None,
         frame = table.to_frame()
         frame.attrs["schema"]["tokenize"] = tokenize
         frame.attrs["schema"]["references"] = references_digest(references)
+        frame.attrs["schema"]["list"] = identity
         with atomic_path(cache) as tmp:
             frame.to_parquet(tmp)
     return table
 
 
-def _read_cache(cache: Path, tokenize: str, references: Sequence[str]) -> FeatureTable | None:
-    """The cached table, or None when the cache is for other references or tokenization, or
-    is not a table this module wrote (it is then rebuilt; parquet holds data, never code:
-    pyarrow >= 14.0.1 reads no pickled extension types)."""
+def list_identity(nbest: str | Path) -> dict[str, object] | None:
+    """What a cache of ``nbest`` was built from: its size and SHA-256 (None for stdin)."""
+    if str(nbest) == "-":
+        return None
+    path = Path(nbest)
+    return {"size": path.stat().st_size, "sha256": sha256_of(path)}
+
+
+def _read_cache(cache: Path, tokenize: str, references: Sequence[str],
+                identity: dict[str, object] | None) -> FeatureTable | None:
+    """The cached table, or None when the cache is for another list, other references or
+    tokenization, or is not a table this module wrote (it is then rebuilt; parquet holds
+    data, never code: pyarrow >= 14.0.1 reads no pickled extension types)."""
     try:
         frame = pd.read_parquet(cache)
         meta = frame.attrs.get("schema") or {}
         if meta.get("tokenize") != tokenize or meta.get("references") != \
                 references_digest(references) or not len(frame):
+            return None
+        if identity is None or meta.get("list") != identity:
+            logger.info("%s: built from another list (or another version of it); "
+                        "rebuilding it", cache)
             return None
         return FeatureTable.from_frame(frame, FeatureSchema(tuple(meta["names"]),
                                                             tuple(meta["sizes"])))

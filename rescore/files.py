@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
+import hashlib
 import logging
 import os
 import re
@@ -18,16 +19,29 @@ from typing import IO, BinaryIO
 from rescore.errors import InputError, RescoreError
 
 CHUNK_BYTES = 1 << 20
+# the longest line any input may have (a Moses n-best line is a few kB): a file with no line
+# ends (/dev/zero, a binary) is refused here instead of filling memory
+MAX_LINE_BYTES = 4 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
 # a write that fails for want of room names the output; other errors keep their own message
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 log = logging.getLogger(__name__)
 
+# the input file or model directory opened last: what the CLI's last-resort message names
+last_input: list[str] = []
+
+
+def note_input(name: str | Path) -> None:
+    """Record ``name`` as the input being read (for the CLI's message on an unexpected
+    error)."""
+    last_input[:] = [str(name)]
+
 
 def open_binary(path: str | Path) -> BinaryIO:
     """Open ``path`` for reading bytes, decompressing ``.gz`` files; ``-`` is stdin."""
     name = str(path)
+    note_input(name)
     if name == "-":
         import sys
 
@@ -68,6 +82,10 @@ def iter_line_chunks(path: str | Path) -> Iterator[tuple[int, list[str]]]:
             data = carry + data
             cut = data.rfind(b"\n") + 1
             carry = data[cut:]
+            if len(carry) > MAX_LINE_BYTES:
+                raise InputError(name, line_no + data.count(b"\n", 0, cut),
+                                 f"a line longer than {MAX_LINE_BYTES:,} bytes: not a text file "
+                                 "of sentences, lists or weights")
             if cut:
                 yield line_no, _decode_lines(name, line_no, data[:cut])
                 line_no += data.count(b"\n", 0, cut)
@@ -90,6 +108,15 @@ def _decode_lines(name: str, line_no: int, data: bytes) -> list[str]:
     lines = text.split("\n")
     lines.pop()  # data always ends with "\n"
     return lines
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -14,7 +14,6 @@ matrix products), not K^2 metric calls; a test checks them against sacrebleu to 
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 from tqdm import tqdm
 
+from rescore.checks import read_json
 from rescore.errors import InputError, RescoreError, unknown_choice
 from rescore.metrics import DEFAULT_TOKENIZE, STATS_DIM, make_bleu, make_chrf
 from rescore.metrics import sentence_bleu_from_stats as _sentence_bleu
@@ -163,6 +163,10 @@ def run_mbr(nbest: str | Path, weights: Weights, output_1best: str | Path | None
                                    disable=not progress, file=sys.stderr):
             if block is None:
                 raise InputError(nbest, None, f"no hypotheses for sentence {sent_id}")
+            if out.wants_nbest and feature in block.schema.names:
+                raise InputError(nbest, block.first_line, f"the list already has a feature "
+                                 f"{feature!r} (an earlier rescore-mbr's output?): give "
+                                 "--feature another name")
             choice = mbr_block(block, weights, top, scale, utility, metric)
             picked = choice.entries[choice.order]
             result.sentences += 1
@@ -255,12 +259,8 @@ def tuned_scale(report: Path, top: int, utility: str) -> float:
     """The scale a :func:`choose_scale` report chose; it must have been tuned for the same
     ``top`` and ``utility``."""
     try:
-        info = json.loads(report.read_text(encoding="utf-8"))
+        info = read_json(report)
         method, scale = info["method"], float(info["scale"])
-    except OSError as err:
-        raise RescoreError(f"{report}: cannot read it ({err.strerror})") from None
-    except json.JSONDecodeError as err:
-        raise RescoreError(f"{report}:{err.lineno}: invalid JSON ({err.msg})") from None
     except (KeyError, TypeError, ValueError) as err:
         missing = f"no {err} in it" if isinstance(err, KeyError) else str(err)
         raise RescoreError(f"{report}: not a report of rescore-tune --method mbr-scale "

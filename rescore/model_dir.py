@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,19 +34,25 @@ from typing import Any
 
 import torch
 
-from rescore.config import ModelConfig, TrainConfig
+from rescore.checks import parse_json, read_json, regular_file
+from rescore.config import ModelConfig, TrainConfig, config_from_dict
 from rescore.corpus import DataFiles
 from rescore.errors import RescoreError
-from rescore.files import atomic_output
+from rescore.files import atomic_output, note_input
 from rescore.model import Seq2Seq
 from rescore.tensor_files import (
+    check_sha256,
     load_plain,
     load_tensors,
     numpy_rng_state,
     save_plain,
     save_tensors,
+    sha256_of,
+    tensor_header,
 )
-from rescore.vocab import Vocab
+from rescore.vocab import SPM_SUFFIX, Vocab
+
+log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
 SRC_VOCAB = "src.vocab"
@@ -57,6 +64,15 @@ KEPT = "checkpoints"  # weights at each validation, kept for averaging
 LOG = "log.jsonl"
 SUMMARY = "train-summary.json"
 DATA = "data"
+SRC_SPM, TGT_SPM = "src" + SPM_SUFFIX, "tgt" + SPM_SUFFIX
+# the files a model is made of besides its weights: their SHA-256 is recorded in config.json
+# (``files``) when the weights are written, and checked at every load
+HASHED = (SRC_VOCAB, TGT_VOCAB, SRC_SPM, TGT_SPM)
+# size limits of the files a model directory is read from (a vocabulary of 10M words is
+# ~150 MB; a sentencepiece model of 1M pieces ~20 MB)
+MAX_BYTES = {CONFIG: 4 << 20, SRC_VOCAB: 512 << 20, TGT_VOCAB: 512 << 20,
+             SRC_SPM: 512 << 20, TGT_SPM: 512 << 20, LOG: 1 << 30, SUMMARY: 1 << 20}
+MAX_WEIGHTS_BYTES = 1 << 40
 
 
 def data_files(directory: str | Path) -> DataFiles:
@@ -87,17 +103,13 @@ def load_config(directory: str | Path) -> tuple[ModelConfig, TrainConfig, dict[s
     if not folder.is_dir():
         raise RescoreError(f"{folder}: a file, not a model directory (give the folder that "
                            "rescore-train wrote, with config.json in it)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        model = ModelConfig(**data.pop("model"))
-        train = TrainConfig(**data.pop("train"))
-    except FileNotFoundError:
-        raise RescoreError(f"{folder}: no config.json in it: not a rescore model "
-                           "directory") from None
-    except (json.JSONDecodeError, TypeError, KeyError) as err:
-        raise RescoreError(f"{path}: invalid model config: {err}") from None
-    except RescoreError as err:  # a value this version does not know (an attention type)
-        raise RescoreError(f"{path}: {err}") from None
+    if not path.exists() and not path.is_symlink():
+        raise RescoreError(f"{folder}: no config.json in it: not a rescore model directory")
+    data = read_json(path, MAX_BYTES[CONFIG], inside=folder)
+    if not isinstance(data, dict):
+        raise RescoreError(f"{path}: invalid model config: not a JSON object")
+    model = config_from_dict(ModelConfig, data.pop("model", None), f"{path}: \"model\"")
+    train = config_from_dict(TrainConfig, data.pop("train", None), f"{path}: \"train\"")
     return model, train, data
 
 
@@ -110,7 +122,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 def update_config(directory: str | Path, **entries: Any) -> None:
     """Set top-level entries of ``config.json`` (rewritten atomically)."""
     path = config_path(directory)
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_json(path, MAX_BYTES[CONFIG])
     data.update(entries)
     with atomic_output(path) as out:
         out.write(json.dumps(data, indent=2) + "\n")
@@ -126,9 +138,54 @@ def save_state(state: dict[str, torch.Tensor], directory: str | Path,
     record: dict[str, Any] = {"file": MODEL, "sha256": digest}
     if provenance:
         record["from"] = provenance
-    update_config(directory, weights=record)
+    update_config(directory, weights=record, files=file_digests(directory))
     (directory / LEGACY_MODEL).unlink(missing_ok=True)
     return path
+
+
+def file_digests(directory: str | Path) -> dict[str, str]:
+    """The SHA-256 of each file of :data:`HASHED` the directory holds."""
+    directory = Path(directory)
+    return {name: sha256_of(directory / name) for name in HASHED if (directory / name).exists()}
+
+
+def verify_files(directory: str | Path, extra: dict[str, Any]) -> None:
+    """Every file the model is read from is a regular file inside the directory, within its
+    size limit, and (where ``config.json`` records them) of the recorded SHA-256; a recorded
+    file that is gone is named. A directory that records no SHA-256 (written before they were
+    recorded, or a training not finished) loads with one warning line."""
+    folder = Path(directory)
+    record = extra.get("files")
+    subwords = extra.get("subwords") is not None
+    needed = [SRC_VOCAB, TGT_VOCAB, *((SRC_SPM, TGT_SPM) if subwords else ())]
+    if isinstance(record, dict):
+        needed += [n for n in record if n not in needed]
+    for name in (*needed, *(n for n in (SRC_SPM, TGT_SPM) if n not in needed)):
+        path = folder / name
+        if name not in needed and not (path.exists() or path.is_symlink()):
+            continue
+        if name not in HASHED:
+            raise RescoreError(f"{config_path(folder)}: \"files\" names {name!r}, not a file of "
+                               "a model directory")
+        if not path.exists() and not path.is_symlink():
+            why = "the subword model" if name.endswith(SPM_SUFFIX) else "a vocabulary"
+            raise RescoreError(f"{path}: missing ({why} of this model directory; copy the whole "
+                               "directory)")
+        regular_file(path, MAX_BYTES[name], inside=folder)
+        if isinstance(record, dict):
+            if name not in record:
+                raise RescoreError(f"{path}: not recorded in {config_path(folder)}: a file "
+                                   "added to the model directory after training")
+            digest = sha256_of(path)
+            if digest != record[name]:
+                raise RescoreError(f"{path}: SHA-256 {digest[:16]}... differs from the "
+                                   f"{str(record[name])[:16]}... recorded in config.json beside "
+                                   "it: the file was changed, damaged or comes from another "
+                                   "model")
+    if not isinstance(record, dict) or recorded_sha256(folder, extra) is None:
+        log.warning("warning: %s records no SHA-256 of its %s: loaded unchecked (`rescore-model "
+                    "convert %s` records them)", config_path(folder),
+                    "weights" if isinstance(record, dict) else "vocabularies", folder)
 
 
 def save_weights(model: Seq2Seq, directory: str | Path) -> None:
@@ -159,18 +216,13 @@ def kept_checkpoints(directory: str | Path) -> list[tuple[int, float, str]]:
     """The weights kept at validations (``--keep-checkpoints``) that still exist, as
     ``(update, validation perplexity, path relative to the directory)`` in update order."""
     directory = Path(directory)
-    log = directory / LOG
-    if not log.exists():
-        return []
     found: dict[str, tuple[int, float, str]] = {}
-    for line in log.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-        name = record.get("checkpoint") if isinstance(record, dict) else None
-        if isinstance(name, str) and (directory / name).exists():
-            found[name] = (int(record["step"]), float(record["ppl"]), name)
+    for record in read_log(directory):
+        name = record.get("checkpoint")
+        step, ppl = record.get("step"), record.get("ppl")
+        if isinstance(name, str) and isinstance(step, int) and isinstance(ppl, int | float) \
+                and (directory / name).exists():
+            found[name] = (step, float(ppl), name)
     return sorted(found.values())
 
 
@@ -179,19 +231,22 @@ def finished(directory: str | Path) -> bool:
     return weights_path(directory).name != CHECKPOINT
 
 
-def recorded_sha256(directory: str | Path) -> str | None:
-    record = load_config(directory)[2].get("weights")
+def recorded_sha256(directory: str | Path, extra: dict[str, Any] | None = None) -> str | None:
+    """The SHA-256 of the final weights recorded in ``config.json`` (None: none recorded)."""
+    extra = load_config(directory)[2] if extra is None else extra
+    record = extra.get("weights")
     if isinstance(record, dict) and isinstance(record.get("sha256"), str):
         return str(record["sha256"])
     return None
 
 
-def read_state(directory: str | Path) -> tuple[Path, dict[str, torch.Tensor]]:
+def read_state(directory: str | Path,
+               checked: bool = False) -> tuple[Path, dict[str, torch.Tensor]]:
     """The weights of a model directory (final, legacy or from its checkpoint) and the file
-    they came from."""
+    they came from (``checked``: the caller has checked the SHA-256 already)."""
     path = weights_path(directory)
     if path.name == MODEL:
-        return path, load_tensors(path, recorded_sha256(directory))
+        return path, load_tensors(path, None if checked else recorded_sha256(directory))
     state = load_torch_file(path)["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
@@ -223,9 +278,77 @@ def tied_names(model: torch.nn.Module) -> set[str]:
     return tied
 
 
+def expected_tensors(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor a model of ``config`` stores (tied aliases once),
+    from a network built on torch's meta device: nothing is allocated, whatever the sizes."""
+    with torch.device("meta"):
+        network = Seq2Seq(config)
+    aliases = tied_names(network)
+    return {k: tuple(v.shape) for k, v in network.state_dict().items() if k not in aliases}
+
+
+def check_weights_file(path: Path, config: ModelConfig) -> None:
+    """Before any tensor is read or a network built: a safetensors file's header (bounded,
+    its offsets inside the file) names exactly the tensors ``config`` needs, in their shapes
+    and a float dtype (:func:`check_shapes`). A config.json whose sizes are not those of the
+    weights (or that would need hundreds of GB) is refused here, not by an allocation. A
+    checkpoint or legacy pickle is checked the same way once the safe reader has read it
+    (:func:`load_network`)."""
+    regular_file(path, MAX_WEIGHTS_BYTES, inside=path.parent, what="weights file")
+    if path.name == MODEL:
+        check_sha256(path, recorded_sha256(path.parent))
+    if path.suffix == ".safetensors":
+        check_shapes(tensor_header(path), expected_tensors(config), path)
+
+
+def check_shapes(found: dict[str, tuple[str, list[int]]],
+                 expected: dict[str, tuple[int, ...]], path: Path) -> None:
+    """``found`` (name -> dtype, shape) holds exactly the ``expected`` tensors, each in its
+    shape and a float dtype."""
+    extra = sorted(set(found) - set(expected))
+    lacking = sorted(set(expected) - set(found))
+    if extra or lacking:
+        what = f"lacks {lacking[:3]}" if lacking else f"has tensors {extra[:3]} it should not"
+        raise RescoreError(f"{path}: weights do not match its config.json: it {what}")
+    for name, shape in expected.items():
+        dtype, got = found[name]
+        if tuple(got) != shape:
+            raise RescoreError(f"{path}: weights do not match its config.json: tensor {name} "
+                               f"has shape {list(got)} where the config needs {list(shape)}")
+        if dtype not in ("F32", "BF16", "F16", "F64"):
+            raise RescoreError(f"{path}: tensor {name} is {dtype}, not a float dtype")
+
+
+_DTYPE_NAMES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16",
+                torch.float64: "F64"}
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Every weight is a finite number: a NaN or inf weight (a diverged training) gives NaN
+    scores and a beam search that never finds a finished hypothesis."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise RescoreError(f"{path}: tensor {name} holds NaN or infinite values: the model "
+                               "is broken (a diverged training?); use an earlier checkpoint")
+
+
 def load_network(directory: str | Path, config: ModelConfig) -> Seq2Seq:
-    """The trained network of a model directory, on the CPU, in training mode as built."""
-    path, state = read_state(directory)
+    """The trained network of a model directory, on the CPU, in training mode as built;
+    its weights checked against the config before they are read (:func:`check_weights_file`)
+    and for NaN after."""
+    check_weights_file(weights_path(directory), config)
+    path, state = read_state(directory, checked=True)
+    if path.suffix != ".safetensors":
+        check_shapes({k: (_DTYPE_NAMES.get(v.dtype, str(v.dtype)), list(v.shape))
+                      for k, v in state.items()}, expected_tensors(config), path)
+    check_finite(state, path)
     model = Seq2Seq(config)
     try:
         load_state_into(model, state, path, directory)
@@ -298,11 +421,21 @@ class LoadedModel:
 def load(directory: str | Path, device: torch.device | None = None) -> LoadedModel:
     """Load a model directory for inference (eval mode)."""
     path = Path(directory)
+    note_input(path)
     model_cfg, train_cfg, extra = load_config(path)
+    verify_files(path, extra)
+    vocabs = []
+    for name, size in ((SRC_VOCAB, model_cfg.src_vocab_size),
+                       (TGT_VOCAB, model_cfg.tgt_vocab_size)):
+        vocab = Vocab.load(path / name)
+        if len(vocab) != size:
+            raise RescoreError(f"{path / name}: {len(vocab):,} entries, but config.json gives "
+                               f"the model {size:,} (its {name[:3]}_vocab_size): not this "
+                               "model's vocabulary")
+        vocabs.append(vocab)
     device = device or torch.device("cpu")
     network = load_network(path, model_cfg).to(device).eval()
-    return LoadedModel(path, network, Vocab.load(path / SRC_VOCAB), Vocab.load(path / TGT_VOCAB),
-                       train_cfg, extra, device)
+    return LoadedModel(path, network, vocabs[0], vocabs[1], train_cfg, extra, device)
 
 
 def check_compatible(models: list[LoadedModel]) -> None:
@@ -345,10 +478,9 @@ def describe(directory: str | Path) -> dict[str, Any]:
         "parameters": parameter_count(model), "reversed source": model.reverse_source,
         "right to left": model.reverse_target, "languages": extra.get("languages"),
         "dropout": model.dropout, "epochs": train.epochs}
-    log = path / LOG
-    if log.exists():
-        valid = [r for r in map(json.loads, log.read_text(encoding="utf-8").splitlines())
-                 if r.get("type") == "valid"]
+    records = read_log(path)
+    if records:
+        valid = [r for r in records if r.get("type") == "valid"]
         if valid:
             info["validation perplexity"] = round(float(valid[-1]["ppl"]), 2)
             if "ppl_word" in valid[-1]:
@@ -356,8 +488,34 @@ def describe(directory: str | Path) -> dict[str, Any]:
             info["at epoch"] = round(float(valid[-1]["epoch"]), 2)
     summary = path / SUMMARY
     if summary.exists():
-        info["training seconds"] = round(float(json.loads(summary.read_text())["seconds"]))
+        data = read_json(summary, MAX_BYTES[SUMMARY], inside=path)
+        seconds = data.get("seconds") if isinstance(data, dict) else None
+        if isinstance(seconds, int | float):
+            info["training seconds"] = round(float(seconds))
     return info
+
+
+def read_log(directory: str | Path) -> list[dict[str, Any]]:
+    """The records of ``log.jsonl`` (none when it is absent). A line that is not a JSON
+    object (the last one cut short by a killed training) is skipped with a warning; numbers
+    in the records the callers use are checked there."""
+    directory = Path(directory)
+    path = directory / LOG
+    if not path.exists():
+        return []
+    regular_file(path, MAX_BYTES[LOG], inside=directory)
+    records = []
+    for number, line in enumerate(path.read_bytes().decode("utf-8", "replace").splitlines(), 1):
+        try:
+            record = parse_json(line, path) if line.strip() else None
+        except RescoreError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        elif line.strip():
+            log.warning("warning: %s:%d: not a JSON record (cut short by a killed training?); "
+                        "skipped", path, number)
+    return records
 
 
 AVERAGE_METHODS = ("last", "best")
@@ -373,15 +531,17 @@ def average(directory: str | Path, output: str | Path, k: int, method: str = "la
     if method not in AVERAGE_METHODS:
         raise RescoreError(f"unknown averaging method {method!r}; valid: last, best")
     directory, output = Path(directory), Path(output)
-    load_config(directory)
     kept = kept_checkpoints(directory)
     if k < 1 or len(kept) < k:
         raise RescoreError(f"{directory}: {len(kept)} kept checkpoint(s), cannot average {k} "
                            "(train with --keep-checkpoints K)")
     chosen = kept[-k:] if method == "last" else sorted(sorted(kept, key=lambda c: c[1])[:k])
+    model_cfg, _, _ = load_config(directory)
     total: dict[str, torch.Tensor] = {}
     for _, _, name in chosen:
+        check_weights_file(directory / name, model_cfg)
         state = load_tensors(directory / name)
+        check_finite(state, directory / name)
         if total and state.keys() != total.keys():
             raise RescoreError(f"{directory / name}: other tensors than {chosen[0][2]}")
         for key, tensor in state.items():

@@ -39,6 +39,14 @@ from rescore.files import iter_line_chunks
 FIELD_SEP = "|||"
 MIN_FIELDS = 4
 MAX_FIELDS = 6
+# bounds on what one list may make rescore hold (each refused with the line number): values
+# of one line's features, distinct features of one sentence, lines of one sentence, and a gap
+# in the ids (without the source's line count to bound it, the missing sentences are filled
+# in one by one)
+MAX_FEATURE_VALUES = 10_000
+MAX_SENTENCE_LINES = 1_000_000
+MAX_SENTENCE_VALUES = 50_000_000  # lines x feature values of one sentence (400 MB)
+MAX_ID_GAP = 1_000_000
 UNLABELLED = "unlabelled"
 _MOSES_SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
@@ -105,7 +113,11 @@ def parse_features(text: str) -> list[tuple[str | None, str, list[float]]]:
     name, a name with no values or a name given twice.
     """
     groups: list[tuple[str | None, str, list[float]]] = []
-    for token in text.split():
+    tokens = text.split()
+    if len(tokens) > 2 * MAX_FEATURE_VALUES:
+        raise ValueError(f"{len(tokens):,} feature tokens on one line (at most "
+                         f"{MAX_FEATURE_VALUES:,} values)")
+    for token in tokens:
         if token[-1] in "=:":
             name = token[:-1]
             if not name:
@@ -124,6 +136,9 @@ def parse_features(text: str) -> list[tuple[str | None, str, list[float]]]:
     if groups and not groups[-1][2]:
         raise ValueError(f"feature {groups[-1][1]!r} has no values")
     names = [g[1] for g in groups]
+    if sum(len(g[2]) for g in groups) > MAX_FEATURE_VALUES:
+        raise ValueError(f"{sum(len(g[2]) for g in groups):,} feature values on one line (at "
+                         f"most {MAX_FEATURE_VALUES:,})")
     if len(set(names)) != len(names):
         twice = next(n for n in names if names.count(n) > 1)
         raise ValueError(f"feature {twice!r} is given twice")
@@ -258,6 +273,9 @@ def read_nbest(path: str | Path) -> Iterator[NbestBlock]:
                         yield build_block(name, cur_id, cur_first, cur)
                     cur, cur_id, cur_first = [], sent_id, line_no
                 cur_key = key
+            if len(cur) >= MAX_SENTENCE_LINES:
+                raise InputError(name, first + offset, f"sentence {cur_id} has more than "
+                                 f"{MAX_SENTENCE_LINES:,} lines")
             cur.append(parts)
             seen_any = True
     if not seen_any:
@@ -282,6 +300,12 @@ def iter_sentences(
                 block.path, block.first_line,
                 f"sentence id {block.sent_id} is past the end of {source_name} "
                 f"({num_sentences} lines)")
+        if num_sentences is None and block.sent_id - expected > MAX_ID_GAP:
+            raise InputError(
+                block.path, block.first_line,
+                f"sentence id {block.sent_id} after {expected - 1}: a gap of more than "
+                f"{MAX_ID_GAP:,} sentences without hypotheses (give --source to allow ids up "
+                "to its length)")
         while expected < block.sent_id:
             yield expected, None
             expected += 1
@@ -361,6 +385,10 @@ def _parse_block_features(
     except ValueError as err:
         raise InputError(path, first_line, str(err)) from None
     schema = FeatureSchema(tuple(g[1] for g in groups), tuple(len(g[2]) for g in groups))
+    if schema.dim * len(feats) > MAX_SENTENCE_VALUES:
+        raise InputError(path, first_line, f"{len(feats):,} lines of {schema.dim:,} feature "
+                         f"values: more than rescore holds for one sentence (at most "
+                         f"{MAX_SENTENCE_VALUES:,} values)")
     values = _parse_uniform_block(feats, groups, schema.dim)
     if values is None:
         return _parse_features_by_line(feats, path, first_line)
@@ -422,6 +450,7 @@ def _parse_features_by_line(
 ) -> tuple[FeatureSchema, np.ndarray]:
     rows: list[dict[str, list[float]]] = []
     names: dict[str, int] = {}
+    dim = 0
     for i, text in enumerate(feats):
         try:
             groups = parse_features(text)
@@ -429,6 +458,14 @@ def _parse_features_by_line(
             raise InputError(path, first_line + i, str(err)) from None
         row = {}
         for _, name, vals in groups:
+            if name not in names:
+                dim += len(vals)
+                if dim > MAX_FEATURE_VALUES or dim * len(feats) > MAX_SENTENCE_VALUES:
+                    raise InputError(path, first_line + i, f"the sentence's lines name "
+                                     f"{len(names) + 1:,} distinct features ({dim:,} values a "
+                                     f"line x {len(feats):,} lines): more than rescore holds (at "
+                                     f"most {MAX_FEATURE_VALUES:,} values a line and "
+                                     f"{MAX_SENTENCE_VALUES:,} a sentence)")
             size = names.setdefault(name, len(vals))
             if size != len(vals):
                 raise InputError(path, first_line + i,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from rescore import model_dir
+from rescore.checks import read_json
 from rescore.compare import (
     DEFAULT_BOOTSTRAP,
     Comparison,
@@ -49,12 +50,23 @@ class ReportSpec:
     versus_above: bool = False  # also each row against the row above it
     notes: list[str] = field(default_factory=list)  # shown first: what kind of run this is
 
+    def inputs(self) -> list[tuple[str, Path | None]]:
+        """Every file the report reads, named as the spec names it (outputs must be none of
+        them)."""
+        named: list[tuple[str, Path | None]] = [("the reference", self.ref)]
+        named += [(f"system {n}", p) for _, rows in self.tables for n, p in rows]
+        if self.baseline is not None:
+            named.append((f"baseline {self.baseline[0]}", self.baseline[1]))
+        named += [(k, getattr(self, k)) for k in ("source", "vocab", "phrases", "oracle")]
+        named += [(f"weights of {n}", p) for n, p in self.weights.items()]
+        return named
+
 
 def load_spec(path: str | Path) -> ReportSpec:
     """A JSON report spec (see :class:`ReportSpec`); relative paths are taken from the
     current directory."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_json(path)
         if not isinstance(data, dict):
             raise TypeError(f"a JSON {type(data).__name__}, not an object with \"ref\" and "
                             "\"tables\"")
@@ -246,8 +258,8 @@ def _tune_report(weights: Path) -> dict[str, object]:
     """The ``.report.json`` rescore-tune wrote beside a weights file (empty if none)."""
     path = weights.with_suffix(".report.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = read_json(path)
+    except RescoreError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -284,8 +296,8 @@ def build_report(spec: ReportSpec) -> Report:
     oracle = None
     if spec.oracle is not None:
         try:
-            oracle = json.loads(spec.oracle.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+            oracle = read_json(spec.oracle)
+        except RescoreError as err:
             raise RescoreError(f"{spec.oracle}: unreadable oracle report ({err})") from None
         if not isinstance(oracle, dict) or not isinstance(oracle.get("oracle_bleu_at_k"), dict):
             raise RescoreError(f"{spec.oracle}: not a report of rescore-oracle --report (no "
@@ -381,9 +393,9 @@ def _weights_line(path: Path) -> str:
                 f"{info.get('utility')} utility, posterior scale {info.get('scale')} tuned on "
                 f"the dev list; {dev}.")
     try:
-        weights = json.loads(path.read_text(encoding="utf-8"))
+        weights = read_json(path)
         shown = ", ".join(_weight_text(k, v) for k, v in weights.items())
-    except (OSError, json.JSONDecodeError, TypeError, AttributeError, ValueError, KeyError):
+    except (RescoreError, TypeError, AttributeError, ValueError, KeyError):
         shown = ""
     return f"{text}: {method}; {dev}; {shown}."
 

@@ -15,7 +15,6 @@ A file that holds anything else is refused with one line naming it (:class:`Unsa
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,19 +26,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rescore.errors import RescoreError
-from rescore.files import atomic_path
+from rescore.files import atomic_path, sha256_of
 
 
 class UnsafeFile(RescoreError):
     """A file that is not plain tensors and values: reading it would run code."""
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _without_aliases(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -67,16 +58,71 @@ def save_tensors(state: Mapping[str, torch.Tensor], path: Path,
     return digest
 
 
+def check_sha256(path: Path, sha256: str | None) -> None:
+    """``path``'s SHA-256 is ``sha256`` (nothing checked for None)."""
+    if sha256 is None:
+        return
+    digest = sha256_of(path)
+    if digest != sha256:
+        raise RescoreError(f"{path}: SHA-256 {digest[:16]}... differs from the "
+                           f"{sha256[:16]}... recorded in config.json beside it: the file "
+                           "is truncated, damaged or from another model")
+
+
+MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+               "U8": 1, "BOOL": 1}
+
+
+def tensor_header(path: Path) -> dict[str, tuple[str, list[int]]]:
+    """``name -> (dtype, shape)`` of a safetensors file from its header alone (nothing
+    allocated for the tensors), checked: a bounded header, known dtypes, non-negative
+    shapes, and data offsets that lie inside the file and fit each tensor's size."""
+    from rescore.checks import parse_json
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < length <= min(MAX_HEADER_BYTES, size - 8):
+            raise RescoreError(f"{path}: not a safetensors file (header length {length} in a "
+                               f"file of {size} bytes)")
+        raw = f.read(length)
+    try:
+        header = parse_json(raw.decode("utf-8"), path, max_depth=4)
+    except UnicodeDecodeError:
+        raise RescoreError(f"{path}: not a safetensors file (its header is not UTF-8)") from None
+    if not isinstance(header, dict):
+        raise RescoreError(f"{path}: not a safetensors file (its header is not an object)")
+    data_bytes = size - 8 - length
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        ok = isinstance(entry, dict) and entry.get("dtype") in DTYPE_BYTES \
+            and isinstance(entry.get("shape"), list) \
+            and all(isinstance(d, int) and d >= 0 for d in entry["shape"]) \
+            and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2 \
+            and all(isinstance(o, int) for o in entry["data_offsets"])
+        if not ok:
+            raise RescoreError(f"{path}: tensor {name!r}: not a valid safetensors entry")
+        begin, end = entry["data_offsets"]
+        numel = 1
+        for d in entry["shape"]:
+            numel *= d
+        if not 0 <= begin <= end <= data_bytes or end - begin != numel * DTYPE_BYTES[
+                entry["dtype"]]:
+            raise RescoreError(f"{path}: tensor {name!r}: its data offsets {begin}-{end} do not "
+                               f"fit its shape {entry['shape']} or the file ({size} bytes)")
+        out[name] = (str(entry["dtype"]), list(entry["shape"]))
+    return out
+
+
 def load_tensors(path: Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file, checked against ``sha256`` when one is given."""
     if not path.exists():
         raise RescoreError(f"{path}: no such weights file")
-    if sha256 is not None:
-        digest = sha256_of(path)
-        if digest != sha256:
-            raise RescoreError(f"{path}: SHA-256 {digest[:16]}... differs from the "
-                               f"{sha256[:16]}... recorded in config.json beside it: the file "
-                               "is truncated, damaged or from another model")
+    check_sha256(path, sha256)
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:

@@ -50,7 +50,8 @@ class Translator:
             raise RescoreError("left-to-right and right-to-left models cannot search together "
                                "(their next-word distributions are of different words); "
                                "rescore n-best lists with both instead (rescore-nbest --model)")
-        return cls(Ensemble([m.model for m in loaded], mode), loaded[0].src_vocab,
+        return cls(Ensemble([m.model for m in loaded], mode, [str(d) for d in directories]),
+                   loaded[0].src_vocab,
                    loaded[0].tgt_vocab, min(m.train_config.max_len for m in loaded),
                    tokenizers.pop(), [f"LSTM{i}" for i in range(len(loaded))], orders.pop())
 

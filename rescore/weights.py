@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from rescore.checks import parse_json
 from rescore.errors import InputError, RescoreError
 from rescore.files import atomic_output, read_lines
 from rescore.nbest import FeatureSchema, format_score
@@ -113,10 +115,7 @@ def load_weights(path: str | Path) -> Weights:
 
 
 def _parse_json(name: str, text: str) -> Weights:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(name, err.lineno, f"invalid JSON: {err.msg}") from None
+    data = parse_json(text, name)  # bounded depth, finite numbers, short integers
     if not isinstance(data, dict) or not data:
         raise InputError(name, 1, "weights JSON must be a non-empty object "
                          '{"Name": [w1, ...], ...}')
@@ -151,6 +150,8 @@ def _expand_baseline(name: str, spec: object) -> dict[str, tuple[float, ...]]:
         raise InputError(name, None, f'"{BASELINE_KEY}" must be {{"weight": w, "weights": '
                          '{"Name": [w1, ...], ...}}')
     inner = _parse_json(name, json.dumps(spec["weights"]))
+    if not inner.values:
+        raise InputError(name, None, f'"{BASELINE_KEY}" has no weights')
     return {k: tuple(float(spec["weight"]) * x for x in v) for k, v in inner.values.items()}
 
 
@@ -183,6 +184,9 @@ def _parse_ini(name: str, lines: list[str]) -> Weights:
             vals = tuple(float(t) for t in rest.split())
         except ValueError:
             raise InputError(name, i, f"non-numeric weight in {line!r}") from None
+        if not all(math.isfinite(v) for v in vals):
+            raise InputError(name, i, f"non-finite weight (inf or nan) in {line!r}: weights "
+                             "must be finite numbers")
         if not vals:
             raise InputError(name, i, f"feature {key.strip()!r} has no weights")
         if key.strip() in out:

@@ -20,6 +20,7 @@ from rescore.distributed import DEVICES, pick_device
 from rescore.errors import RescoreError
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -39,6 +40,9 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an unexpected error, print Python's traceback (also with "
+                        "RESCORE_DEBUG=1)")
     return parser
 
 
@@ -135,3 +139,25 @@ def run(prog: str, command: Callable[[argparse.Namespace], None],
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as err:  # the last resort: one line, the traceback only on request
+        if getattr(args, "debug", False) or os.environ.get("RESCORE_DEBUG", "") not in ("", "0"):
+            raise
+        print(internal_error_line(prog, err), file=sys.stderr)
+        sys.exit(EXIT_INTERNAL)
+
+
+def internal_error_line(prog: str, err: BaseException) -> str:
+    """The one line for an error rescore did not foresee: the command, the input it was
+    reading, what went wrong and where to report it."""
+    from rescore.files import last_input
+
+    text = " ".join(str(err).split())[:300]
+    if isinstance(err, MemoryError):
+        what = "out of memory"
+    else:
+        what = f"{type(err).__name__}" + (f": {text}" if text else "")
+    where = f" while reading {last_input[0]}" if last_input else ""
+    return (f"{prog}: internal error{where}: {what}. This is a bug in rescore or an input it "
+            f"should have refused: please report it to rescore's issue tracker with the "
+            "command line and "
+            "the traceback (rerun with --debug or RESCORE_DEBUG=1 to print it)")

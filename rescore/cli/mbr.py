@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rescore.checks import finite_float, refuse_overwriting_inputs
 from rescore.cli import common
 from rescore.mbr import UTILITIES, run_mbr, tuned_scale
 from rescore.metrics import BLEU_TOKENIZERS, DEFAULT_TOKENIZE
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="K: the best entries under the weights that are both candidates "
                         "and evidence")
     scale = parser.add_mutually_exclusive_group()
-    scale.add_argument("--scale", type=float, default=1.0,
+    scale.add_argument("--scale", type=finite_float, default=1.0,
                        help="A: the posterior is softmax(A x score) over the top entries "
                        "(tune it on a dev list: rescore-tune --method mbr-scale)")
     scale.add_argument("--scale-from", type=Path, metavar="REPORT",
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def mbr_command(args: argparse.Namespace) -> None:
+    refuse_overwriting_inputs(
+        [("--output-1best", args.output_1best), ("--output-nbest", args.output_nbest)],
+        [("--nbest", args.nbest), ("--weights", args.weights), ("--scale-from", args.scale_from)])
     if args.scale_from is not None:
         args.scale = tuned_scale(args.scale_from, args.top, args.utility)
     result = run_mbr(args.nbest, load_weights(args.weights), args.output_1best,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rescore.checks import refuse_overwriting_inputs
 from rescore.cli.common import (
     add_device_args,
     add_progress_flag,
@@ -90,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def nbest_command(args: argparse.Namespace) -> None:
+    refuse_overwriting_inputs(
+        [("--output-nbest", args.output_nbest), ("--output-1best", args.output_1best)],
+        [("--nbest", args.nbest), ("--source", args.source), ("--weights", args.weights),
+         *(("--lm", lm) for lm in args.lm)])
     request = NbestRequest(
         nbest=args.nbest, source=args.source, models=args.model,
         channel_models=args.channel_model, channel_ensemble=args.channel_ensemble,

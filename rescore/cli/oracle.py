@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from rescore.checks import refuse_overwriting_inputs
 from rescore.cli.common import add_progress_flag, make_parser, run, want_progress
 from rescore.errors import RescoreError
 from rescore.files import atomic_outputs
@@ -45,6 +46,8 @@ def _depths(text: str) -> list[int]:
 
 
 def oracle_command(args: argparse.Namespace) -> None:
+    refuse_overwriting_inputs([("--output", args.output), ("--report", args.report)],
+                              [("--nbest", args.nbest), ("--ref", args.ref)])
     refs = load_references(args.ref)
     result = run_oracle(args.nbest, refs, args.method, _depths(args.depths), args.tokenize,
                         args.ref, want_progress(args.progress))

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rescore.checks import refuse_overwriting_inputs
 from rescore.cli.common import make_parser, run
 from rescore.compare import DEFAULT_BOOTSTRAP
 from rescore.errors import RescoreError
@@ -73,7 +74,16 @@ def _spec(args: argparse.Namespace) -> ReportSpec:
 
 
 def report_command(args: argparse.Namespace) -> None:
-    report = build_report(_spec(args))
+    spec = _spec(args)
+    if args.output_prefix:
+        base = Path(args.output_prefix)
+        outputs: list[tuple[str, str | Path | None]] = [
+            (f"--output-prefix ({base}.{ext})", f"{base}.{ext}")
+            for ext in ("md", "html", "json", "csv")]
+        outputs += [("--output-prefix (a figure)", p) for p in
+                    (base.parent if str(base.parent) else Path(".")).glob(f"{base.name}-*.png")]
+        refuse_overwriting_inputs(outputs, [("--spec", args.spec), *spec.inputs()])
+    report = build_report(spec)
     if args.output_prefix:  # the files first: a reader that closes stdout early costs nothing
         report.save(args.output_prefix)
         print(f"{PROG}: wrote {args.output_prefix}.md, .html, .json and .csv", file=sys.stderr)

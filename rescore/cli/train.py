@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rescore.checks import finite_float
 from rescore.cli.common import (
     add_device_args,
     add_progress_flag,
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in MODEL_OPTIONS.items():
         model.add_argument("--" + name.replace("_", "-"), type=int,
                            help=f"{text} ({_preset_values(name, 'model')})")
-    model.add_argument("--dropout", type=float,
+    model.add_argument("--dropout", type=finite_float,
                        help="dropout rate in training (embeddings, between layers, before the "
                             "output layer); the paper uses 0 "
                             f"({_preset_values('dropout', 'model')})")
@@ -149,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--" + name.replace("_", "-"), type=kind,
                            help=f"{text} ({_preset_values(name, 'train')})")
     parser.add_argument("--max-steps", type=int, help="stop after this many updates (total)")
-    parser.add_argument("--max-minutes", type=float, help="stop this call after this long")
+    parser.add_argument("--max-minutes", type=finite_float,
+                        help="stop this call after this long")
     parser.add_argument("--keep-checkpoints", type=int, metavar="K",
                         help="keep the weights of the last K and of the best K validations "
                         "(by perplexity) in DIR/checkpoints/, for rescore-model average; each "

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, Hypothesis, SearchConfig
+from rescore.checks import finite_float, refuse_overwriting_inputs
 from rescore.cli import common
 from rescore.errors import RescoreError
 from rescore.outputs import SystemOutputs
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--length-norm", action="store_true",
                         help="rank finished hypotheses by log-probability / (words + 1) "
                         "(off, as in the paper)")
-    parser.add_argument("--max-len-a", type=float, default=1.5,
+    parser.add_argument("--max-len-a", type=finite_float, default=1.5,
                         help="a hypothesis has at most a * source words + b words")
     parser.add_argument("--max-len-b", type=int, default=10, help="see --max-len-a")
     parser.add_argument("--max-input-len", type=int,
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 def translate_command(args: argparse.Namespace) -> None:
     if args.output is None and args.output_nbest is None:
         raise RescoreError("nothing to write: give --output and/or --output-nbest")
+    refuse_overwriting_inputs([("--output", args.output), ("--output-nbest", args.output_nbest)],
+                              [("--input", args.input)])
     device = common.apply_device_args(args)
     check_precision(device, args.precision)
     config = SearchConfig(beam=args.beam, nbest=args.nbest or args.beam,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+from rescore.checks import refuse_overwriting_inputs
 from rescore.cli.common import add_seed_arg, make_parser, non_negative_int, positive_int, run
 from rescore.errors import RescoreError
 from rescore.files import atomic_outputs
@@ -27,8 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dev n-best list with every feature (output of rescore-nbest)")
     parser.add_argument("--ref", required=True, help="dev references, one per line")
     parser.add_argument("--output", required=True, type=Path,
-                        help="weights as JSON; a Moses ini [weight] section is written beside "
-                        "it (same name, .ini)")
+                        help="the tuned weights: a Moses ini [weight] section when the name ends "
+                        "in .ini, else JSON (with --output-ini's Moses ini beside it); the "
+                        "report goes to the same name with .report.json")
+    parser.add_argument("--output-ini", type=Path, metavar="PATH",
+                        help="with a JSON --output: also write the weights as a Moses ini "
+                        "[weight] section here (default: --output with .ini; 'none' writes "
+                        "none). Never one of the inputs: a Moses config given as "
+                        "--init-weights is refused, not replaced")
     parser.add_argument("--method", choices=(*TUNE_METHODS, "mbr-scale"), default="mert",
                         help="mert: Och's MERT over the weights of all (or --tune-features) "
                         "features; grid: one interpolation weight between the baseline "
@@ -106,12 +114,18 @@ def mbr_scale_command(args: argparse.Namespace) -> None:
         except ValueError:
             raise RescoreError(f"--scales {args.scales!r}: give comma-separated numbers") \
                 from None
+        if not scales or not all(math.isfinite(v) and v > 0 for v in scales):
+            raise RescoreError(f"--scales {args.scales!r}: give positive finite numbers")
+    report_path = args.output.with_suffix(".report.json")
+    refuse_overwriting_inputs(
+        [("--output", args.output), ("--output (its report)", report_path)],
+        [("--nbest", args.nbest), ("--ref", args.ref), ("--init-weights", args.init_weights)])
     report = choose_scale(args.nbest, load_references(args.ref), weights, str(args.init_weights),
                           args.top, args.utility, scales, args.tokenize, args.ref)
-    with atomic_outputs(args.output, args.output.with_suffix(".report.json")) as outs:
+    with atomic_outputs(args.output, report_path) as outs:
         json_out, report_out = outs
         assert json_out is not None and report_out is not None
-        json_out.write(weights.to_json())
+        json_out.write(weights.to_moses_ini() if is_ini(args.output) else weights.to_json())
         report_out.write(json.dumps(report, indent=2) + "\n")
     print(f"{PROG}: MBR scale {report['scale']:g}: dev BLEU {report['dev_bleu_tuned']:.2f} "
           f"(curve in "
@@ -122,6 +136,13 @@ def tune_command(args: argparse.Namespace) -> None:
     if args.method == "mbr-scale":
         mbr_scale_command(args)
         return
+    ini = ini_path(args)
+    report_path = args.output.with_suffix(".report.json")
+    cache = args.cache or args.output.with_suffix(".features.parquet")
+    refuse_overwriting_inputs(
+        [("--output", args.output), ("--output-ini", ini), ("--output (its report)", report_path),
+         ("--cache", cache)],
+        [("--nbest", args.nbest), ("--ref", args.ref), ("--init-weights", args.init_weights)])
     tune_features = None
     if args.tune_features:
         tune_features = [n.strip() for n in args.tune_features.split(",") if n.strip()]
@@ -130,21 +151,40 @@ def tune_command(args: argparse.Namespace) -> None:
         init=load_weights(args.init_weights) if args.init_weights else None,
         feature=args.feature, grid=parse_grid(args.grid), tune_features=tune_features,
         restarts=args.restarts, iterations=args.iterations, seed=args.seed,
-        tokenize=args.tokenize, cache=args.cache or args.output.with_suffix(".features.parquet"),
+        tokenize=args.tokenize, cache=cache,
         ref_name=args.ref, baseline_as_one_feature=args.baseline_as_one_feature,
         folds=args.folds))
     weights = result.to_weights(str(args.output))
-    ini = args.output.with_suffix(".ini")
-    with atomic_outputs(args.output, ini, args.output.with_suffix(".report.json")) as outs:
-        json_out, ini_out, report_out = outs
-        assert json_out is not None and ini_out is not None and report_out is not None
-        json_out.write(result.to_json())
-        ini_out.write(weights.to_moses_ini())  # Moses reads the expanded vector
+    with atomic_outputs(args.output, ini, report_path) as outs:
+        main_out, ini_out, report_out = outs
+        assert main_out is not None and report_out is not None
+        # Moses reads the expanded vector; the JSON may keep the baseline as one feature
+        main_out.write(weights.to_moses_ini() if is_ini(args.output) else result.to_json())
+        if ini_out is not None:
+            ini_out.write(weights.to_moses_ini())
         report_out.write(json.dumps(result.report, indent=2) + "\n")
     cv = result.report.get("dev_bleu_cross_validated")
     folds = f" ({args.folds}-fold cross-validated: {cv:.2f})" if cv is not None else ""
+    also = f" and {ini}" if ini is not None else ""
     print(f"{PROG}: dev BLEU {result.dev_bleu_start:.2f} at the start, {result.dev_bleu:.2f} "
-          f"tuned{folds}; weights in {args.output} and {ini}", file=sys.stderr)
+          f"tuned{folds}; weights in {args.output}{also}", file=sys.stderr)
+
+
+def is_ini(path: Path) -> bool:
+    """A weights file's format follows its extension: ``.ini`` is a Moses ini."""
+    return path.suffix == ".ini"
+
+
+def ini_path(args: argparse.Namespace) -> Path | None:
+    """Where the Moses ini beside a JSON --output goes (None: nowhere)."""
+    if is_ini(args.output):
+        if args.output_ini is not None and str(args.output_ini) != "none":
+            raise RescoreError("--output is a Moses ini already: --output-ini is for a JSON "
+                               "--output")
+        return None
+    if args.output_ini is None:
+        return args.output.with_suffix(".ini")
+    return None if str(args.output_ini) == "none" else Path(args.output_ini)
 
 
 def main(argv: list[str] | None = None) -> None:

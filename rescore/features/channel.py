@@ -40,7 +40,8 @@ class ChannelFeature(ModelFeature):
                    for s in self.require_sources(sources)]
         inputs = [[loaded.src_vocab.encode(h.split()) for h in hs] for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in inputs for h in hs)
-        return score_channel(loaded.model, inputs, outputs, loaded.device, stats=self.stats)
+        return self.finite(score_channel(loaded.model, inputs, outputs, loaded.device,
+                                         stats=self.stats))
 
     def summary(self) -> str:
         s = self.stats

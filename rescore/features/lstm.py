@@ -42,7 +42,8 @@ class LSTMFeature(ModelFeature):
         hyps = [[loaded.tgt_vocab.encode(h.split(), reverse=rtl) for h in hs]
                 for hs in hypotheses]
         self.unknown_hypotheses += sum(int((h == UNK_ID).any()) for hs in hyps for h in hs)
-        return score_prefix_shared(loaded.model, src, hyps, loaded.device, stats=self.stats)
+        return self.finite(score_prefix_shared(loaded.model, src, hyps, loaded.device,
+                                               stats=self.stats))
 
     def summary(self) -> str:
         return (f"{self.name} ({self.directory}): {self.unknown_hypotheses} distinct hypotheses "

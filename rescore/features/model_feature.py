@@ -33,6 +33,14 @@ class ModelFeature(FeatureScorer):
     def score_distinct(self, hypotheses: Sequence[str], source: str | None) -> np.ndarray:
         return self.score_many([hypotheses], [source])[0]
 
+    def finite(self, scores: list[np.ndarray]) -> list[np.ndarray]:
+        """``scores`` if every one is a number: a NaN from a broken model is one error naming
+        it, never a ``nan`` written into a list (which rescore's own reader refuses)."""
+        if any(bool(np.isnan(s).any()) for s in scores):
+            raise RescoreError(f"{self.directory}: the model gives NaN scores ({self.name}): "
+                               "its weights or its input are broken")
+        return scores
+
     def require_sources(self, sources: Sequence[str | None]) -> list[str]:
         if any(s is None for s in sources):
             raise RescoreError(f"the feature {self.name} needs the source sentences (--source)")

@@ -74,7 +74,7 @@ def test_an_attention_type_this_version_does_not_know_is_one_clear_error(
     (directory / model_dir.CONFIG).write_text(json.dumps(config))
     with pytest.raises(RescoreError) as err:
         model_dir.load(directory)
-    assert str(err.value) == (f"{directory / model_dir.CONFIG}: unknown attention type "
+    assert str(err.value) == (f"{directory / model_dir.CONFIG}: \"model\": unknown attention type "
                               "'multihead' (this version of rescore knows none, dot, general, "
                               "concat)")
 
