@@ -379,6 +379,11 @@ def convert(directory: str | Path) -> Path:
         if isinstance(rng, dict) and isinstance(rng.get("numpy"), tuple):
             rng["numpy"] = numpy_rng_state(rng["numpy"])
             save_plain(state, checkpoint)
+    extra = load_config(directory)[2]
+    if not isinstance(extra.get("files"), dict):  # record the vocabularies' SHA-256 too
+        update_config(directory, files=file_digests(directory))
+    if (directory / MODEL).exists() and recorded_sha256(directory) is None:
+        update_config(directory, weights={"file": MODEL, "sha256": sha256_of(directory / MODEL)})
     return directory / MODEL
 
 

@@ -552,3 +552,15 @@ def test_a_tiny_model_still_loads_and_scores(tmp_path: Path, files: dict[str, Pa
     assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
     loaded = model_dir.load(directory)
     assert isinstance(loaded.model, Seq2Seq)
+
+
+def test_convert_records_what_an_older_directory_lacks(tmp_path: Path) -> None:
+    directory = model(tmp_path)
+    model_dir.update_config(directory, files=None, weights=None)
+    result = run_cli("rescore-model", "convert", directory)
+    assert result.returncode == 0, result.stderr
+    extra = model_dir.load_config(directory)[2]
+    assert set(extra["files"]) == {model_dir.SRC_VOCAB, model_dir.TGT_VOCAB}
+    assert extra["weights"]["sha256"] == model_dir.sha256_of(directory / model_dir.MODEL)
+    info = run_cli("rescore-model", "info", directory)
+    assert info.returncode == 0 and "warning" not in info.stderr, info.stderr
