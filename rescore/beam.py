@@ -2,7 +2,8 @@
 section 3.1), built from small parts:
 
 - :class:`DecoderModel`: the narrow interface a model offers (``encode``, ``step``,
-  ``select_state``); :class:`rescore.model.Seq2Seq` implements it, and so can a scripted fake.
+  ``select_state``), a subset of :class:`rescore.models.DecoderModel` that every
+  architecture implements, and so can a scripted fake.
 - :class:`Ensemble`: one or more models as one decoder: per-step log-probabilities averaged
   (``log-linear``, renormalised) or probabilities averaged (``linear``).
 - :func:`select_candidates`: one beam step for a batch: the best ``2K`` extensions of each

@@ -14,8 +14,10 @@ from typing import Any
 from rescore.errors import RescoreError, unknown_choice
 
 ATTENTION_TYPES = ("none", "dot", "general", "concat")
+ARCHITECTURES = ("lstm", "transformer")
+POSITION_TYPES = ("sinusoidal", "learned")
 OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("halving", "plateau")
+LR_SCHEDULES = ("halving", "plateau", "inverse-sqrt")
 
 
 # (low, high) of every numeric field, inclusive: a config.json handed over by someone else
@@ -29,6 +31,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "decay_factor": (0.0, 1.0), "clip_norm": (0.0, 1e9), "max_len": (1, 1_000_000),
     "seed": (-(2**63), 2**63 - 1), "checkpoint_every": (1, 10**9), "log_every": (1, 10**9),
     "warmup_steps": (0, 10**9), "patience": (0, 10**6),
+    "heads": (1, 1024), "ff_dim": (1, 262_144), "max_positions": (1, 1_000_000),
 }
 # the fields config.json must give (the others default to what older versions meant)
 REQUIRED = ("src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden_dim", "num_layers")
@@ -104,6 +107,18 @@ class ModelConfig:
     # up (Wu et al. 2016, GNMT): a layer's input is added to its output
     bidirectional: bool = False  # the encoder reads the source both ways (Bahdanau et al.
     # 2015): hidden_dim / 2 cells per direction, outputs and final states concatenated
+    arch: str = "lstm"  # lstm: the paper's (and Luong's) model; transformer: Vaswani et al.
+    # (2017), pre-norm, num_layers encoder and decoder layers of width hidden_dim (=
+    # embed_dim), with the options below (ignored by the LSTM)
+    heads: int = 4  # attention heads of every Transformer attention layer
+    ff_dim: int = 1024  # the Transformer's feed-forward inner size
+    positions: str = "sinusoidal"  # the Transformer's position encoding: sinusoidal or learned
+    max_positions: int = 1024  # the longest sequence a learned position table covers
+    attention_dropout: float = 0.0  # dropout on the Transformer's attention weights
+    activation_dropout: float = 0.0  # dropout after the feed-forward activation
+    share_embeddings: bool = False  # one matrix for source and target embeddings (and the
+    # output layer with tie_embeddings): needs one vocabulary on both sides (a shared
+    # sentencepiece model)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -120,6 +135,30 @@ class ModelConfig:
         if self.tie_embeddings and self.embed_dim != self.hidden_dim:
             raise RescoreError(f"tied embeddings need --embed-dim equal to --hidden-dim, not "
                                f"{self.embed_dim} and {self.hidden_dim}")
+        if self.arch not in ARCHITECTURES:
+            raise RescoreError(f"unknown architecture {self.arch!r} (this version of rescore "
+                               f"knows {', '.join(ARCHITECTURES)})")
+        if self.positions not in POSITION_TYPES:
+            raise unknown_choice("position encoding", self.positions, POSITION_TYPES)
+        for name in ("attention_dropout", "activation_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise RescoreError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if self.arch == "transformer":
+            if self.embed_dim != self.hidden_dim:
+                raise RescoreError(f"a Transformer has one width: --embed-dim equal to "
+                                   f"--hidden-dim, not {self.embed_dim} and {self.hidden_dim}")
+            if self.hidden_dim % self.heads:
+                raise RescoreError(f"--hidden-dim {self.hidden_dim} is not a multiple of "
+                                   f"--heads {self.heads}")
+            if self.bidirectional or self.residual or self.input_feeding:
+                raise RescoreError("--bidirectional, --residual and --input-feeding are LSTM "
+                                   "options, not the Transformer's")
+        elif self.share_embeddings:
+            raise RescoreError("--share-embeddings is a Transformer option (--arch transformer)")
+        if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise RescoreError(f"shared embeddings need one vocabulary on both sides (a shared "
+                               f"sentencepiece model), not {self.src_vocab_size} and "
+                               f"{self.tgt_vocab_size} entries")
 
 
 @dataclass(frozen=True)
@@ -202,6 +241,19 @@ PRESETS: dict[str, Preset] = {
         "with --label-smoothing 0.1, seed 2), against 3.46 for cpu-attention's SGD at 8 "
         "epochs; 4,610 s on one thread beside three other trainings on 2 cores; average the "
         "last checkpoints with --keep-checkpoints 4 and rescore-model average"),
+    "cpu-transformer": Preset(
+        ModelConfig(src_vocab_size=8000, tgt_vocab_size=8000, embed_dim=256, hidden_dim=256,
+                    num_layers=3, reverse_source=False, arch="transformer", heads=4,
+                    ff_dim=1024, dropout=0.3,
+                    attention_dropout=0.1, activation_dropout=0.1, tie_embeddings=True),
+        TrainConfig(batch_size=64, epochs=12.0, checkpoint_every=200, optimizer="adam",
+                    lr=0.001, warmup_steps=1000, lr_schedule="inverse-sqrt",
+                    label_smoothing=0.1, patience=6),
+        "a 3 x 256 pre-norm Transformer (4 heads, feed-forward 1024, dropout 0.3, attention "
+        "and activation dropout 0.1, tied output layer) with Adam at lr 0.001 on the inverse "
+        "square-root schedule (1,000 warm-up updates) and label smoothing 0.1, 12 epochs: a "
+        "member that differs from the LSTMs; about 0.6x cpu-strong's words/s on one thread "
+        "(docs/results.md: its screening and cost)"),
     "cpu-tiny": Preset(
         ModelConfig(src_vocab_size=2000, tgt_vocab_size=2000, embed_dim=32, hidden_dim=32,
                     num_layers=1),

@@ -138,8 +138,7 @@ def encoder_states(directory: str | Path, phrases: Sequence[str]) -> np.ndarray:
     states = []
     for phrase in phrases:
         ids = torch.from_numpy(vocab.encode(phrase.split()).astype(np.int64)).unsqueeze(0)
-        state = model.encode(ids, torch.tensor([ids.shape[1]]))
-        states.append(state.h[-1, 0].numpy())
+        states.append(model.sentence_vector(ids, torch.tensor([ids.shape[1]]))[0].numpy())
     return np.stack(states)
 
 

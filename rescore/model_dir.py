@@ -39,7 +39,7 @@ from rescore.config import ModelConfig, TrainConfig, config_from_dict
 from rescore.corpus import DataFiles
 from rescore.errors import RescoreError
 from rescore.files import atomic_output, note_input
-from rescore.model import Seq2Seq
+from rescore.models import build_model
 from rescore.tensor_files import (
     check_sha256,
     load_plain,
@@ -188,7 +188,7 @@ def verify_files(directory: str | Path, extra: dict[str, Any]) -> None:
                     "weights" if isinstance(record, dict) else "vocabularies", folder)
 
 
-def save_weights(model: Seq2Seq, directory: str | Path) -> None:
+def save_weights(model: torch.nn.Module, directory: str | Path) -> None:
     """Write the trained weights (:func:`save_state`)."""
     save_state(model.state_dict(), directory)
 
@@ -254,7 +254,7 @@ def read_state(directory: str | Path,
     return path, state
 
 
-def load_state_into(model: Seq2Seq, state: dict[str, torch.Tensor], path: Path,
+def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
                     directory: str | Path) -> None:
     """Copy ``state`` into ``model``; tied weights stored once are restored through the
     model. A mismatch names the file and the config it was checked against."""
@@ -282,7 +282,7 @@ def expected_tensors(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every tensor a model of ``config`` stores (tied aliases once),
     from a network built on torch's meta device: nothing is allocated, whatever the sizes."""
     with torch.device("meta"):
-        network = Seq2Seq(config)
+        network = build_model(config)
     aliases = tied_names(network)
     return {k: tuple(v.shape) for k, v in network.state_dict().items() if k not in aliases}
 
@@ -339,7 +339,7 @@ def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
                                "is broken (a diverged training?); use an earlier checkpoint")
 
 
-def load_network(directory: str | Path, config: ModelConfig) -> Seq2Seq:
+def load_network(directory: str | Path, config: ModelConfig) -> Any:
     """The trained network of a model directory, on the CPU, in training mode as built;
     its weights checked against the config before they are read (:func:`check_weights_file`)
     and for NaN after."""
@@ -349,7 +349,7 @@ def load_network(directory: str | Path, config: ModelConfig) -> Seq2Seq:
         check_shapes({k: (_DTYPE_NAMES.get(v.dtype, str(v.dtype)), list(v.shape))
                       for k, v in state.items()}, expected_tensors(config), path)
     check_finite(state, path)
-    model = Seq2Seq(config)
+    model = build_model(config)
     try:
         load_state_into(model, state, path, directory)
     except RuntimeError as err:
@@ -393,7 +393,7 @@ class LoadedModel:
     vocabularies and the rest of its configuration."""
 
     directory: Path
-    model: Seq2Seq
+    model: Any  # a rescore.models.DecoderModel (an nn.Module)
     src_vocab: Vocab
     tgt_vocab: Vocab
     train_config: TrainConfig
@@ -456,7 +456,11 @@ def parameter_count(config: ModelConfig) -> int:
     two deep LSTMs (4 gates, two bias vectors each, as torch's LSTM; input feeding widens the
     decoder's first layer's input by ``hidden``), the attention's matrices (W_c ``2h x h``;
     general adds W_a ``h x h``, concat W_q and W_k ``h x h`` and v ``h``) and the output
-    layer (its bias only, with tied embeddings)."""
+    layer (its bias only, with tied embeddings). Other architectures: counted on a network
+    built on the meta device (nothing allocated)."""
+    if config.arch != "lstm":
+        with torch.device("meta"):
+            return sum(p.numel() for p in build_model(config).parameters())
     e, h, layers = config.embed_dim, config.hidden_dim, config.num_layers
     lstm = sum(4 * h * ((e if i == 0 else h) + h) + 8 * h for i in range(layers))
     half = h // 2  # a bidirectional encoder: two directions of h / 2 cells, inputs h above
@@ -477,7 +481,10 @@ def describe(directory: str | Path) -> dict[str, Any]:
     model, train, extra = load_config(path)
     info: dict[str, Any] = {
         "path": str(path), "preset": extra.get("preset"),
-        "shape": f"{model.num_layers} x {model.hidden_dim} LSTM, {model.embed_dim}-d embeddings",
+        "shape": (f"{model.num_layers} x {model.hidden_dim} LSTM, {model.embed_dim}-d embeddings"
+                  if model.arch == "lstm" else
+                  f"{model.num_layers} x {model.hidden_dim} Transformer, {model.heads} heads, "
+                  f"feed-forward {model.ff_dim}, {model.positions} positions"),
         "attention": model.attention + (", input feeding" if model.input_feeding else ""),
         "vocabulary": f"{model.src_vocab_size}/{model.tgt_vocab_size}",
         "parameters": parameter_count(model), "reversed source": model.reverse_source,

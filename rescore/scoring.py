@@ -18,7 +18,7 @@ import torch
 
 from rescore.corpus import BinarizedCorpus, make_batch
 from rescore.errors import RescoreError
-from rescore.model import DecoderState, Seq2Seq, State
+from rescore.models.protocol import DecoderModel
 from rescore.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
 
 
@@ -32,7 +32,7 @@ class PairScores:
     unknown: np.ndarray
 
 
-def score_pairs(model: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab,
+def score_pairs(model: DecoderModel, src_vocab: Vocab, tgt_vocab: Vocab,
                 sources: Sequence[Sequence[str]], targets: Sequence[Sequence[str]],
                 batch_size: int = 64, reverse_target: bool = False) -> PairScores:
     """Score pair i = (sources[i], targets[i]) by a plain teacher-forced forward pass (token
@@ -71,7 +71,7 @@ class TrieStats:
     tokens: int = 0
 
 
-def score_prefix_shared(model: Seq2Seq, sources: Sequence[np.ndarray],
+def score_prefix_shared(model: DecoderModel, sources: Sequence[np.ndarray],
                         hypotheses: Sequence[Sequence[np.ndarray]],
                         device: torch.device | None = None, node_batch: int = 2048,
                         stats: TrieStats | None = None) -> list[np.ndarray]:
@@ -124,8 +124,8 @@ def score_prefix_shared(model: Seq2Seq, sources: Sequence[np.ndarray],
     return list(np.split(totals, np.cumsum(counts)[:-1]))
 
 
-def _step_and_pick(model: Seq2Seq, inputs: torch.Tensor, state: DecoderState, chunk: int,
-                   rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, DecoderState]:
+def _step_and_pick(model: DecoderModel, inputs: torch.Tensor, state: Any, chunk: int,
+                   rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, Any]:
     """One decoder step for every node, ``chunk`` nodes at a time; returns the log-probability
     of token ``cols[j]`` at node ``rows[j]`` for every j (never the whole nodes x vocabulary
     matrix at once) and the new states."""
@@ -160,7 +160,7 @@ class ChannelStats:
     decoder_steps: int = 0
 
 
-def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
+def score_channel(model: Any, inputs: Sequence[Sequence[np.ndarray]],
                   outputs: Sequence[np.ndarray], device: torch.device | None = None,
                   chunk: int = 256, stats: ChannelStats | None = None) -> list[np.ndarray]:
     """ln P(outputs[k] | inputs[k][i]) (``</s>`` included) for every input i of every
@@ -197,7 +197,7 @@ def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
     # and each input's positions point at its nodes' rows
     node_rows = np.zeros((len(flat), tokens.shape[1]), dtype=np.int64)
     node_outputs: list[torch.Tensor] = []
-    finals: list[tuple[np.ndarray, State]] = []  # (inputs ending at a depth, their states)
+    finals: list[tuple[np.ndarray, Any]] = []  # (inputs ending at a depth, their states)
     with torch.inference_mode():
         state = model.initial_encoder_state(1, device)
         node = np.zeros(len(flat), dtype=np.int64)  # every input starts at the root
@@ -251,7 +251,7 @@ def score_channel(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
     return list(np.split(totals, np.cumsum(counts)[:-1]))
 
 
-def _channel_by_batches(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
+def _channel_by_batches(model: DecoderModel, inputs: Sequence[Sequence[np.ndarray]],
                         outputs: Sequence[np.ndarray], device: torch.device, chunk: int,
                         stats: ChannelStats | None) -> list[np.ndarray]:
     """:func:`score_channel` for an encoder that cannot be stepped (bidirectional): each input
@@ -276,7 +276,7 @@ def _channel_by_batches(model: Seq2Seq, inputs: Sequence[Sequence[np.ndarray]],
     return out
 
 
-def validation_perplexity(model: Seq2Seq, corpus: BinarizedCorpus, device: torch.device,
+def validation_perplexity(model: Any, corpus: BinarizedCorpus, device: torch.device,
                           batch_size: int = 128, precision: str = "auto") -> float:
     """exp(summed NLL / target tokens, </s> included) over the whole corpus."""
     order = np.argsort(corpus.tgt_lengths, kind="stable")

@@ -34,7 +34,6 @@ from rescore.corpus import (
 from rescore.distributed import barrier, dist_info
 from rescore.errors import RescoreError, unknown_choice
 from rescore.files import atomic_output
-from rescore.model import Seq2Seq, count_parameters, summed_cross_entropy
 from rescore.model_dir import (
     CHECKPOINT,
     KEPT,
@@ -49,6 +48,7 @@ from rescore.model_dir import (
     save_weights,
     update_config,
 )
+from rescore.models import build_model, count_parameters, summed_cross_entropy
 from rescore.scoring import PRECISIONS, check_precision, validation_perplexity
 from rescore.scoring import autocast as _autocast
 from rescore.tensor_files import numpy_rng_state, save_tensors, set_numpy_rng_state
@@ -65,7 +65,12 @@ def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig, scale: float = 1.0)
     ``decay_every_epochs`` (with the paper's numbers: 0.7 for epochs [0, 5), 0.35 for
     [5, 5.5), 0.175 for [5.5, 6), ...). The plateau schedule: ``cfg.lr`` times ``scale`` (the
     product of the decays that validations without improvement asked for). Either way, a
-    linear warm-up over the first ``warmup_steps`` updates."""
+    linear warm-up over the first ``warmup_steps`` updates. The inverse square-root schedule
+    (the Transformer's): a linear rise to ``cfg.lr`` at ``warmup_steps``, then ``cfg.lr *
+    sqrt(warmup_steps / step)``."""
+    if cfg.lr_schedule == "inverse-sqrt":  # Vaswani et al. (2017): peak lr at warmup_steps
+        warmup = max(cfg.warmup_steps, 1)
+        return cfg.lr * min((step + 1) / warmup, math.sqrt(warmup / (step + 1)))
     warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
     if cfg.lr_schedule == "plateau":
         return cfg.lr * scale * warm
@@ -124,7 +129,7 @@ class Trainer:
     model's forward pass and :func:`summed_cross_entropy`), half-epoch validation
     perplexity, checkpoints and the final weights in the model directory ``out_dir``."""
 
-    def __init__(self, model: Seq2Seq, train: BinarizedCorpus, valid: BinarizedCorpus | None,
+    def __init__(self, model: nn.Module, train: BinarizedCorpus, valid: BinarizedCorpus | None,
                  cfg: TrainConfig, out_dir: Path, device: torch.device,
                  fingerprint: dict[str, Any], progress_bar: bool = True,
                  precision: str = "auto", keep_checkpoints: int = 0) -> None:
@@ -464,7 +469,7 @@ def train_model(request: TrainRequest) -> TrainResult:
     elif request.resume:  # a resume may change it; later resumes keep the new value
         update_config(request.output, keep_checkpoints=keep)
     torch.manual_seed(train_cfg.seed)
-    model = Seq2Seq(model_cfg)
+    model = build_model(model_cfg)
     trainer = Trainer(model, data.train, data.valid, train_cfg, request.output, request.device,
                       run_fingerprint(model_cfg, train_cfg, data), request.progress_bar,
                       request.precision, keep)

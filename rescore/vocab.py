@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rescore.errors import InputError
+from rescore.errors import InputError, RescoreError
 from rescore.files import atomic_output, atomic_write_bytes, read_lines
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
@@ -156,12 +156,18 @@ def train_subwords(text: Iterable[str], output: Path, kind: str, size: int) -> P
     if kind not in SUBWORD_TYPES:
         raise ValueError(f"unknown subword type {kind!r}")
     model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(text), model_writer=model, model_type=kind,
-        vocab_size=size - len(SPECIALS) + 1, character_coverage=1.0,
-        normalization_rule_name="identity", unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
-        num_threads=1, minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True,
-        hard_vocab_limit=False, byte_fallback=True)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(text), model_writer=model, model_type=kind,
+            vocab_size=size - len(SPECIALS) + 1, character_coverage=1.0,
+            normalization_rule_name="identity", unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+            num_threads=1, minloglevel=2, input_sentence_size=2_000_000,
+            shuffle_input_sentence=True, hard_vocab_limit=False, byte_fallback=True)
+    except RuntimeError as err:  # sentencepiece's checks, e.g. a size below its minimum
+        detail = str(err).split("]", 1)[-1].strip().split(". Increase")[0]
+        raise RescoreError(f"{output.name}: sentencepiece cannot train a {kind} model of "
+                           f"{size} pieces on this text ({detail}); give a larger vocabulary "
+                           "size (byte fallback alone takes 256)") from None
     atomic_write_bytes(output, model.getvalue())
     return output
 

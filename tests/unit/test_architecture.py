@@ -95,3 +95,51 @@ def test_every_pipeline_takes_the_shared_options_from_one_module() -> None:
         assert "options.add_common(parser" in text, path
         assert 'add_argument("--workdir"' not in text and 'add_argument("--threads"' not in \
             text and 'add_argument("--dry-run"' not in text, path
+
+
+# the modules that drive a model: scoring, the prefix trie, channel scoring, ensembles, beam
+# search, the features and the translator. They see the decoder-state protocol only.
+DRIVERS = ("rescore.scoring", "rescore.beam", "rescore.translate", "rescore.nbest_run",
+           "rescore.features.model_feature", "rescore.features.lstm",
+           "rescore.features.channel", "rescore.figures")
+CONCRETE = {"rescore.model", "rescore.models", "rescore.models.lstm",
+            "rescore.models.transformer", "rescore.models.attention"}
+CLASSES = {"Seq2Seq", "Transformer", "ResidualLSTM", "GlobalAttention", "MultiHeadAttention"}
+
+
+def names_in(path: Path) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(n, ast.Name)} | {
+        a.name for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(n, ast.ImportFrom) for a in n.names}
+
+
+def test_scoring_and_search_import_no_concrete_model() -> None:
+    """docs/architecture.md: scoring and search drive :class:`rescore.models.DecoderModel`
+    (``rescore.models.protocol``) and never learn which architecture it is; models are built
+    by ``rescore.model_dir`` (:func:`rescore.models.build_model`) only."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    for name in DRIVERS:
+        path = modules[name]
+        assert not imports_of(path) & CONCRETE, (name, imports_of(path) & CONCRETE)
+        assert not names_in(path) & CLASSES, (name, names_in(path) & CLASSES)
+    users = {name for name, imported in graph().items() if imported & {"rescore.models"}}
+    assert users <= {"rescore.model_dir", "rescore.train"}, users
+
+
+def test_the_protocol_names_what_the_drivers_call() -> None:
+    from rescore.models import ARCHITECTURES, DecoderModel
+
+    wanted = {"encode", "step", "select_state", "cat_states", "attention_weights", "attends",
+              "steps_encoder", "forward", "token_log_probs", "loss", "sentence_vector"}
+    assert wanted <= set(dir(DecoderModel))
+    for cls in ARCHITECTURES.values():
+        assert all(hasattr(cls, m) for m in wanted), cls.__name__
+
+
+def test_the_concrete_import_check_can_fail() -> None:
+    path = PACKAGE / "beam.py"
+    text = path.read_text(encoding="utf-8") + "\nfrom rescore.models.lstm import Seq2Seq\n"
+    tree_names = {a.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ImportFrom)
+                  for a in n.names}
+    assert "Seq2Seq" in tree_names & CLASSES

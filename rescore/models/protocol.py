@@ -1,0 +1,141 @@
+"""The decoder-state protocol: what every architecture offers scoring, prefix tries,
+channel scoring, ensembles and beam search, and all those need from it.
+
+Callers never look inside a state. A model turns sources into a decoder state
+(:meth:`DecoderModel.encode`), advances it one target token at a time
+(:meth:`DecoderModel.step`, next-token log-probabilities), reorders, drops or repeats its rows
+(:meth:`DecoderModel.select_state`) and joins row blocks (:meth:`DecoderModel.cat_states`).
+Teacher-forced passes (:meth:`DecoderModel.forward`, :meth:`DecoderModel.token_log_probs`)
+serve training and the plain scorer. A model whose encoder can be fed one input token at a
+time says so (``steps_encoder``) and offers the encoder-side methods of
+:class:`SteppedEncoder`, which the noisy-channel scorer's input trie uses; others are scored
+by whole batches. A third architecture is one new module that implements this protocol and
+one entry in :data:`rescore.models.ARCHITECTURES`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from rescore.config import ModelConfig
+from rescore.corpus import Batch
+from rescore.vocab import PAD_ID
+
+
+@runtime_checkable
+class DecoderModel(Protocol):
+    """An encoder-decoder as the search and scoring code drive it. ``state`` is opaque; its
+    rows follow the batch (after :meth:`encode`, row i is source i)."""
+
+    config: ModelConfig
+    training: bool
+
+    def parameters(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    @property
+    def attends(self) -> bool:
+        """The decoder attends over the source: :meth:`attention_weights` gives weights."""
+        ...
+
+    @property
+    def steps_encoder(self) -> bool:
+        """The encoder can be stepped one input token at a time (:class:`SteppedEncoder`)."""
+        ...
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Any:
+        """Source ids ``(B, S)`` in reading order, lengths ``(B,)`` -> the decoder's initial
+        state, one row per source."""
+        ...
+
+    def step(self, prev: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Previous tokens ``(B,)`` -> next-token natural-log probabilities ``(B, V)`` (fp32),
+        the state after them."""
+        ...
+
+    @staticmethod
+    def select_state(state: Any, index: torch.Tensor) -> Any:
+        """The state of rows ``index`` (reordered, dropped or repeated)."""
+        ...
+
+    @staticmethod
+    def cat_states(states: list[Any]) -> Any:
+        """Row blocks of one state (from one :meth:`encode`) joined in order."""
+        ...
+
+    @staticmethod
+    def attention_weights(state: Any) -> torch.Tensor | None:
+        """The last step's attention weights ``(B, S)`` over the source positions in reading
+        order, or None (a model without attention)."""
+        ...
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Teacher-forced logits ``(B, T+1, V)`` for ``batch.tgt_out``."""
+        ...
+
+    def token_log_probs(self, batch: Batch) -> torch.Tensor:
+        """ln P of each target token, ``</s>`` included: ``(B, T+1)``, 0 at padding."""
+        ...
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Summed cross-entropy over the batch's target tokens, ``</s>`` included."""
+        ...
+
+    def sentence_vector(self, src: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
+        """One vector per source ``(B, d)``: what the paper's Figure 2 projects."""
+        ...
+
+
+class SteppedEncoder(Protocol):
+    """The encoder-side steps of a model whose ``steps_encoder`` is true: the channel scorer
+    builds a trie of its inputs with them (each trie node one batched encoder step)."""
+
+    def initial_encoder_state(self, batch: int, device: torch.device) -> Any: ...
+
+    def encoder_step(self, tokens: torch.Tensor, state: Any) -> Any: ...
+
+    @staticmethod
+    def select_encoder_state(state: Any, index: torch.Tensor) -> Any: ...
+
+    @staticmethod
+    def cat_encoder_states(states: list[Any]) -> Any: ...
+
+    def encoder_output(self, state: Any) -> torch.Tensor: ...
+
+    def start_decoder(self, final: Any, outputs: torch.Tensor | None,
+                      lengths: torch.Tensor) -> Any: ...
+
+    def decode(self, tgt_in: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]: ...
+
+
+def length_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """``(B,) -> (B, width)``: True at the first ``lengths[i]`` positions of row i."""
+    return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def picked_log_probs(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
+    """ln P of each ``tgt_out`` token under ``logits`` ``(B, T, V)``: ``(B, T)``, 0 at
+    padding (in fp32 whatever the logits' dtype)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    picked = logp.gather(2, tgt_out.unsqueeze(2)).squeeze(2)
+    return picked.masked_fill(tgt_out == PAD_ID, 0.0)
+
+
+def summed_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor,
+                         label_smoothing: float = 0.0) -> torch.Tensor:
+    """-sum log P(tgt_out) over non-padding positions; logits ``(B, T, V)``, tgt ``(B, T)``.
+    With ``label_smoothing`` e, the target distribution puts 1 - e on the reference and e
+    spread evenly over the vocabulary (a training loss; not a log-probability)."""
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                       tgt_out.reshape(-1), ignore_index=PAD_ID, reduction="sum",
+                                       label_smoothing=label_smoothing)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
