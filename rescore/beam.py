@@ -128,6 +128,10 @@ class SearchConfig:
     max_len_a: float = 1.5  # a hypothesis has at most a * source length + b tokens
     max_len_b: int = 10
     length_norm: bool = False  # rank finished hypotheses by score / (tokens + 1)
+    length_penalty: float = 0.0  # alpha of GNMT's length penalty (Wu et al. 2016): rank
+    # finished hypotheses by score / ((5 + tokens + 1) / 6) ** alpha (0: off)
+    word_reward: float = 0.0  # added to the search's score for every token written (</s>
+    # included): longer hypotheses survive the beam; reported scores stay log-probabilities
     unk: str = "keep"  # keep: may output <unk>; drop: removed from the text; forbid: never;
     # replace: the source word the attention weights most (as keep in the search itself)
 
@@ -139,6 +143,29 @@ class SearchConfig:
             raise unknown_choice("UNK policy", self.unk, UNK_POLICIES)
         if self.max_len_a < 0 or self.max_len_b < 0:
             raise RescoreError("--max-len-a and --max-len-b must be non-negative")
+        if not (math.isfinite(self.length_penalty) and math.isfinite(self.word_reward)):
+            raise RescoreError("--length-penalty and --word-reward must be finite numbers")
+        if self.length_penalty < 0:
+            raise RescoreError(f"--length-penalty must be >= 0, not {self.length_penalty}")
+        if self.length_norm and self.length_penalty:
+            raise RescoreError("give --length-norm or --length-penalty, not both")
+
+    def rank(self, score: float, length: int) -> float:
+        """What a finished hypothesis of log-probability ``score`` and ``length`` tokens
+        (``</s>`` included) is ranked by: with the word reward, divided by the length
+        (``length_norm``) or by GNMT's penalty ``((5 + length) / 6) ** alpha``."""
+        value = score + self.word_reward * length
+        if self.length_norm:
+            return value / length
+        if self.length_penalty:
+            return value / ((5 + length) / 6) ** self.length_penalty
+        return value
+
+    @property
+    def scores_only_fall(self) -> bool:
+        """A live hypothesis' rank can only fall as it grows (plain log-probabilities, no
+        reward, no normalisation): a sentence can stop once none can beat its n-th best."""
+        return not (self.length_norm or self.length_penalty or self.word_reward > 0)
 
     def max_length(self, src_len: int) -> int:
         return int(self.max_len_a * src_len + self.max_len_b)
@@ -286,15 +313,17 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
         members = members.view(m, b, rows, v)
         if rows < k:  # views, no copies: beams 1.. are at -inf and never continue
             log_probs, members = log_probs.expand(b, k, v), members.expand(m, b, k, v)
+        if config.word_reward:  # not in place: a lone member's scores are these
+            log_probs = log_probs + config.word_reward
         cand = select_candidates(scores, log_probs)
         for s, beam, score in cand.finished:
             sentence = int(active[s])
             length = t + 1  # tokens with </s>
+            logprob = score - config.word_reward * length
             results[sentence].append(Hypothesis(
-                history[s, beam].tolist(), score,
+                history[s, beam].tolist(), logprob,
                 (member_scores[:, s, beam] + members[:, s, beam, EOS_ID]).tolist(),
-                score / length if config.length_norm else score,
-                aligned[s, beam].tolist() if align else None))
+                config.rank(logprob, length), aligned[s, beam].tolist() if align else None))
         # continuing beams: gather their history, scores and per-model scores
         scores = cand.next_scores
         index = torch.arange(b, device=device).unsqueeze(1)
@@ -338,7 +367,7 @@ def _done(results: list[list[Hypothesis]], active: torch.Tensor, scores: torch.T
         found = results[sentence]
         if len(found) >= config.beam or best_alive[row] == -math.inf:
             done.append(True)
-        elif not config.length_norm and len(found) >= config.nbest:
+        elif config.scores_only_fall and len(found) >= config.nbest:
             nth = sorted((h.rank_score for h in found), reverse=True)[config.nbest - 1]
             done.append(best_alive[row] <= nth)
         else:
@@ -365,8 +394,7 @@ def greedy_search(model: Ensemble, source: np.ndarray, config: SearchConfig,
         total += float(log_probs[token])
         members_total = [a + float(members[j, 0, token]) for j, a in enumerate(members_total)]
         if token == EOS_ID:
-            norm = total / (len(tokens) + 1) if config.length_norm else total
-            return Hypothesis(tokens, total, members_total, norm)
+            return Hypothesis(tokens, total, members_total, config.rank(total, len(tokens) + 1))
         tokens.append(token)
         prev = torch.tensor([token], device=device)
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-COMMANDS = ("nbest", "tune", "train", "translate", "mbr", "oracle", "report", "model")
+COMMANDS = ("nbest", "tune", "train", "translate", "mbr", "oracle", "report", "model",
+            "combine")
 BEGIN, END = "<!-- options:begin -->", "<!-- options:end -->"
 
 

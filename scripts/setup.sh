@@ -29,6 +29,7 @@ for name in ('torch', 'torch.distributed.run', 'numpy', 'pandas', 'pyarrow.csv',
              'sacremoses', 'matplotlib.pyplot', 'tqdm', 'kenlm', 'pytest', 'playwright.sync_api',
              'safetensors.torch', 'sentencepiece', 'rescore.cli.model',
              'rescore.cli.nbest', 'rescore.cli.train', 'rescore.cli.tune', 'rescore.cli.mbr',
+             'rescore.cli.combine',
              'rescore.cli.translate', 'rescore.cli.oracle', 'rescore.cli.report',
              'pipelines.engine.stages', 'rescore.mira'):
     importlib.import_module(name)

@@ -41,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--length-norm", action="store_true",
                         help="rank finished hypotheses by log-probability / (words + 1) "
                         "(off, as in the paper)")
+    parser.add_argument("--length-penalty", type=finite_float, default=0.0, metavar="ALPHA",
+                        help="rank finished hypotheses by log-probability / ((5 + words + 1) / "
+                        "6) ** ALPHA (GNMT's length penalty, Wu et al. 2016; 0: off). Plain "
+                        "log-probabilities prefer short outputs, more so in wider beams; choose "
+                        "ALPHA on a dev set (pipelines/multi30k_evidence.py does, on val)")
+    parser.add_argument("--word-reward", type=finite_float, default=0.0, metavar="R",
+                        help="add R to the search's score for every word written (</s> "
+                        "included), so longer hypotheses stay in the beam (He et al. 2016's "
+                        "word reward); the scores written stay log-probabilities")
     parser.add_argument("--max-len-a", type=finite_float, default=1.5,
                         help="a hypothesis has at most a * source words + b words")
     parser.add_argument("--max-len-b", type=int, default=10, help="see --max-len-a")
@@ -85,7 +94,8 @@ def translate_command(args: argparse.Namespace) -> None:
     check_precision(device, args.precision)
     config = SearchConfig(beam=args.beam, nbest=args.nbest or args.beam,
                           max_len_a=args.max_len_a, max_len_b=args.max_len_b,
-                          length_norm=args.length_norm, unk=args.unk)
+                          length_norm=args.length_norm, length_penalty=args.length_penalty,
+                          word_reward=args.word_reward, unk=args.unk)
     translator = Translator.load(args.model, args.ensemble_mode, device)
     for option, wanted in (("--unk replace", args.unk == "replace"),
                            ("--plot-attention", args.plot_attention)):

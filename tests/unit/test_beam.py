@@ -268,3 +268,28 @@ def test_zero_length_limit_ends_at_the_first_step() -> None:
     for src, hyps in zip(srcs, out, strict=True):
         assert len(hyps) == 1 and hyps[0].tokens == []  # only </s> can end at the limit
         assert hyps[0].score == pytest.approx(forced_score(ens, src, [])[0], abs=1e-6)
+
+
+def test_length_penalty_and_word_reward_rank_as_stated() -> None:
+    """GNMT's penalty divides by ((5 + length) / 6) ** alpha; the reward adds R per token;
+    the scores reported stay log-probabilities, equal to forced decoding."""
+    config = SearchConfig(length_penalty=1.0, word_reward=0.5)
+    assert config.rank(-6.0, 3) == pytest.approx((-6.0 + 1.5) / (8 / 6))
+    assert SearchConfig(length_norm=True).rank(-6.0, 3) == pytest.approx(-2.0)
+    assert not config.scores_only_fall and SearchConfig(word_reward=-1).scores_only_fall
+    with pytest.raises(RescoreError):
+        SearchConfig(length_norm=True, length_penalty=1.0)
+    model, _ = tiny(0)
+    ensemble = Ensemble([model])
+    sources = [np.array([4, 5, 6, 7]), np.array([8, 9])]
+    plain = beam_search(ensemble, sources, SearchConfig(beam=5, nbest=5))
+    longer = beam_search(ensemble, sources, SearchConfig(beam=5, nbest=5, word_reward=2.0))
+    for hyps in (*plain, *longer):
+        for h in hyps:
+            total, _ = forced_score(ensemble, sources[0] if h in (*plain[0], *longer[0])
+                                    else sources[1], h.tokens)
+            assert abs(total - h.score) < 1e-4
+    mean = lambda rs: np.mean([len(h.tokens) for hs in rs for h in hs[:1]])  # noqa: E731
+    assert mean(longer) >= mean(plain)
+    assert all(h.rank_score == pytest.approx(h.score + 2.0 * (len(h.tokens) + 1))
+               for hs in longer for h in hs)
