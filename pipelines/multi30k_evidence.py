@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.engine import options  # noqa: E402
 from pipelines.engine import stages as st  # noqa: E402
+from pipelines.engine.layout import DEFAULT_LAYOUT, Layout, discover  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
 from pipelines.engine.pipeline import Pipeline, Stage, run_pipeline  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
@@ -73,7 +74,7 @@ REVERSED = {"rev": ("LSTMR0", ["--seed", "1"]), "rev2": ("LSTMR1", ["--seed", "2
 # right-to-left: the source in its own order, so that the first target words written (the
 # sentence's end) sit next to the source words they translate (the reversal's argument)
 R2L = ("LSTMR2L0", ["--seed", "5", "--target-right-to-left", "--no-reverse-source"])
-CHANNEL = ("Channel0", ["--seed", "3", "--src-lang", "fr", "--tgt-lang", "en"])
+CHANNEL = ("Channel0", ["--seed", "3"])  # trained the other way (train_stages)
 ATTENTIVE = Family("attentive", REVERSED, R2L, CHANNEL)
 DEEP_FAMILY = Family("deep", REVERSED, R2L, CHANNEL)
 # members that differ in recipe, not only in seed (issue 29): a bidirectional encoder, label
@@ -119,18 +120,19 @@ QUICK_STRONG = Mode("cpu-tiny", train_pairs=10000, sentences=60, epochs=2.0, mer
                                  "--keep-checkpoints", "4"))
 
 
-def train_stages(work: Path, data: Path, mode: Mode) -> list[Stage]:
+def train_stages(work: Path, data: Path, mode: Mode, lay: Layout) -> list[Stage]:
     """The five models, each trained by rescore-train on the (sliced) data."""
     stages = []
     family = mode.family
-    directions = {name: ("en", "fr", opts) for name, (_, opts) in family.direct.items()}
-    directions["r2l"] = ("en", "fr", family.r2l[1])
-    directions["channel"] = ("fr", "en", family.channel[1])
+    directions = {name: (lay.src, lay.tgt, opts) for name, (_, opts) in family.direct.items()}
+    directions["r2l"] = (lay.src, lay.tgt, family.r2l[1])
+    directions["channel"] = (lay.tgt, lay.src, family.channel[1])
     for name, (src, tgt, opts) in directions.items():
         args: list[str | Path] = [
             "--preset", mode.preset, "--src-train", data / f"train.{src}.gz", "--tgt-train",
             data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
-            data / f"val.{tgt}", *opts, *mode.train_extra]
+            data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, *opts,
+            *mode.train_extra]
         if mode.epochs:
             args += ["--epochs", str(mode.epochs)]
         stages.append(st.train_stage(
@@ -155,15 +157,18 @@ def average_stages(work: Path, dirs: dict[str, Path], k: int,
     return stages
 
 
-def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline:
+def build(work: Path, shared: Path, mode: Mode, models: Path | None,
+          lay: Layout = DEFAULT_LAYOUT) -> Pipeline:
     data = work / "data"
     family = mode.family
     names = family.names()
+    test, src, tgt = lay.test, lay.src, lay.tgt
     stages = [st.data_stage(shared, data, train_pairs=mode.train_pairs,
-                            sentences=mode.sentences,
-                            inputs=[shared / "train.en.gz", shared / "nbest/val.1000best.gz"])]
+                            sentences=mode.sentences, layout=lay,
+                            inputs=[shared / f"train.{src}.gz",
+                                    shared / "nbest/val.1000best.gz"])]
     if models is None:
-        stages += train_stages(work, data, mode)
+        stages += train_stages(work, data, mode, lay)
         dirs = {name: work / "models" / name for name in names}
         model_inputs: list[Path] = []
     else:
@@ -186,34 +191,34 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
         def needs(*names: str) -> tuple[list[Path], list[str]]:
             return [], [f"average-{name}" for name in names]
 
-    lm = shared / "lm" / "train.fr.5g.arpa.gz"
+    lm = lay.lm(shared)
 
     # scoring: one stage per kind of evidence, so the report of timings says which dominates
     scored: dict[str, Path] = {}
     reversed_feats = [(feat, dirs[name]) for name, (feat, _) in family.direct.items()]
     r2l, channel_feat = family.r2l[0], family.channel[0]
-    for split in ("val", "test2016"):
+    for split in ("val", test):
         direct, channel, kenlm = (work / "scored" / f"{split}.{k}.nbest.gz"
                                   for k in ("direct", "channel", "kenlm"))
         scored[split] = work / "scored" / f"{split}.all.nbest.gz"
-        source = data / f"{split}.en"
+        source = data / f"{split}.{src}"
         reads, waits = needs(*family.direct)
         stages.append(st.score_stage(
             f"direct-{split}", data / f"nbest/{split}.1000best.gz", source, reversed_feats,
             direct, ensemble=[f for f, _ in reversed_feats], inputs=reads,
-            extra=["--per-word", ENSEMBLE] if family.per_word else [],
+            extra=[*lay.langs, *(["--per-word", ENSEMBLE] if family.per_word else [])],
             after=["data", *waits]))
         reads, waits = needs("channel")
         stages.append(st.score_stage(
             f"channel-{split}", direct, source, [], channel,
-            channel_models=[(channel_feat, dirs["channel"])], inputs=reads,
+            channel_models=[(channel_feat, dirs["channel"])], inputs=reads, extra=lay.langs,
             after=[*waits, f"direct-{split}"]))
         stages.append(st.score_stage(f"kenlm-{split}", channel, source, [], kenlm, lms=[lm],
                                      inputs=[lm], after=[f"channel-{split}"]))
         reads, waits = needs("r2l")
         stages.append(st.score_stage(
             f"r2l-{split}", kenlm, source, [(r2l, dirs["r2l"])], scored[split],
-            inputs=reads, after=[*waits, f"kenlm-{split}"]))
+            inputs=reads, extra=lay.langs, after=[*waits, f"kenlm-{split}"]))
 
     single = family.direct["rev"][0]
     labels = {single: f"one {family.kind} {family.noun}",
@@ -242,18 +247,18 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
                       "--tune-features", ",".join(everything)],
                      f"+ KenLM{per_word}, all features, batch MIRA on val")}
     init = data / "moses.ini.tuned"
-    after_val, after_test = ["r2l-val"], ["r2l-test2016"]
-    table2 = st.tuned_rows(scored["val"], scored["test2016"], data / "val.fr", init, tunings,
+    after_val, after_test = ["r2l-val"], [f"r2l-{test}"]
+    table2 = st.tuned_rows(scored["val"], scored[test], data / f"val.{tgt}", init, tunings,
                            work, after_val, after_test)
     for key in ("all-one", "all-mert", "all-mira"):  # MBR on top, its scale tuned on val
         weights = work / "tune" / f"{key}.json"
         scale = work / "tune" / f"mbr-{key}.json"
         table2.stages.append(st.tune_stage(
-            f"tune-mbr-{key}", scored["val"], data / "val.fr", weights,
+            f"tune-mbr-{key}", scored["val"], data / f"val.{tgt}", weights,
             ["--method", "mbr-scale", "--top", str(mode.top)], scale,
             work / "tune" / "val.features.parquet", after=[*after_val, f"tune-{key}"]))
         out = work / "rerank" / f"mbr-{key}.1best"
-        table2.add(st.mbr_stage(f"mbr-{key}", scored["test2016"], weights,
+        table2.add(st.mbr_stage(f"mbr-{key}", scored[test], weights,
                                 scale.with_suffix(".report.json"), out, top=mode.top,
                                 after=[*after_test, f"tune-mbr-{key}"]),
                    f"MBR over the top {mode.top} of: {tunings[key][1]}", out, scale)
@@ -261,21 +266,22 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
         row = table2.systems.pop()
         base = next(i for i, r in enumerate(table2.systems) if r["name"] == tunings[key][1])
         table2.systems.insert(base + 1, row)
-    averages = st.average_rows(scored["test2016"], labels, work, after_test)
+    averages = st.average_rows(scored[test], labels, work, after_test)
     table2.stages += averages.stages
     table2.systems += averages.systems
-    oracle, oracle_json = st.oracle_stage(data / "nbest/test2016.1000best.gz",
-                                          data / "test2016.fr",
-                                          work / "oracle" / "test2016.oracle", after=["data"])
+    oracle, oracle_json = st.oracle_stage(data / f"nbest/{test}.1000best.gz",
+                                          data / f"{test}.{tgt}",
+                                          work / "oracle" / f"{test}.oracle", after=["data"])
     table2.add(oracle, "oracle of the 1000-best lists", oracle.outputs[0])
 
-    table1 = standalone_rows(work, data, dirs, needs, mode, lm)
+    table1 = standalone_rows(work, data, dirs, needs, mode, lm, lay)
     stages += table2.stages + table1.stages
 
     averaged = (f", each the mean of its last {family.average} checkpoints" if family.average
                 else "")
-    spec = {"ref": str(data / "test2016.fr"), "versus_above": True,
-            "baseline": {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")},
+    spec = {"ref": str(data / f"{test}.{tgt}"), "versus_above": True,
+            "baseline": {"name": "Moses baseline",
+                         "file": str(data / f"baseline/{test}.1best")},
             "tables": [{"title": f"Table 1: standalone translation ({family.kind} "
                                  f"{family.noun}s{averaged})",
                         "systems": table1.systems},
@@ -290,7 +296,7 @@ def build(work: Path, shared: Path, mode: Mode, models: Path | None) -> Pipeline
 
 def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
                     needs: Callable[..., tuple[list[Path], list[str]]], mode: Mode,
-                    lm: Path) -> st.Rows:
+                    lm: Path, lay: Layout = DEFAULT_LAYOUT) -> st.Rows:
     """Table 1: the ensemble's beam search (beam 1 and 12), then noisy-channel reranking of its
     own n-best lists (the family's list beam): direct (the ensemble's mean), channel and
     length (and the ensemble per word), tuned on val by MERT from the beam's own ranking (and
@@ -299,44 +305,46 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
     the oracle of those lists."""
     rows = st.Rows()
     family = mode.family
+    test, src, tgt = lay.test, lay.src, lay.tgt
     ensemble = [dirs[name] for name in family.direct]
     label = f"ensemble of {len(ensemble)} {family.kind} {family.noun}s, beam {{}}"
     reads, waits = needs(*family.direct)
     one_reads, one_waits = needs("rev")
     for beam in (1, 12):  # one model alone
-        out = work / "translate" / f"test2016-one-b{beam}.txt"
-        rows.add(st.translate_stage(f"translate-one-b{beam}", data / "test2016.en", out,
+        out = work / "translate" / f"{test}-one-b{beam}.txt"
+        rows.add(st.translate_stage(f"translate-one-b{beam}", data / f"{test}.{src}", out,
                                     [dirs["rev"]], beam, inputs=one_reads,
                                     after=["data", *one_waits]),
                  f"one {family.kind} {family.noun}, beam {beam}", out)
     list_beam = family.list_beam
     for beam in sorted({1, 12} - {list_beam}):
-        out = work / "translate" / f"test2016-b{beam}.txt"
-        rows.add(st.translate_stage(f"translate-b{beam}", data / "test2016.en", out, ensemble,
+        out = work / "translate" / f"{test}-b{beam}.txt"
+        rows.add(st.translate_stage(f"translate-b{beam}", data / f"{test}.{src}", out, ensemble,
                                     beam, inputs=reads, after=["data", *waits]),
                  label.format(beam), out)
     members = [f"LSTM{i}" for i in range(len(ensemble))]
     r2l, channel = family.r2l[0], family.channel[0]
     lists: dict[str, Path] = {}
-    for split in ("val", "test2016"):  # the 1-best and the n-best lists of the list beam
+    for split in ("val", test):  # the 1-best and the n-best lists of the list beam
         nbest = work / "translate" / f"{split}-b{list_beam}.nbest.gz"
         out = work / "translate" / f"{split}-b{list_beam}.txt"
         search = st.translate_stage(
-            f"translate-b{list_beam}-{split}", data / f"{split}.en", out, ensemble, list_beam,
+            f"translate-b{list_beam}-{split}", data / f"{split}.{src}", out, ensemble, list_beam,
             extra=["--output-nbest", str(nbest)], inputs=reads, after=["data", *waits])
         search.outputs.append(nbest)
-        if split == "test2016":
+        if split == test:
             rows.add(search, label.format(list_beam), out)
         else:
             rows.stages.append(search)
         lists[split] = work / "translate" / f"{split}-b{list_beam}.scored.nbest.gz"
         other, other_waits = needs("r2l", "channel")
         rows.stages.append(st.score_stage(
-            f"channel-nbest-{split}", nbest, data / f"{split}.en",
+            f"channel-nbest-{split}", nbest, data / f"{split}.{src}",
             [(r2l, dirs["r2l"])], lists[split], ensemble=members,
             channel_models=[(channel, dirs["channel"])],
             lms=[lm] if family.table1_lm else [],
-            extra=["--word-count", *(["--per-word", ENSEMBLE] if family.per_word else [])],
+            extra=[*lay.langs, "--word-count",
+                   *(["--per-word", ENSEMBLE] if family.per_word else [])],
             inputs=[*other, *([lm] if family.table1_lm else [])],
             after=[f"translate-b{list_beam}-{split}", *other_waits]))
     init = work / "tune" / "beam-init.json"
@@ -357,18 +365,18 @@ def standalone_rows(work: Path, data: Path, dirs: dict[str, Path],
     for key, feats, text in rerankings:
         weights = work / "tune" / f"beam-{key}.json"
         rows.stages.append(st.tune_stage(
-            f"tune-beam-{key}", lists["val"], data / "val.fr", init,
+            f"tune-beam-{key}", lists["val"], data / f"val.{tgt}", init,
             ["--method", "mert", "--restarts", str(mode.mert_restarts), "--folds",
              str(mode.folds), "--tune-features", ",".join(feats)], weights, cache,
             after=["channel-nbest-val"],
             init_text=init_text))
         out = work / "rerank" / f"beam-{key}.1best"
-        rows.add(st.rerank_stage(f"rerank-beam-{key}", lists["test2016"], out, weights=weights,
-                                 after=["channel-nbest-test2016", f"tune-beam-{key}"]),
+        rows.add(st.rerank_stage(f"rerank-beam-{key}", lists[test], out, weights=weights,
+                                 after=[f"channel-nbest-{test}", f"tune-beam-{key}"]),
                  text, out, weights)
-    oracle, _ = st.oracle_stage(work / "translate" / f"test2016-b{list_beam}.nbest.gz",
-                                data / "test2016.fr", work / "oracle" / f"beam{list_beam}.oracle",
-                                after=[f"translate-b{list_beam}-test2016"],
+    oracle, _ = st.oracle_stage(work / "translate" / f"{test}-b{list_beam}.nbest.gz",
+                                data / f"{test}.{tgt}", work / "oracle" / f"beam{list_beam}.oracle",
+                                after=[f"translate-b{list_beam}-{test}"],
                                 name=f"oracle-beam{list_beam}")
     rows.add(oracle, f"oracle of the ensemble's {list_beam}-best lists", oracle.outputs[0])
     return rows
@@ -394,6 +402,15 @@ def main() -> None:
                         "bf16: autocast on a GPU or on a CPU with native bf16, AVX-512 BF16 or "
                         "AMX, where it trains about 1.4x faster than fp32); default: "
                         "rescore-train's")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="another Moses system's data folder, laid out as "
+                        "../shared/data/multi30k-en-fr (train, val, TEST, nbest/, baseline/, "
+                        "moses.ini.tuned, lm/; pipelines/engine/layout.py); every file is "
+                        "checked before anything trains (default: the shared Multi30k en-fr)")
+    parser.add_argument("--src-lang", default="en", help="the folder's source language code")
+    parser.add_argument("--tgt-lang", default="fr", help="the folder's target language code")
+    parser.add_argument("--test", metavar="NAME", help="the test set (default: the folder's "
+                        "only nbest/NAME.1000best.gz besides val; test2016 among several)")
     args = parser.parse_args()
     modes = {"attention": (FULL, QUICK), "deep": (DEEP, QUICK), "strong": (STRONG_MODE,
                                                                         QUICK_STRONG)}
@@ -402,13 +419,14 @@ def main() -> None:
         mode = replace(mode, train_extra=(*mode.train_extra, "--precision", args.precision))
     suffix = "" if args.family == "attention" else f"-{args.family}"
     work = options.workdir(args, f"multi30k-evidence{suffix}{'-quick' if args.quick else ''}")
-    shared = multi30k_dir()
+    shared = args.data or multi30k_dir()
     options.use_threads(args)
 
     def make() -> Pipeline:
-        if not (shared / "nbest/test2016.1000best.gz").exists():
+        if args.data is None and not (shared / "nbest/test2016.1000best.gz").exists():
             raise RescoreError(f"{shared}: no Moses n-best lists (set RESCORE_SHARED_DATA)")
-        return build(work, shared, mode, options.models_dir(args))
+        layout = discover(shared, args.src_lang, args.tgt_lang, args.test)
+        return build(work, shared, mode, options.models_dir(args), layout)
 
     run_pipeline("multi30k_evidence", make, args.dry_run, work / "report" / "report.html",
                  jobs=args.jobs)

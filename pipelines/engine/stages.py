@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.engine.layout import DEFAULT_LAYOUT, Layout
 from pipelines.engine.pipeline import Stage
 from rescore.errors import RescoreError
 from rescore.model_dir import CHECKPOINT, MODEL, finished
@@ -62,16 +63,20 @@ def check_models(directories: Sequence[Path]) -> None:
 
 def data_stage(source: Path, data: Path, *, train_pairs: int | None = None,
                sentences: int | None = None, inputs: Sequence[Path] = (),
-               after: Sequence[str] = ()) -> Stage:
+               after: Sequence[str] = (), layout: Layout = DEFAULT_LAYOUT) -> Stage:
     """``data/multi30k/slice.py``: Multi30k (and its Moses lists) from ``source`` into the
-    pipeline's ``data`` folder, whole or the first ``train_pairs`` / ``sentences``."""
+    pipeline's ``data`` folder, whole or the first ``train_pairs`` / ``sentences``; another
+    folder's languages and test set by ``layout``."""
     command = [PY, str(ROOT / "data/multi30k/slice.py"), "--from", str(source),
                "--output", str(data)]
+    if layout != DEFAULT_LAYOUT:
+        command += ["--src-lang", layout.src, "--tgt-lang", layout.tgt, "--test", layout.test]
     if train_pairs:
         command += ["--train-pairs", str(train_pairs)]
     if sentences:
         command += ["--sentences", str(sentences)]
-    return Stage("data", command, [data / "test2016.fr", data / "train.fr.gz"], list(inputs),
+    return Stage("data", command, [data / f"{layout.test}.{layout.tgt}",
+                                   data / f"train.{layout.tgt}.gz"], list(inputs),
                  list(after), description="the data (or a slice)")
 
 
