@@ -68,7 +68,7 @@ def test_the_folder_is_discovered_and_each_missing_file_named(folder: Path,
     with pytest.raises(RescoreError) as err:
         discover(broken, "xx", "yy")
     assert "missing val.xx, lm/train.yy.5g.arpa.gz" in str(err.value)
-    with pytest.raises(RescoreError, match="missing train.en.gz"):
+    with pytest.raises(RescoreError, match=r"missing train\.en\.gz"):
         discover(folder)  # the default languages are not this folder's
     result = pipeline("--quick", "--data", broken, "--src-lang", "xx", "--tgt-lang", "yy",
                       "--workdir", tmp_path / "w")
