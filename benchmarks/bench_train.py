@@ -9,6 +9,7 @@ x3 for forward + backward. Real Multi30k batches (length-bucketed, as in trainin
     .venv/bin/python benchmarks/bench_train.py [--threads 2] [--device cpu|cuda]
     python benchmarks/bench_train.py --device cuda --paper-vocab 160000,80000 --paper-steps 20
     .venv/bin/python benchmarks/bench_train.py --precision-ratio [--threads 1]
+    .venv/bin/python benchmarks/bench_train.py --arch-ratio --threads 1 [--precision bf16]
 
 Writes benchmarks/results/train-DEVICE.json and prints a Markdown table. ``--precision-ratio``
 instead times cpu-strong's update (2 x 256, dot attention, Adam) in fp32 against bf16
@@ -16,7 +17,9 @@ autocast (``rescore-train --precision bf16``) on the CPU: two trainers from the 
 rounds of the same batches alternating between them, the ratio of their words/s per round
 (median and range), and the loss of each after the last round; it writes
 benchmarks/results/train-precision-cpu.json. Meaningful on a CPU with native bf16 (AVX-512
-BF16 or AMX), where rescore-train allows bf16.
+BF16 or AMX), where rescore-train allows bf16. ``--arch-ratio`` times cpu-transformer's update
+against cpu-strong's the same way (train-arch-PRECISION.json): what a Transformer member
+costs beside an LSTM member.
 """
 
 from __future__ import annotations
@@ -134,6 +137,27 @@ def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Pat
             "fraction_of_peak": round(t.flops / t.seconds / peak, 3)}
 
 
+def alternating_rounds(trainers: dict[str, Trainer], data: PreparedData, rounds: int,
+                       steps: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Rounds of ``steps`` updates on the same batches, alternating between the trainers
+    (round 0 warms them up and is not counted): each one's words/s per round, and its last
+    loss per token."""
+    first = next(iter(trainers.values()))
+    words: dict[str, list[float]] = {p: [] for p in trainers}
+    losses: dict[str, float] = {}
+    for r in range(rounds + 1):
+        batches = [data.train.batch(first.batch_indices(r * steps + i)) for i in range(steps)]
+        for name, trainer in trainers.items():
+            start = time.perf_counter()
+            for batch in batches:
+                loss, _ = trainer.train_step(batch)
+            seconds = time.perf_counter() - start
+            if r:
+                words[name].append(sum(b.tgt_tokens for b in batches) / seconds)
+            losses[name] = loss / (batches[-1].tgt_tokens / batches[-1].size)
+    return words, losses
+
+
 def precision_ratio(threads: int, rounds: int, steps: int) -> dict[str, object]:
     """cpu-strong's update in fp32 and in bf16 autocast, alternating rounds of ``steps``
     updates on the same batches; words/s of each and their ratio per round."""
@@ -153,19 +177,7 @@ def precision_ratio(threads: int, rounds: int, steps: int) -> dict[str, object]:
             trainers[precision] = Trainer(Seq2Seq(preset.model), data.train, None,
                                           preset.train, Path(work), device, {},
                                           progress_bar=False, precision=precision)
-        words: dict[str, list[float]] = {p: [] for p in trainers}
-        losses: dict[str, float] = {}
-        for r in range(rounds + 1):  # round 0 warms both up and is not counted
-            batches = [data.train.batch(trainers["fp32"].batch_indices(r * steps + i))
-                       for i in range(steps)]
-            for precision, trainer in trainers.items():
-                start = time.perf_counter()
-                for batch in batches:
-                    loss, _ = trainer.train_step(batch)
-                seconds = time.perf_counter() - start
-                if r:
-                    words[precision].append(sum(b.tgt_tokens for b in batches) / seconds)
-                losses[precision] = loss / (batches[-1].tgt_tokens / batches[-1].size)
+        words, losses = alternating_rounds(trainers, data, rounds, steps)
     ratios = [b / f for f, b in zip(words["fp32"], words["bf16"], strict=True)]
     return {"model": "cpu-strong (2 x 256, dot attention, Adam, batch 64)",
             "threads": threads, "rounds": rounds, "updates_per_round": steps,
@@ -176,6 +188,42 @@ def precision_ratio(threads: int, rounds: int, steps: int) -> dict[str, object]:
             "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
             "last_loss_per_token_fp32": round(losses["fp32"], 4),
             "last_loss_per_token_bf16": round(losses["bf16"], 4)}
+
+
+def arch_ratio(threads: int, rounds: int, steps: int, precision: str) -> dict[str, object]:
+    """cpu-transformer's update against cpu-strong's (the LSTM members'), in ``precision``,
+    alternating rounds of ``steps`` updates on the same batches: what a Transformer member
+    costs beside an LSTM one."""
+    import statistics
+
+    from rescore.models import build_model
+
+    d = multi30k_dir()
+    device = torch.device("cpu")
+    names = ("cpu-strong", "cpu-transformer")
+    trainers: dict[str, Trainer] = {}
+    with tempfile.TemporaryDirectory() as work:
+        base = PRESETS[names[0]]
+        data = prepared(Path(work), base.model, base.train, d / "train.en.gz",
+                        d / "train.fr.gz")
+        for name in names:
+            preset = PRESETS[name]
+            torch.manual_seed(0)
+            model = build_model(dataclasses.replace(
+                preset.model, src_vocab_size=len(data.src_vocab),
+                tgt_vocab_size=len(data.tgt_vocab)))
+            trainers[name] = Trainer(model, data.train, None, preset.train, Path(work), device,
+                                     {}, progress_bar=False, precision=precision)
+        words, _ = alternating_rounds(trainers, data, rounds, steps)
+    ratios = [t / lstm for lstm, t in zip(words[names[0]], words[names[1]], strict=True)]
+    return {"models": "cpu-transformer (3 x 256 Transformer) against cpu-strong (2 x 256 "
+                      "LSTM, dot attention), batch 64, each with its preset's optimizer",
+            "precision": precision, "threads": threads, "rounds": rounds,
+            "updates_per_round": steps,
+            "lstm_tgt_words_per_s": round(statistics.median(words[names[0]])),
+            "transformer_tgt_words_per_s": round(statistics.median(words[names[1]])),
+            "ratio_transformer_over_lstm_median": round(statistics.median(ratios), 3),
+            "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3)}
 
 
 def main() -> None:
@@ -190,9 +238,21 @@ def main() -> None:
     parser.add_argument("--precision-ratio", action="store_true",
                         help="time cpu-strong's update in fp32 against bf16 autocast (CPU)")
     parser.add_argument("--rounds", type=int, default=5,
-                        help="--precision-ratio: timed rounds per precision")
+                        help="--precision-ratio, --arch-ratio: timed rounds of each")
+    parser.add_argument("--arch-ratio", action="store_true",
+                        help="time cpu-transformer's update against cpu-strong's (CPU)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="--arch-ratio: the precision both train in")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.arch_ratio:
+        result = arch_ratio(args.threads, args.rounds, args.steps, args.precision)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"train-arch-{args.precision}.json").write_text(
+            json.dumps(result, indent=2) + "\n")
+        for key, value in result.items():
+            print(f"{key}: {value}")
+        return
     if args.precision_ratio:
         result = precision_ratio(args.threads, args.rounds, args.steps)
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -278,13 +278,15 @@ def tied_names(model: torch.nn.Module) -> set[str]:
     return tied
 
 
-def expected_tensors(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """The name and shape of every tensor a model of ``config`` stores (tied aliases once),
-    from a network built on torch's meta device: nothing is allocated, whatever the sizes."""
+def expected_tensors(config: ModelConfig,
+                     aliases: bool = False) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor a model of ``config`` stores (tied aliases once;
+    with ``aliases`` under every name, as a pickled state dict holds them), from a network
+    built on torch's meta device: nothing is allocated, whatever the sizes."""
     with torch.device("meta"):
         network = build_model(config)
-    aliases = tied_names(network)
-    return {k: tuple(v.shape) for k, v in network.state_dict().items() if k not in aliases}
+    tied = set() if aliases else tied_names(network)
+    return {k: tuple(v.shape) for k, v in network.state_dict().items() if k not in tied}
 
 
 def check_weights_file(path: Path, config: ModelConfig) -> None:
@@ -346,8 +348,11 @@ def load_network(directory: str | Path, config: ModelConfig) -> Any:
     check_weights_file(weights_path(directory), config)
     path, state = read_state(directory, checked=True)
     if path.suffix != ".safetensors":
-        check_shapes({k: (_DTYPE_NAMES.get(v.dtype, str(v.dtype)), list(v.shape))
-                      for k, v in state.items()}, expected_tensors(config), path)
+        found = {k: (_DTYPE_NAMES.get(v.dtype, str(v.dtype)), list(v.shape))
+                 for k, v in state.items()}
+        every = expected_tensors(config, aliases=True)
+        check_shapes(found, {k: v for k, v in every.items()
+                             if k in found or k in expected_tensors(config)}, path)
     check_finite(state, path)
     model = build_model(config)
     try:

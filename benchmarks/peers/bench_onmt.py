@@ -7,6 +7,11 @@ without input feeding, dropout 0.2, the same 8k word vocabularies (rescore's, ex
 peer as vocabulary files), batches of 64 sentences, plain SGD at 0.7 (no decay within the
 run), gradients clipped at 5, uniform init in [-0.08, 0.08]. rescore reverses the source
 itself; the peer is given source text reversed word by word, so both read the same order.
+With ``--arch transformer``, cpu-transformer's model in both: a pre-norm Transformer of 3
+encoder and 3 decoder layers of 256, 4 heads, feed-forward 1024, dropout 0.3 and attention
+dropout 0.1, sinusoidal positions, the output layer tied to the target embeddings, the same
+vocabularies and batches, Adam at a constant 0.0005 with label smoothing 0.1, gradients
+clipped at 5, sources as they are (writes peers-onmt-transformer.json).
 
 Figures, each rescore / peer (a ratio above 1 means rescore is ahead, memory: below 1):
 1. training: wall clock of the whole command for the same number of updates (start-up, data
@@ -29,6 +34,7 @@ Figures, each rescore / peer (a ratio above 1 means rescore is ahead, memory: be
     bash benchmarks/peers/setup.sh                               # the peer's venv, once
     .venv/bin/python benchmarks/peers/bench_onmt.py --tiny       # a few updates: a minute
     .venv/bin/python benchmarks/peers/bench_onmt.py              # the figures: about 75 min
+    .venv/bin/python benchmarks/peers/bench_onmt.py --arch transformer   # the Transformer
 
 Writes benchmarks/results/peers-onmt.json and prints a Markdown table. Needs a quiet machine:
 other jobs beside it change both toolkits' times, not always alike.
@@ -110,7 +116,8 @@ class Inputs:
     nbest: Path  # the first sentences of the test2016 1000-best list
     nbest_source: Path  # their sources
     entries: tuple[Path, Path]  # the same entries as one (source, hypothesis) pair a line
-    rev: dict[str, Path]  # reversed sources for the peer: train, valid, test, entries
+    rev: dict[str, Path]  # the peer's sources: train, valid, test, entries (reversed word by
+    # word for the LSTM, which rescore reverses itself; as they are for the Transformer)
     words_per_sentence: float  # mean target tokens (</s> included) of a training pair
 
 
@@ -137,7 +144,8 @@ def prepare(work: Path, data: Path, args: argparse.Namespace) -> Inputs:
     nbest = write(work / "test.nbest", kept)
     nbest_source = write(work / "nbest.en", sources[:args.nbest_sentences])
     entries = (write(work / "entries.en", src), write(work / "entries.fr", hyp))
-    rev = {name: write(work / f"{name}.rev.en", reverse(lines_of(path)))
+    turn = reverse if args.arch == "lstm" else (lambda lines: lines)
+    rev = {name: write(work / f"{name}.rev.en", turn(lines_of(path)))
            for name, path in (("train", train[0]), ("valid", valid[0]), ("test", test[0]),
                               ("entries", entries[0]))}
     target = lines_of(train[1])
@@ -164,16 +172,27 @@ def report_every(updates: int) -> int:
     return max(1, min(50, updates // 5))
 
 
-def rescore_train(work: Path, inputs: Inputs, updates: int, precision: str = "fp32") -> Run:
+# the recipe both toolkits train with, beside the model: for the LSTM plain SGD at 0.7; for
+# the Transformer Adam at a constant 0.0005 (no schedule: the peer's and rescore's warm-ups
+# differ), label smoothing 0.1; gradients clipped at 5 in both
+RECIPES = {
+    "lstm": ["--preset", "cpu-attention", "--optimizer", "sgd", "--lr", "0.7", "--dropout",
+             "0.2"],
+    "transformer": ["--preset", "cpu-transformer", "--optimizer", "adam", "--lr", "0.0005",
+                    "--lr-schedule", "plateau", "--warmup-steps", "0", "--label-smoothing",
+                    "0.1"]}
+
+
+def rescore_train(work: Path, inputs: Inputs, updates: int, precision: str = "fp32",
+                  arch: str = "lstm") -> Run:
     """``rescore-train`` for ``updates`` updates; ``precision`` bf16: the same under bf16
     autocast (a CPU with native bf16), in its own model directory."""
     out = work / f"rescore-model{suffix(precision)}"
     if out.exists():
         import shutil
         shutil.rmtree(out)
-    return timed([BIN / "rescore-train", "--preset", "cpu-attention", "--src-train",
-                  inputs.train[0], "--tgt-train", inputs.train[1], "--optimizer", "sgd",
-                  "--lr", "0.7", "--batch-size", "64", "--dropout", "0.2", "--max-steps",
+    return timed([BIN / "rescore-train", *RECIPES[arch], "--src-train", inputs.train[0],
+                  "--tgt-train", inputs.train[1], "--batch-size", "64", "--max-steps",
                   str(updates), "--log-every", str(report_every(updates)), "--threads", "1",
                   "--precision", precision, "--output", out],
                  work / f"rescore-train{suffix(precision)}.log")
@@ -235,7 +254,23 @@ def peer_vocab(work: Path, side: str) -> Path:
                                               for i, w in enumerate(words)])
 
 
-def peer_train(work: Path, inputs: Inputs, updates: int, venv: Path) -> Run:
+PEER_MODELS = {
+    "lstm": {"encoder_type": "rnn", "decoder_type": "rnn", "rnn_type": "LSTM", "layers": 2,
+             "hidden_size": 256, "word_vec_size": 256, "global_attention": "dot",
+             "input_feed": 0, "optim": "sgd", "learning_rate": 0.7, "dropout": [0.2],
+             "param_init": 0.08},
+    # cpu-transformer: 3 x 256, 4 heads, feed-forward 1024, dropout 0.3, attention dropout
+    # 0.1, sinusoidal positions, output layer tied to the target embeddings
+    "transformer": {"encoder_type": "transformer", "decoder_type": "transformer", "layers": 3,
+                    "hidden_size": 256, "word_vec_size": 256, "transformer_ff": 1024,
+                    "heads": 4, "position_encoding": True, "dropout": [0.3],
+                    "attention_dropout": [0.1], "share_decoder_embeddings": True,
+                    "optim": "adam", "learning_rate": 0.0005, "decay_method": "none",
+                    "label_smoothing": 0.1, "param_init": 0.0, "param_init_glorot": True}}
+
+
+def peer_train(work: Path, inputs: Inputs, updates: int, venv: Path,
+               arch: str = "lstm") -> Run:
     config = {
         "src_vocab": str(peer_vocab(work, "src")), "tgt_vocab": str(peer_vocab(work, "tgt")),
         "src_vocab_size": 100000, "tgt_vocab_size": 100000, "src_words_min_frequency": 0,
@@ -245,10 +280,7 @@ def peer_train(work: Path, inputs: Inputs, updates: int, venv: Path) -> Run:
         "save_model": str(work / "onmt-model" / "model"), "save_checkpoint_steps": updates,
         "train_steps": updates, "valid_steps": 10 * updates + 1000,
         "report_every": report_every(updates),
-        "encoder_type": "rnn", "decoder_type": "rnn", "rnn_type": "LSTM", "layers": 2,
-        "hidden_size": 256, "word_vec_size": 256, "global_attention": "dot",
-        "input_feed": 0, "batch_type": "sents", "batch_size": 64, "optim": "sgd",
-        "learning_rate": 0.7, "dropout": [0.2], "param_init": 0.08, "max_grad_norm": 5,
+        **PEER_MODELS[arch], "batch_type": "sents", "batch_size": 64, "max_grad_norm": 5,
         "seed": 1, "num_workers": 0, "src_seq_length": 100, "tgt_seq_length": 100}
     path = work / "onmt.yaml"
     path.write_text(json.dumps(config, indent=1), encoding="utf-8")  # JSON is YAML
@@ -373,6 +405,10 @@ def main() -> None:
     parser.add_argument("--onmt-venv", type=Path,
                         default=Path(os.environ.get("ONMT_VENV", ROOT / "work/peers/onmt-venv")))
     parser.add_argument("--workdir", type=Path, default=ROOT / "work/peers/bench")
+    parser.add_argument("--arch", choices=tuple(RECIPES), default="lstm",
+                        help="lstm: cpu-attention's LSTM (the default); transformer: "
+                        "cpu-transformer's model in both toolkits (Adam at a constant 0.0005, "
+                        "label smoothing 0.1)")
     args = parser.parse_args()
     if args.tiny:
         args.train_pairs, args.updates, args.nbest_sentences = 2000, 10, 2
@@ -380,7 +416,8 @@ def main() -> None:
     venv = args.onmt_venv.resolve()
     if not (venv / "bin" / "onmt_train").exists():
         sys.exit(f"bench_onmt: no OpenNMT-py in {venv}: run bash benchmarks/peers/setup.sh")
-    work = args.workdir.resolve() / ("tiny" if args.tiny else "full")
+    work = args.workdir.resolve() / (("tiny" if args.tiny else "full")
+                                     + ("" if args.arch == "lstm" else f"-{args.arch}"))
     inputs = prepare(work, multi30k_dir(), args)
     words = args.updates * 64 * inputs.words_per_sentence  # the same expected work for both
     entries = len(lines_of(inputs.nbest))
@@ -388,13 +425,13 @@ def main() -> None:
     ours: dict[str, Run] = {}
     theirs: dict[str, Run] = {}
     print("bench_onmt: training rescore", file=sys.stderr)
-    ours["train"] = rescore_train(work, inputs, args.updates)
+    ours["train"] = rescore_train(work, inputs, args.updates, arch=args.arch)
     bf16 = cpu_has_bf16() and not args.no_bf16
     if bf16:
         print("bench_onmt: training rescore, bf16 autocast", file=sys.stderr)
-        ours["train-bf16"] = rescore_train(work, inputs, args.updates, "bf16")
+        ours["train-bf16"] = rescore_train(work, inputs, args.updates, "bf16", args.arch)
     print("bench_onmt: training OpenNMT-py", file=sys.stderr)
-    theirs["train"] = peer_train(work, inputs, args.updates, venv)
+    theirs["train"] = peer_train(work, inputs, args.updates, venv, args.arch)
     model = peer_model(work, args.updates)
     ppl = {"rescore": rescore_ppl(work, inputs), "onmt": peer_ppl(work, inputs, venv, model)}
     if bf16:
@@ -442,7 +479,7 @@ def main() -> None:
         text=True, check=True).stdout.split()
     result = {
         "date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
-        "cpus": os.cpu_count(), "threads": 1, "tiny": args.tiny,
+        "cpus": os.cpu_count(), "threads": 1, "tiny": args.tiny, "arch": args.arch,
         "versions": {"rescore torch": torch.__version__, "OpenNMT-py": peer_version[0],
                      "peer torch": peer_version[1]},
         "updates": args.updates, "train_pairs": len(lines_of(inputs.train[0])),
@@ -467,7 +504,8 @@ def main() -> None:
                           "peak_mib": round(theirs["beam-avg"].peak_mib, 1)},
         "peer_gold_score_check": check}
     RESULTS.mkdir(exist_ok=True)
-    name = "peers-onmt-tiny.json" if args.tiny else "peers-onmt.json"
+    name = (f"peers-onmt{'' if args.arch == 'lstm' else '-' + args.arch}"
+            f"{'-tiny' if args.tiny else ''}.json")
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print("| figure | rescore | OpenNMT-py | rescore / peer |\n|---|---|---|---|")
     for k, v in result["rates"].items():

@@ -4,8 +4,6 @@ multi-head attention of the Transformer (Vaswani et al. 2017) on torch's
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -79,18 +77,17 @@ class MultiHeadAttention(nn.Module):
                 mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
         """Queries ``(B, T, dim)`` over projected keys and values ``(B, heads, S, hd)``;
         ``mask`` broadcastable to ``(B, heads, T, S)``, True where a query may look."""
-        q = self.split(self.q(query))
-        out = F.scaled_dot_product_attention(
+        return self.merge(self.attend(self.split(self.q(query)), keys, values, mask, causal))
+
+    def attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+               mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+        """Projected queries ``(B, heads, T, hd)`` over keys and values -> ``(B, heads, T,
+        hd)`` (torch's scaled_dot_product_attention)."""
+        return F.scaled_dot_product_attention(
             q, keys.to(q.dtype), values.to(q.dtype), attn_mask=mask,
             is_causal=causal and mask is None, dropout_p=self.dropout if self.training else 0.0)
-        return self.out(out.transpose(1, 2).reshape(query.shape[0], query.shape[1], -1))
 
-    def weights(self, query: torch.Tensor, keys: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The attention weights ``(B, heads, T, S)`` (for plots and unknown-word
-        replacement; the forward pass does not form them)."""
-        q = self.split(self.q(query)).float()
-        scores = torch.matmul(q, keys.float().transpose(-1, -2)) / math.sqrt(self.head_dim)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        return torch.softmax(scores, dim=-1)
+    def merge(self, heads: torch.Tensor) -> torch.Tensor:
+        """``(B, heads, T, hd)`` -> the output projection of the joined heads ``(B, T, dim)``."""
+        b, _, t, _ = heads.shape
+        return self.out(heads.transpose(1, 2).reshape(b, t, -1))

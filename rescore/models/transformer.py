@@ -102,18 +102,56 @@ class EncoderMemory:
 class TransformerState:
     """A batch of decoder rows: per layer the self-attention keys and values of the positions
     decoded so far ``(B, heads, t, head_dim)``; ``rows`` ``(B,)`` the memory row each decoder
-    row attends over; ``attn`` ``(B, S)`` the last step's cross-attention weights of the top
-    layer, the mean over its heads (zeros before the first step)."""
+    row attends over; ``query`` ``(B, heads, head_dim)`` the top layer's cross-attention query
+    at the last step (None before the first), from which :meth:`Transformer.attention_weights`
+    computes that step's weights only when asked."""
 
     self_keys: list[torch.Tensor]
     self_values: list[torch.Tensor]
     memory: EncoderMemory
     rows: torch.Tensor
-    attn: torch.Tensor
+    query: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
         return int(self.self_keys[0].shape[2]) if self.self_keys else 0
+
+
+def grouped_cross_attention(attention: MultiHeadAttention, query: torch.Tensor,
+                            memory_keys: torch.Tensor, memory_values: torch.Tensor,
+                            memory_mask: torch.Tensor,
+                            rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-attention of decoder rows ``query`` ``(B, T, dim)`` over the memory rows
+    ``rows`` ``(B,)`` point at, without copying the memory per decoder row: the rows of one
+    source (a sentence's beams, a trie's nodes) are gathered into one padded group of
+    queries, and each source's keys and values are read once. Returns the attention output
+    ``(B, T, dim)`` and the projected queries ``(B, heads, T, head_dim)``."""
+    b, t, _ = query.shape
+    q = attention.split(attention.q(query))  # (B, H, T, hd)
+    if rows.shape[0] == memory_mask.shape[0] and bool(
+            (rows == torch.arange(b, device=rows.device)).all()):  # one row per source
+        out = attention.attend(q, memory_keys, memory_values, memory_mask[:, None, None, :])
+        return attention.merge(out), q
+    order = torch.argsort(rows, stable=True)
+    sources, counts = torch.unique_consecutive(rows[order], return_counts=True)
+    group = torch.repeat_interleave(torch.arange(len(sources), device=rows.device), counts)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(b, device=rows.device) - starts[group]
+    width = int(counts.max())
+    heads, hd = q.shape[1], q.shape[3]
+    padded = q.new_zeros(len(sources), width, heads, t, hd)
+    padded[group, slot] = q[order]
+    grouped = padded.permute(0, 2, 1, 3, 4).reshape(len(sources), heads, width * t, hd)
+    every = sources.shape[0] == memory_mask.shape[0] and bool(
+        (sources == torch.arange(len(sources), device=rows.device)).all())
+    keys = memory_keys if every else memory_keys[sources]
+    values = memory_values if every else memory_values[sources]
+    mask = (memory_mask if every else memory_mask[sources])[:, None, None, :]
+    out = attention.attend(grouped, keys, values, mask)  # (U, H, width * T, hd)
+    out = out.view(len(sources), heads, width, t, hd).permute(0, 2, 1, 3, 4)[group, slot]
+    result = torch.empty_like(out)
+    result[order] = out
+    return attention.merge(result), q
 
 
 class Transformer(nn.Module):
@@ -232,8 +270,7 @@ class Transformer(nn.Module):
         empty = outputs.new_zeros(n, heads, 0, self.config.hidden_dim // heads)
         layers = len(self.decoder_layers)
         return TransformerState([empty] * layers, [empty] * layers, memory,
-                                torch.arange(n, device=outputs.device),
-                                torch.zeros(mask.shape, device=outputs.device))
+                                torch.arange(n, device=outputs.device))
 
     def sentence_vector(self, src: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
         """The mean of the encoder's outputs over the real positions ``(B, dim)``."""
@@ -242,27 +279,18 @@ class Transformer(nn.Module):
         return (outputs * weights).sum(1) / weights.sum(1)
 
     # -- the decoder ---------------------------------------------------------------------
-    def _memory_rows(self, state: TransformerState, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        memory, rows = state.memory, state.rows
-        if rows.shape[0] == memory.mask.shape[0] and bool(
-                (rows == torch.arange(rows.shape[0], device=rows.device)).all()):
-            return memory.keys[i], memory.values[i]
-        return memory.keys[i][rows], memory.values[i][rows]
-
-    def decode(self, tgt_in: torch.Tensor, state: TransformerState,
-               weights: bool = False) -> tuple[torch.Tensor, TransformerState]:
+    def decode(self, tgt_in: torch.Tensor,
+               state: TransformerState) -> tuple[torch.Tensor, TransformerState]:
         """Decoder inputs ``(B, T)`` after the positions already in ``state`` -> logits
-        ``(B, T, V)`` and the state with the T positions added to every layer's cache.
-        ``weights``: also the top layer's cross-attention weights of the last position."""
+        ``(B, T, V)`` and the state with the T positions added to every layer's cache."""
         start = state.length
         x = self._embed(self.tgt_embed, self.tgt_positions, tgt_in, start)
-        mask = state.memory.mask[state.rows][:, None, None, :]
         causal = None
         t = tgt_in.shape[1]
         if t > 1:  # new positions see the cache and each other up to themselves
             causal = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
         new_keys, new_values = [], []
-        attn = state.attn
+        memory, query = state.memory, state.query
         for i, layer in enumerate(self.decoders):
             h = layer.self_norm(x)
             k, v = layer.self_attn.project_kv(h)
@@ -272,20 +300,19 @@ class Transformer(nn.Module):
             new_keys.append(k)
             new_values.append(v)
             x = x + layer.dropout(layer.self_attn(h, k, v, causal))
-            h = layer.cross_norm(x)
-            mk, mv = self._memory_rows(state, i)
-            x = x + layer.dropout(layer.cross_attn(h, mk, mv, mask))
-            if weights and i == len(self.decoder_layers) - 1:
-                attn = layer.cross_attn.weights(h[:, -1:], mk, mask)[:, :, 0]
-                attn = attn.mean(1)
+            out, q = grouped_cross_attention(layer.cross_attn, layer.cross_norm(x),
+                                             memory.keys[i], memory.values[i], memory.mask,
+                                             state.rows)
+            x = x + layer.dropout(out)
+            query = q[:, :, -1]
             x = x + layer.dropout(layer.ff(layer.ff_norm(x)))
         logits = self.generator(self.dropout(self.decoder_norm(x)))
-        return logits, TransformerState(new_keys, new_values, state.memory, state.rows, attn)
+        return logits, TransformerState(new_keys, new_values, memory, state.rows, query)
 
     def step(self, prev: torch.Tensor,
              state: TransformerState) -> tuple[torch.Tensor, TransformerState]:
         """One position for every row, from the cache: log-probabilities ``(B, V)``."""
-        logits, state = self.decode(prev.unsqueeze(1), state, weights=True)
+        logits, state = self.decode(prev.unsqueeze(1), state)
         return torch.log_softmax(logits.squeeze(1), dim=-1, dtype=torch.float32), state
 
     # -- states --------------------------------------------------------------------------
@@ -294,7 +321,8 @@ class Transformer(nn.Module):
         return TransformerState([k.index_select(0, index) for k in state.self_keys],
                                 [v.index_select(0, index) for v in state.self_values],
                                 state.memory, state.rows.index_select(0, index),
-                                state.attn.index_select(0, index))
+                                None if state.query is None
+                                else state.query.index_select(0, index))
 
     @staticmethod
     def cat_states(states: list[TransformerState]) -> TransformerState:
@@ -303,13 +331,23 @@ class Transformer(nn.Module):
         return TransformerState([torch.cat([s.self_keys[i] for s in states]) for i in layers],
                                 [torch.cat([s.self_values[i] for s in states]) for i in layers],
                                 first.memory, torch.cat([s.rows for s in states]),
-                                torch.cat([s.attn for s in states]))
+                                None if first.query is None
+                                else torch.cat([s.query for s in states if s.query is not None]))
 
     @staticmethod
     def attention_weights(state: TransformerState) -> torch.Tensor | None:
         """The top decoder layer's cross-attention weights at the last step, the mean over its
-        heads ``(B, S)``, over the source in reading order."""
-        return state.attn
+        heads ``(B, S)``, over the source in reading order (zeros before the first step),
+        computed from the query the step kept."""
+        memory = state.memory
+        if state.query is None:
+            return torch.zeros(state.rows.shape[0], memory.mask.shape[1],
+                               device=memory.mask.device)
+        keys = memory.keys[-1][state.rows].float()  # (B, H, S, hd)
+        q = state.query.float().unsqueeze(2)  # (B, H, 1, hd)
+        scores = torch.matmul(q, keys.transpose(-1, -2))[:, :, 0] / math.sqrt(q.shape[-1])
+        scores = scores.masked_fill(~memory.mask[state.rows][:, None, :], float("-inf"))
+        return torch.softmax(scores, dim=-1).mean(1)
 
     # -- training and plain scoring ------------------------------------------------------
     def forward(self, batch: Batch) -> torch.Tensor:
