@@ -73,7 +73,8 @@ class Ensemble:
 
     def check_finite(self, members: torch.Tensor) -> None:
         """Refuse NaN log-probabilities ``(M, B, V)`` (a broken model), naming the member: a
-        NaN would never rank, finish or compare."""
+        NaN would never rank, finish or compare. Beam search calls it only when a step's best
+        extensions hold a NaN (:class:`BeamStep`), which costs nothing."""
         if bool(torch.isnan(members).any()):
             bad = next(i for i in range(members.shape[0]) if bool(torch.isnan(members[i]).any()))
             raise RescoreError(f"{self.names[bad]}: the model gives NaN log-probabilities: its "
@@ -91,10 +92,8 @@ class Ensemble:
         outs = [m.step(prev, s) for m, s in zip(self.models, states, strict=True)]
         if len(outs) == 1:  # no copy: the member's distribution is the combined one
             log_probs = outs[0][0].float()
-            self.check_finite(log_probs.unsqueeze(0))
             return log_probs, log_probs.unsqueeze(0), [outs[0][1]]
         members = torch.stack([lp.float() for lp, _ in outs])
-        self.check_finite(members)
         return self.combine(members), members, [s for _, s in outs]
 
     def combine(self, members: torch.Tensor) -> torch.Tensor:
@@ -193,6 +192,8 @@ class BeamStep:
     next_beams: torch.Tensor  # (b, K) which beam each continues
     next_tokens: torch.Tensor  # (b, K) the token it appends
     finished: list[tuple[int, int, float]] = field(default_factory=list)  # (sentence, beam, score)
+    nan: bool = False  # a NaN among the best extensions (top-k ranks NaN above every number,
+    # so a NaN anywhere in the log-probabilities shows here)
 
 
 def beam_topk(scores: torch.Tensor, log_probs: torch.Tensor, n: int,
@@ -253,7 +254,7 @@ def select_candidates(scores: torch.Tensor, log_probs: torch.Tensor) -> BeamStep
                        torch.arange(tokens.shape[1], device=tokens.device))
     keep = rank.argsort(dim=1, stable=True)[:, :k]
     return BeamStep(top_scores.gather(1, keep), beams.gather(1, keep),
-                      tokens.gather(1, keep), finished)
+                      tokens.gather(1, keep), finished, bool(torch.isnan(top_scores).any()))
 
 
 def _pad(sources: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -316,6 +317,8 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
         if config.word_reward:  # not in place: a lone member's scores are these
             log_probs = log_probs + config.word_reward
         cand = select_candidates(scores, log_probs)
+        if cand.nan:
+            model.check_finite(members)  # names the member
         for s, beam, score in cand.finished:
             sentence = int(active[s])
             length = t + 1  # tokens with </s>
@@ -388,6 +391,7 @@ def greedy_search(model: Ensemble, source: np.ndarray, config: SearchConfig,
     limit = config.max_length(len(source))
     while True:
         combined, members, states = model.step(prev, states)
+        model.check_finite(members)
         log_probs = combined[0].clone()
         log_probs[_forbidden(config.unk)] = -math.inf
         token = EOS_ID if len(tokens) >= limit else int(log_probs.argmax())
@@ -411,6 +415,7 @@ def forced_score(model: Ensemble, source: np.ndarray, target: Sequence[int],
     total, members_total = 0.0, torch.zeros(len(model), device=device)
     for token in [*target, EOS_ID]:
         combined, members, states = model.step(prev, states)
+        model.check_finite(members)
         total += float(combined[0, token])
         members_total += members[:, 0, token]
         prev = torch.tensor([token], device=device)
