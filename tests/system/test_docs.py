@@ -1,5 +1,5 @@
 """Every example of the docs runs as written: the ``bash`` blocks of the command pages, page
-after page (train, model, nbest, oracle, report, translate, tune, mbr), then the README's first
+after page (train, model, nbest, oracle, report, translate, tune, mbr, combine), then the README's first
 rescoring (from a user's report: commands not found, inputs the docs never made, literal
 '...'). They run on slices of the shared data (the first sentences of every list, a few
 hundred training pairs) and on small random-init models in place of the main job's, with
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SENTENCES = 5  # --folds 5 in the tune examples needs 5 dev sentences
 
 
-ORDER = ("train", "model", "nbest", "oracle", "report", "translate", "tune", "mbr")
+ORDER = ("train", "model", "nbest", "oracle", "report", "translate", "tune", "mbr", "combine")
 
 
 def bash_blocks(page: Path) -> list[str]:
@@ -79,7 +79,7 @@ def test_examples_run_in_order(multi30k: Path, tmp_path: Path) -> None:
                  "models/ddp/model.safetensors",
                  "all.1best", "mbr.1best", "mbr.nbest.gz", "models/channel/model.safetensors",
                  "grid.report.json", "att-plots/1.png", "kept-avg/model.safetensors",
-                 "first/model/model.safetensors",
+                 "first/model/model.safetensors", "union.json",
                  "first/report.html"):
         assert (work / name).exists(), name
     assert len(read_lines(work / "tuned.1best")) == SENTENCES
