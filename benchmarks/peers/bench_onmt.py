@@ -8,7 +8,7 @@ peer as vocabulary files), batches of 64 sentences, plain SGD at 0.7 (no decay w
 run), gradients clipped at 5, uniform init in [-0.08, 0.08]. rescore reverses the source
 itself; the peer is given source text reversed word by word, so both read the same order.
 With ``--arch transformer``, cpu-transformer's model in both: a pre-norm Transformer of 3
-encoder and 3 decoder layers of 256, 4 heads, feed-forward 1024, dropout 0.3 and attention
+encoder and 3 decoder layers of 256, 4 heads, feed-forward 512, dropout 0.2 and attention
 dropout 0.1, sinusoidal positions, the output layer tied to the target embeddings, the same
 vocabularies and batches, Adam at a constant 0.0005 with label smoothing 0.1, gradients
 clipped at 5, sources as they are (writes peers-onmt-transformer.json).
@@ -259,11 +259,11 @@ PEER_MODELS = {
              "hidden_size": 256, "word_vec_size": 256, "global_attention": "dot",
              "input_feed": 0, "optim": "sgd", "learning_rate": 0.7, "dropout": [0.2],
              "param_init": 0.08},
-    # cpu-transformer: 3 x 256, 4 heads, feed-forward 1024, dropout 0.3, attention dropout
+    # cpu-transformer: 3 x 256, 4 heads, feed-forward 512, dropout 0.2, attention dropout
     # 0.1, sinusoidal positions, output layer tied to the target embeddings
     "transformer": {"encoder_type": "transformer", "decoder_type": "transformer", "layers": 3,
-                    "hidden_size": 256, "word_vec_size": 256, "transformer_ff": 1024,
-                    "heads": 4, "position_encoding": True, "dropout": [0.3],
+                    "hidden_size": 256, "word_vec_size": 256, "transformer_ff": 512,
+                    "heads": 4, "position_encoding": True, "dropout": [0.2],
                     "attention_dropout": [0.1], "share_decoder_embeddings": True,
                     "optim": "adam", "learning_rate": 0.0005, "decay_method": "none",
                     "label_smoothing": 0.1, "param_init": 0.0, "param_init_glorot": True}}
