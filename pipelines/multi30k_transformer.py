@@ -25,7 +25,6 @@ The report lands in WORKDIR/report/report.md (default WORKDIR: work/multi30k-tra
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipelines.engine import options  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
 from rescore.model_dir import kept_checkpoints  # noqa: E402
 from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
@@ -47,21 +47,25 @@ MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty
 
 
 class Runner:
-    """Runs rescore commands once (skipped when every output exists), timing each."""
+    """Runs rescore commands once (skipped when every output exists), timing each;
+    ``dry``: lists them instead."""
 
-    def __init__(self, work: Path, threads: int) -> None:
-        self.work, self.threads = work, threads
+    def __init__(self, work: Path, threads: int, dry: bool = False) -> None:
+        self.work, self.threads, self.dry = work, threads, dry
         self.seconds: dict[str, float] = {}
 
     def __call__(self, name: str, command: str, args: list[str | Path],
                  outputs: list[Path]) -> None:
         if all(p.exists() for p in outputs):
             return
-        for p in outputs:
-            p.parent.mkdir(parents=True, exist_ok=True)
         argv = [PY, "-m", f"rescore.cli.{command}", *map(str, args)]
         if command not in ("tune", "combine", "report", "model"):
             argv += ["--threads", str(self.threads)]
+        if self.dry:
+            print(f"[plan] {name}: {' '.join(argv[2:])}", flush=True)
+            return
+        for p in outputs:
+            p.parent.mkdir(parents=True, exist_ok=True)
         print(f"[run ] {name}: {' '.join(argv[2:])}", file=sys.stderr, flush=True)
         start = time.perf_counter()
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -79,26 +83,25 @@ class Runner:
 def bleu(hyp: Path, ref: Path) -> float:
     import sacrebleu
 
+    if not hyp.exists():  # a dry run
+        return float("nan")
     lines = hyp.read_text(encoding="utf-8").splitlines()
     refs = ref.read_text(encoding="utf-8").splitlines()
     return round(sacrebleu.corpus_bleu(lines, [refs], tokenize="none", force=True).score, 2)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = options.parser(__doc__)
     parser.add_argument("--models", type=Path, required=True, help="folder of the members")
     parser.add_argument("--members", default="a,b", help="comma-separated member folders")
     parser.add_argument("--alphas", default="0,0.5,1,1.5,2",
                         help="length penalties tried on val (GNMT's alpha)")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work/multi30k-transformer")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="independent commands run side by side")
     parser.add_argument("--sentences", type=int,
                         help="only the first N val/test sentences (a smoke test)")
+    options.add_common(parser, "work/multi30k-transformer")
     args = parser.parse_args()
-    shared, work = multi30k_dir(), args.workdir.resolve()
-    run = Runner(work, args.threads)
+    shared, work = multi30k_dir(), options.workdir(args, "multi30k-transformer")
+    run = Runner(work, args.threads, args.dry_run)
     data = shared
     if args.sentences:
         data = work / "data"
@@ -130,6 +133,8 @@ def main() -> None:
     val_bleu = {a: bleu(work / "translate" / f"val-b12-lp{a}.txt", data / "val.fr")
                 for a in alphas}
     alpha = max(alphas, key=lambda a: (val_bleu[a], -float(a)))
+    if args.dry_run:
+        alpha = "ALPHA"  # chosen on val when the run gets there
     searches = []
     for split in ("val", "test2016"):
         for beam in (12, 50):
@@ -153,7 +158,7 @@ def main() -> None:
     # 2 and 3: Moses' lists, and their union with the ensemble's 50-best lists, scored
     lm = shared / "lm" / "train.fr.5g.arpa.gz"
     feats = [f"Transformer{i}" for i in range(len(members))]
-    scoring = []
+    scoring: list[tuple[str, str, list[str | Path], list[Path]]] = []
     for split in ("val", "test2016"):
         union = work / "combine" / f"{split}.union.nbest.gz"
         run(f"combine-{split}", "combine",
@@ -172,7 +177,7 @@ def main() -> None:
     run.parallel(args.jobs, scoring)
 
     rows: list[dict[str, str]] = []
-    tunings = {
+    tunings: dict[str, tuple[str, list[str | Path], str]] = {
         "moses": ("moses", ["--method", "mert", "--baseline-as-one-feature", "--tune-features",
                             f"{ENSEMBLE},KenLM0", "--init-weights", shared / "moses.ini.tuned"],
                   "Moses' 1000-best reranked: Transformer ensemble + KenLM, Moses' total as "
@@ -187,8 +192,9 @@ def main() -> None:
     init: dict[str, list[float]] = {k: list(v) for k, v in moses.items()
                                     if k not in UNPRINTED_FEATURES}
     init |= {ENSEMBLE: [0.0], "KenLM0": [0.0], "WordCount0": [0.0], "Origin0": [0.0, 0.0]}
-    (work / "combine").mkdir(parents=True, exist_ok=True)
-    (work / "combine" / "init.json").write_text(json.dumps(init) + "\n")
+    if not args.dry_run:
+        (work / "combine").mkdir(parents=True, exist_ok=True)
+        (work / "combine" / "init.json").write_text(json.dumps(init) + "\n")
     for key, (kind, tune_args, label) in tunings.items():
         weights = work / "tune" / f"{key}.json"
         run(f"tune-{key}", "tune", ["--nbest", work / "scored" / f"val.{kind}.nbest.gz",
@@ -212,6 +218,8 @@ def main() -> None:
                        {"title": "Table 2: with Moses, Transformer members", "systems": rows}],
             "models": [{"name": n, "dir": str(m)} for n, m in zip(names, members, strict=True)]}
     spec_path = work / "report" / "spec.json"
+    if args.dry_run:
+        return
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
     report = work / "report" / "report"

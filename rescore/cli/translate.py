@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rank finished hypotheses by log-probability / ((5 + words + 1) / "
                         "6) ** ALPHA (GNMT's length penalty, Wu et al. 2016; 0: off). Plain "
                         "log-probabilities prefer short outputs, more so in wider beams; choose "
-                        "ALPHA on a dev set (pipelines/multi30k_evidence.py does, on val)")
+                        "ALPHA on a dev set (docs/results.md: on val)")
     parser.add_argument("--word-reward", type=finite_float, default=0.0, metavar="R",
                         help="add R to the search's score for every word written (</s> "
                         "included), so longer hypotheses stay in the beam (He et al. 2016's "

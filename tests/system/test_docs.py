@@ -1,9 +1,9 @@
 """Every example of the docs runs as written: the ``bash`` blocks of the command pages, page
-after page (train, model, nbest, oracle, report, translate, tune, mbr, combine), then the README's first
-rescoring (from a user's report: commands not found, inputs the docs never made, literal
-'...'). They run on slices of the shared data (the first sentences of every list, a few
-hundred training pairs) and on small random-init models in place of the main job's, with
-everything else exactly as the pages have it."""
+after page (train, model, nbest, oracle, report, translate, tune, mbr, combine), then the
+README's first rescoring (from a user's report: commands not found, inputs the docs never
+made, literal '...'). They run on slices of the shared data (the first sentences of every
+list, a few hundred training pairs) and on small random-init models in place of the main
+job's, with everything else exactly as the pages have it."""
 
 from __future__ import annotations
 
