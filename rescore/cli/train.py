@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "feed-forward layer, sinusoidal or learned positions, decoded "
                             "incrementally (cached keys and values). Costs: cpu-transformer "
                             "trained 12 epochs of Multi30k in 3,192 s on one thread under bf16 "
-                            "(1,650 target words/s); benchmarks/bench_train.py --arch-ratio "
-                            "times its update against cpu-strong's "
+                            "(1,650 target words/s), its update at 0.65x cpu-strong's words/s "
+                            "(benchmarks/bench_train.py --arch-ratio) "
                             f"({_preset_values('arch', 'model')})")
     model.add_argument("--positions", choices=POSITION_TYPES,
                        help="--arch transformer: sinusoidal (no parameters, any length up to "
