@@ -121,6 +121,9 @@ def _merge(sent_id: int, blocks: list[NbestBlock | None], names: list[str], fill
     for k, block in enumerate(blocks):
         if block is None:
             continue
+        spans = [(feat, block.schema.offsets[feat], size)
+                 for feat, size in zip(block.schema.names, block.schema.sizes, strict=True)]
+        rows = block.values.tolist()
         for i in range(len(block)):
             hyp = " ".join(block.hypothesis(i).split())
             if hyp not in entries:
@@ -130,8 +133,8 @@ def _merge(sent_id: int, blocks: list[NbestBlock | None], names: list[str], fill
             if origin[hyp][k]:
                 continue  # a second derivation of one hypothesis in this list
             origin[hyp][k] = 1
-            for feat in block.schema.names:
-                entries[hyp].setdefault(feat, [float(v) for v in block.feature(feat)[i]])
+            for feat, start, size in spans:
+                entries[hyp].setdefault(feat, rows[i][start:start + size])
             if k == 0:
                 totals[hyp] = float(block.totals[i])
                 first_totals.append(float(block.totals[i]))

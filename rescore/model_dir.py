@@ -155,24 +155,24 @@ def verify_files(directory: str | Path, extra: dict[str, Any]) -> None:
     file that is gone is named. A directory that records no SHA-256 (written before they were
     recorded, or a training not finished) loads with one warning line."""
     folder = Path(directory)
-    record = extra.get("files")
-    subwords = extra.get("subwords") is not None
-    needed = [SRC_VOCAB, TGT_VOCAB, *((SRC_SPM, TGT_SPM) if subwords else ())]
-    if isinstance(record, dict):
-        needed += [n for n in record if n not in needed]
-    for name in (*needed, *(n for n in (SRC_SPM, TGT_SPM) if n not in needed)):
+    record = extra.get("files") if isinstance(extra.get("files"), dict) else None
+    required = {SRC_VOCAB, TGT_VOCAB, *(record or ())}
+    if extra.get("subwords") is not None:
+        required |= {SRC_SPM, TGT_SPM}
+    unknown = sorted(required - set(HASHED))
+    if unknown:
+        raise RescoreError(f"{config_path(folder)}: \"files\" names {unknown[0]!r}, not a file "
+                           "of a model directory")
+    for name in HASHED:
         path = folder / name
-        if name not in needed and not (path.exists() or path.is_symlink()):
+        if not (path.exists() or path.is_symlink()):
+            if name in required:
+                why = "the subword model" if name.endswith(SPM_SUFFIX) else "a vocabulary"
+                raise RescoreError(f"{path}: missing ({why} of this model directory; copy the "
+                                   "whole directory)")
             continue
-        if name not in HASHED:
-            raise RescoreError(f"{config_path(folder)}: \"files\" names {name!r}, not a file of "
-                               "a model directory")
-        if not path.exists() and not path.is_symlink():
-            why = "the subword model" if name.endswith(SPM_SUFFIX) else "a vocabulary"
-            raise RescoreError(f"{path}: missing ({why} of this model directory; copy the whole "
-                               "directory)")
         regular_file(path, MAX_BYTES[name], inside=folder)
-        if isinstance(record, dict):
+        if record is not None:
             if name not in record:
                 raise RescoreError(f"{path}: not recorded in {config_path(folder)}: a file "
                                    "added to the model directory after training")
@@ -182,10 +182,10 @@ def verify_files(directory: str | Path, extra: dict[str, Any]) -> None:
                                    f"{str(record[name])[:16]}... recorded in config.json beside "
                                    "it: the file was changed, damaged or comes from another "
                                    "model")
-    if not isinstance(record, dict) or recorded_sha256(folder, extra) is None:
+    if record is None or recorded_sha256(folder, extra) is None:
         log.warning("warning: %s records no SHA-256 of its %s: loaded unchecked (`rescore-model "
                     "convert %s` records them)", config_path(folder),
-                    "weights" if isinstance(record, dict) else "vocabularies", folder)
+                    "weights" if record is not None else "vocabularies", folder)
 
 
 def save_weights(model: torch.nn.Module, directory: str | Path) -> None:
@@ -278,15 +278,15 @@ def tied_names(model: torch.nn.Module) -> set[str]:
     return tied
 
 
-def expected_tensors(config: ModelConfig,
-                     aliases: bool = False) -> dict[str, tuple[int, ...]]:
-    """The name and shape of every tensor a model of ``config`` stores (tied aliases once;
-    with ``aliases`` under every name, as a pickled state dict holds them), from a network
-    built on torch's meta device: nothing is allocated, whatever the sizes."""
+def expected_tensors(config: ModelConfig) -> tuple[dict[str, tuple[int, ...]], set[str]]:
+    """The name and shape of every tensor a model of ``config`` stores (tied aliases once),
+    and the aliases' names (a pickled state dict holds them too), from a network built on
+    torch's meta device: nothing is allocated, whatever the sizes."""
     with torch.device("meta"):
         network = build_model(config)
-    tied = set() if aliases else tied_names(network)
-    return {k: tuple(v.shape) for k, v in network.state_dict().items() if k not in tied}
+    aliases = tied_names(network)
+    return ({k: tuple(v.shape) for k, v in network.state_dict().items() if k not in aliases},
+            aliases)
 
 
 def check_weights_file(path: Path, config: ModelConfig) -> None:
@@ -300,13 +300,15 @@ def check_weights_file(path: Path, config: ModelConfig) -> None:
     if path.name == MODEL:
         check_sha256(path, recorded_sha256(path.parent))
     if path.suffix == ".safetensors":
-        check_shapes(tensor_header(path), expected_tensors(config), path)
+        check_shapes(tensor_header(path), config, path)
 
 
-def check_shapes(found: dict[str, tuple[str, list[int]]],
-                 expected: dict[str, tuple[int, ...]], path: Path) -> None:
-    """``found`` (name -> dtype, shape) holds exactly the ``expected`` tensors, each in its
-    shape and a float dtype."""
+def check_shapes(found: dict[str, tuple[str, list[int]]], config: ModelConfig,
+                 path: Path) -> None:
+    """``found`` (name -> dtype, shape) holds exactly the tensors of a model of ``config``
+    (tied aliases allowed or not), each in its shape and a float dtype."""
+    expected, aliases = expected_tensors(config)
+    found = {k: v for k, v in found.items() if k not in aliases}
     extra = sorted(set(found) - set(expected))
     lacking = sorted(set(expected) - set(found))
     if extra or lacking:
@@ -348,11 +350,8 @@ def load_network(directory: str | Path, config: ModelConfig) -> Any:
     check_weights_file(weights_path(directory), config)
     path, state = read_state(directory, checked=True)
     if path.suffix != ".safetensors":
-        found = {k: (_DTYPE_NAMES.get(v.dtype, str(v.dtype)), list(v.shape))
-                 for k, v in state.items()}
-        every = expected_tensors(config, aliases=True)
-        check_shapes(found, {k: v for k, v in every.items()
-                             if k in found or k in expected_tensors(config)}, path)
+        check_shapes({k: (_DTYPE_NAMES.get(v.dtype, str(v.dtype)), list(v.shape))
+                      for k, v in state.items()}, config, path)
     check_finite(state, path)
     model = build_model(config)
     try:

@@ -150,8 +150,6 @@ def _expand_baseline(name: str, spec: object) -> dict[str, tuple[float, ...]]:
         raise InputError(name, None, f'"{BASELINE_KEY}" must be {{"weight": w, "weights": '
                          '{"Name": [w1, ...], ...}}')
     inner = _parse_json(name, json.dumps(spec["weights"]))
-    if not inner.values:
-        raise InputError(name, None, f'"{BASELINE_KEY}" has no weights')
     return {k: tuple(float(spec["weight"]) * x for x in v) for k, v in inner.values.items()}
 
 

@@ -35,21 +35,10 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rescore.config import ModelConfig
 from rescore.corpus import Batch
 from rescore.models.attention import GlobalAttention
-from rescore.models.protocol import length_mask, summed_cross_entropy
+from rescore.models.protocol import length_mask, reverse_padded, summed_cross_entropy
 from rescore.vocab import PAD_ID
 
 State = tuple[torch.Tensor, torch.Tensor]  # the encoder's (h, c), each (layers, batch, hidden)
-
-
-def reverse_padded(tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each row's first ``lengths[i]`` positions, leaving the padding after them:
-    ``(B, S) -> (B, S)`` or ``(B, S, H) -> (B, S, H)``."""
-    positions = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0)
-    lens = lengths.to(tokens.device).unsqueeze(1)
-    index = torch.where(positions < lens, lens - 1 - positions, positions)
-    if tokens.dim() == 3:
-        index = index.unsqueeze(2).expand(-1, -1, tokens.shape[2])
-    return tokens.gather(1, index)
 
 
 @dataclass

@@ -114,6 +114,17 @@ class SteppedEncoder(Protocol):
     def decode(self, tgt_in: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]: ...
 
 
+def reverse_padded(tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first ``lengths[i]`` positions, leaving the padding after them:
+    ``(B, S) -> (B, S)`` or ``(B, S, H) -> (B, S, H)``."""
+    positions = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0)
+    lens = lengths.to(tokens.device).unsqueeze(1)
+    index = torch.where(positions < lens, lens - 1 - positions, positions)
+    if tokens.dim() == 3:
+        index = index.unsqueeze(2).expand(-1, -1, tokens.shape[2])
+    return tokens.gather(1, index)
+
+
 def length_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
     """``(B,) -> (B, width)``: True at the first ``lengths[i]`` positions of row i."""
     return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)

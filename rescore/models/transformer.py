@@ -31,8 +31,14 @@ from torch import nn
 
 from rescore.config import ModelConfig
 from rescore.corpus import Batch
+from rescore.errors import RescoreError
 from rescore.models.attention import MultiHeadAttention
-from rescore.models.protocol import length_mask, picked_log_probs, summed_cross_entropy
+from rescore.models.protocol import (
+    length_mask,
+    picked_log_probs,
+    reverse_padded,
+    summed_cross_entropy,
+)
 from rescore.vocab import PAD_ID
 
 
@@ -90,12 +96,11 @@ class DecoderLayer(nn.Module):
 class EncoderMemory:
     """What the decoder attends over, one row per encoded source: per decoder layer the
     cross-attention keys and values ``(N, heads, S, head_dim)``, projected once; ``mask``
-    ``(N, S)`` True at real positions; ``outputs`` ``(N, S, dim)`` the encoder's output."""
+    ``(N, S)`` True at real positions."""
 
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
     mask: torch.Tensor
-    outputs: torch.Tensor
 
 
 @dataclass
@@ -219,8 +224,6 @@ class Transformer(nn.Module):
     def _positions(self, table: nn.Embedding | None, start: int, length: int,
                    device: torch.device) -> torch.Tensor:
         if start + length > self.config.max_positions:
-            from rescore.errors import RescoreError
-
             raise RescoreError(f"a sequence of {start + length} positions is longer than this "
                                f"Transformer's {self.config.max_positions} (max_positions)")
         if table is None:
@@ -241,8 +244,6 @@ class Transformer(nn.Module):
         reverses it first, as the LSTM does)."""
         lengths = src_lengths.clamp(min=1).to(src.device)
         if self.config.reverse_source:
-            from rescore.models.lstm import reverse_padded
-
             src = reverse_padded(src, lengths)
         mask = length_mask(lengths, src.shape[1])
         x = self._embed(self.src_embed, self.src_positions, src)
@@ -251,8 +252,6 @@ class Transformer(nn.Module):
             x = layer(x, attend)
         x = self.encoder_norm(x)
         if self.config.reverse_source:  # back in reading order, as the attention weights
-            from rescore.models.lstm import reverse_padded
-
             x = reverse_padded(x, lengths)
         return x, mask
 
@@ -265,7 +264,7 @@ class Transformer(nn.Module):
             k, v = layer.cross_attn.project_kv(outputs)
             keys.append(k)
             values.append(v)
-        memory = EncoderMemory(keys, values, mask, outputs)
+        memory = EncoderMemory(keys, values, mask)
         n, heads = outputs.shape[0], self.config.heads
         empty = outputs.new_zeros(n, heads, 0, self.config.hidden_dim // heads)
         layers = len(self.decoder_layers)
@@ -285,9 +284,9 @@ class Transformer(nn.Module):
         ``(B, T, V)`` and the state with the T positions added to every layer's cache."""
         start = state.length
         x = self._embed(self.tgt_embed, self.tgt_positions, tgt_in, start)
-        causal = None
+        causal = None  # new positions see the cache and each other up to themselves
         t = tgt_in.shape[1]
-        if t > 1:  # new positions see the cache and each other up to themselves
+        if t > 1 and start:
             causal = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
         new_keys, new_values = [], []
         memory, query = state.memory, state.query
@@ -299,7 +298,7 @@ class Transformer(nn.Module):
                 v = torch.cat([state.self_values[i].to(v.dtype), v], 2)
             new_keys.append(k)
             new_values.append(v)
-            x = x + layer.dropout(layer.self_attn(h, k, v, causal))
+            x = x + layer.dropout(layer.self_attn(h, k, v, causal, causal=t > 1 and not start))
             out, q = grouped_cross_attention(layer.cross_attn, layer.cross_norm(x),
                                              memory.keys[i], memory.values[i], memory.mask,
                                              state.rows)
@@ -353,18 +352,8 @@ class Transformer(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         """Teacher-forced logits ``(B, T+1, V)``: the whole target at once under a causal
         mask."""
-        state = self.encode(batch.src, batch.src_lengths)
-        x = self._embed(self.tgt_embed, self.tgt_positions, batch.tgt_in)
-        mask = state.memory.mask[:, None, None, :]
-        for i, layer in enumerate(self.decoders):
-            h = layer.self_norm(x)
-            k, v = layer.self_attn.project_kv(h)
-            x = x + layer.dropout(layer.self_attn(h, k, v, None, causal=True))
-            h = layer.cross_norm(x)
-            x = x + layer.dropout(layer.cross_attn(h, state.memory.keys[i],
-                                                   state.memory.values[i], mask))
-            x = x + layer.dropout(layer.ff(layer.ff_norm(x)))
-        return self.generator(self.dropout(self.decoder_norm(x)))
+        logits, _ = self.decode(batch.tgt_in, self.encode(batch.src, batch.src_lengths))
+        return logits
 
     def token_log_probs(self, batch: Batch) -> torch.Tensor:
         return picked_log_probs(self.forward(batch), batch.tgt_out)
