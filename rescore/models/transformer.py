@@ -122,40 +122,63 @@ class TransformerState:
         return int(self.self_keys[0].shape[2]) if self.self_keys else 0
 
 
+@dataclass
+class RowGroups:
+    """How decoder rows map onto the memory rows they attend over, worked out once per decode
+    call and shared by every layer: the rows of one source (a sentence's beams, a trie's
+    nodes) form one padded group of queries. ``order`` sorts the rows by source; ``group`` and
+    ``slot`` place each sorted row in its group; ``sources`` the memory rows read (None:
+    every memory row, in order); ``identity``: one decoder row per memory row, in order (no
+    grouping needed)."""
+
+    identity: bool
+    order: torch.Tensor | None = None
+    group: torch.Tensor | None = None
+    slot: torch.Tensor | None = None
+    sources: torch.Tensor | None = None
+    count: int = 0
+    width: int = 0
+
+    @classmethod
+    def of(cls, rows: torch.Tensor, memory_rows: int) -> RowGroups:
+        b = rows.shape[0]
+        if b == memory_rows and bool((rows == torch.arange(b, device=rows.device)).all()):
+            return cls(identity=True)
+        order = torch.argsort(rows, stable=True)
+        sources, counts = torch.unique_consecutive(rows[order], return_counts=True)
+        group = torch.repeat_interleave(torch.arange(len(sources), device=rows.device), counts)
+        slot = torch.arange(b, device=rows.device) - (torch.cumsum(counts, 0) - counts)[group]
+        every = sources.shape[0] == memory_rows and bool(
+            (sources == torch.arange(len(sources), device=rows.device)).all())
+        return cls(False, order, group, slot, None if every else sources, len(sources),
+                   int(counts.max()))
+
+
 def grouped_cross_attention(attention: MultiHeadAttention, query: torch.Tensor,
                             memory_keys: torch.Tensor, memory_values: torch.Tensor,
                             memory_mask: torch.Tensor,
-                            rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                            groups: RowGroups) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-attention of decoder rows ``query`` ``(B, T, dim)`` over the memory rows
-    ``rows`` ``(B,)`` point at, without copying the memory per decoder row: the rows of one
-    source (a sentence's beams, a trie's nodes) are gathered into one padded group of
-    queries, and each source's keys and values are read once. Returns the attention output
+    ``groups`` maps them to, without copying the memory per decoder row: each source's keys
+    and values are read once, by its group of queries. Returns the attention output
     ``(B, T, dim)`` and the projected queries ``(B, heads, T, head_dim)``."""
-    b, t, _ = query.shape
+    t = query.shape[1]
     q = attention.split(attention.q(query))  # (B, H, T, hd)
-    if rows.shape[0] == memory_mask.shape[0] and bool(
-            (rows == torch.arange(b, device=rows.device)).all()):  # one row per source
+    if groups.identity:
         out = attention.attend(q, memory_keys, memory_values, memory_mask[:, None, None, :])
         return attention.merge(out), q
-    order = torch.argsort(rows, stable=True)
-    sources, counts = torch.unique_consecutive(rows[order], return_counts=True)
-    group = torch.repeat_interleave(torch.arange(len(sources), device=rows.device), counts)
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(b, device=rows.device) - starts[group]
-    width = int(counts.max())
-    heads, hd = q.shape[1], q.shape[3]
-    padded = q.new_zeros(len(sources), width, heads, t, hd)
-    padded[group, slot] = q[order]
-    grouped = padded.permute(0, 2, 1, 3, 4).reshape(len(sources), heads, width * t, hd)
-    every = sources.shape[0] == memory_mask.shape[0] and bool(
-        (sources == torch.arange(len(sources), device=rows.device)).all())
-    keys = memory_keys if every else memory_keys[sources]
-    values = memory_values if every else memory_values[sources]
-    mask = (memory_mask if every else memory_mask[sources])[:, None, None, :]
-    out = attention.attend(grouped, keys, values, mask)  # (U, H, width * T, hd)
-    out = out.view(len(sources), heads, width, t, hd).permute(0, 2, 1, 3, 4)[group, slot]
+    assert groups.order is not None and groups.group is not None and groups.slot is not None
+    n, width, heads, hd = groups.count, groups.width, q.shape[1], q.shape[3]
+    padded = q.new_zeros(n, width, heads, t, hd)
+    padded[groups.group, groups.slot] = q[groups.order]
+    grouped = padded.permute(0, 2, 1, 3, 4).reshape(n, heads, width * t, hd)
+    keys, values, mask = memory_keys, memory_values, memory_mask
+    if groups.sources is not None:
+        keys, values, mask = keys[groups.sources], values[groups.sources], mask[groups.sources]
+    out = attention.attend(grouped, keys, values, mask[:, None, None, :])  # (U, H, W * T, hd)
+    out = out.view(n, heads, width, t, hd).permute(0, 2, 1, 3, 4)[groups.group, groups.slot]
     result = torch.empty_like(out)
-    result[order] = out
+    result[groups.order] = out
     return attention.merge(result), q
 
 
@@ -290,6 +313,7 @@ class Transformer(nn.Module):
             causal = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
         new_keys, new_values = [], []
         memory, query = state.memory, state.query
+        groups = RowGroups.of(state.rows, memory.mask.shape[0])
         for i, layer in enumerate(self.decoders):
             h = layer.self_norm(x)
             k, v = layer.self_attn.project_kv(h)
@@ -301,7 +325,7 @@ class Transformer(nn.Module):
             x = x + layer.dropout(layer.self_attn(h, k, v, causal, causal=t > 1 and not start))
             out, q = grouped_cross_attention(layer.cross_attn, layer.cross_norm(x),
                                              memory.keys[i], memory.values[i], memory.mask,
-                                             state.rows)
+                                             groups)
             x = x + layer.dropout(out)
             query = q[:, :, -1]
             x = x + layer.dropout(layer.ff(layer.ff_norm(x)))

@@ -1,0 +1,364 @@
+"""Mixed ensembles on Multi30k en->fr: LSTM and Transformer members together, the members and
+the length penalty of beam search chosen on val, their own n-best lists reranked (Table 1),
+Moses' lists reranked and Moses' lists combined with the ensemble's own (Table 2); every
+weight, scale and setting chosen on val, test2016 only scored.
+
+Members: model folders MODELS/NAME made by rescore-train, of any architecture (each scored as
+the mean of its last 4 kept checkpoints when it kept them); --r2l and --channel name a
+right-to-left model and a French->English channel model among them. Stages, each a rescore
+command run once (an output that exists is kept: delete it to redo it):
+
+1. the members: each candidate set of --member-sets searched at beam 12 on val with length
+   penalty --select-alpha, the best val BLEU chosen; then the length penalty (GNMT's alpha)
+   over --alphas, beam 12 on val; then beam 12 and beam 50 with both, on val and test2016;
+2. every list scored with the same evidence: Moses' val and test2016 1000-best lists and the
+   ensemble's own beam-50 lists, by every member (their mean as NMTEnsemble0, also per
+   word), the right-to-left and channel models, the 5-gram LM of the training French and the
+   word count;
+3. Table 1 (no Moses output): the ensemble's own 50-best lists reranked, MERT on val
+   (5-fold cross-validated), first with the direct members and the length terms, then with
+   the channel, right-to-left and LM evidence;
+4. Table 2: Moses' lists reranked (Moses' total as one feature, MERT), and the union of
+   Moses' lists and the ensemble's own lists (rescore-combine of the scored lists: the same
+   features, Origin0 and Moses' features filled for the ensemble's hypotheses) tuned on
+   every feature;
+5. rescore-report: BLEU, chrF, paired bootstrap against Moses and the row above.
+
+    .venv/bin/python pipelines/multi30k_mixed.py --models work/mixed --members rev,rev2,b,a \\
+        --member-sets "rev,rev2;b,a;rev,rev2,b,a" --r2l r2l --channel channel --jobs 2
+    .venv/bin/python pipelines/multi30k_mixed.py --quick      # tiny models on a slice, minutes
+
+The report lands in WORKDIR/report/report.md (default WORKDIR: work/multi30k-mixed), the
+choices and each stage's seconds in WORKDIR/summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.engine import options  # noqa: E402
+from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from rescore.model_dir import kept_checkpoints  # noqa: E402
+from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
+
+PY = sys.executable
+ENSEMBLE = "NMTEnsemble0"
+PER_WORD = "PerWord" + ENSEMBLE
+R2L, CHANNEL, KENLM, WORDS, ORIGIN = "R2L0", "Channel0", "KenLM0", "WordCount0", "Origin0"
+MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,"
+                  "TranslationModel0")
+# --quick: tiny models of both architectures, trained here on a slice
+QUICK_PAIRS, QUICK_SENTENCES = 3000, 24
+TINY = ["--preset", "cpu-tiny", "--epochs", "1", "--attention", "dot"]
+QUICK_MODELS = {"lstm": ("en", "fr", TINY),
+                "tf": ("en", "fr", [*TINY, "--arch", "transformer", "--heads", "2",
+                                    "--ff-dim", "32", "--optimizer", "adam", "--lr", "0.002"]),
+                "r2l": ("en", "fr", [*TINY, "--target-right-to-left", "--no-reverse-source"]),
+                "channel": ("fr", "en", TINY)}
+
+
+class Runner:
+    """Runs rescore commands once (skipped when every output exists), timing each;
+    ``dry``: lists them instead."""
+
+    def __init__(self, threads: int, dry: bool = False) -> None:
+        self.threads, self.dry = threads, dry
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, command: str, args: list[str | Path],
+                 outputs: list[Path]) -> None:
+        if all(p.exists() for p in outputs):
+            return
+        argv = [PY, "-m", f"rescore.cli.{command}", *map(str, args)]
+        if command not in ("tune", "combine", "report", "model"):
+            argv += ["--threads", str(self.threads)]
+        if self.dry:
+            print(f"[plan] {name}: {' '.join(argv[2:])}", flush=True)
+            return
+        for p in outputs:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        print(f"[run ] {name}: {' '.join(argv[2:])}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        self.seconds[name] = round(time.perf_counter() - start, 1)
+        if result.returncode != 0:
+            sys.exit(f"multi30k_mixed: {name} failed:\n{result.stderr[-2000:]}")
+        print(f"[done] {name} ({self.seconds[name]:.0f} s)", file=sys.stderr, flush=True)
+
+    def parallel(self, jobs: int, calls: list[tuple[str, str, list[str | Path], list[Path]]],
+                 ) -> None:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(lambda c: self(*c), calls))
+
+
+def bleu(hyp: Path, ref: Path) -> float:
+    import sacrebleu
+
+    if not hyp.exists():  # a dry run
+        return float("nan")
+    lines = hyp.read_text(encoding="utf-8").splitlines()
+    refs = ref.read_text(encoding="utf-8").splitlines()
+    return round(sacrebleu.corpus_bleu(lines, [refs], tokenize="none", force=True).score, 2)
+
+
+def arch_of(model: Path) -> str:
+    """"LSTM" or "Transformer", from the model's config.json (LSTM when unreadable: a dry run
+    before training)."""
+    try:
+        config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "LSTM"
+    return "Transformer" if config.get("model", {}).get("arch") == "transformer" else "LSTM"
+
+
+def describe(models: list[Path]) -> str:
+    """"2 LSTMs and 2 Transformers" for the ensemble's label."""
+    counts: dict[str, int] = {}
+    for m in models:
+        counts[arch_of(m)] = counts.get(arch_of(m), 0) + 1
+    return " and ".join(f"{n} {a}{'s' if n > 1 else ''}" for a, n in counts.items())
+
+
+def quick_models(run: Runner, data: Path, work: Path) -> Path:
+    """--quick: the tiny members trained on the slice, one after the other."""
+    models = work / "models"
+    for name, (src, tgt, opts) in QUICK_MODELS.items():
+        run(f"train-{name}", "train",
+            [*opts, "--src-train", data / f"train.{src}.gz", "--tgt-train",
+             data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
+             data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, "--seed", "1",
+             "--no-progress", "--output", models / name], [models / name / "config.json"])
+    return models
+
+
+def main() -> None:
+    parser = options.parser(__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"tiny LSTM and Transformer members (cpu-tiny, 1 epoch) trained "
+                        f"here on {QUICK_PAIRS} pairs, {QUICK_SENTENCES} val/test sentences: "
+                        "the machinery in minutes")
+    parser.add_argument("--models", type=Path, help="folder of the trained models")
+    parser.add_argument("--members", help="comma-separated direct members (folders of "
+                        "MODELS), any architecture; scored as features NMT0, NMT1, ...")
+    parser.add_argument("--member-sets",
+                        help="semicolon-separated candidate ensembles for beam search, each a "
+                        "comma-separated subset of --members, chosen by val BLEU at beam 12 "
+                        "(default: --members)")
+    parser.add_argument("--select-alpha", default="1",
+                        help="the length penalty the candidate sets are compared at")
+    parser.add_argument("--r2l", help="the right-to-left model's folder in MODELS")
+    parser.add_argument("--channel", help="the channel model's folder in MODELS (target -> "
+                        "source)")
+    parser.add_argument("--alphas", help="length penalties tried on val (GNMT's alpha; "
+                        "default 0,0.5,1,1.5,2,2.5,3, --quick 0,1,2); --select-alpha's search "
+                        "is the candidate sets' own")
+    parser.add_argument("--sentences", type=int,
+                        help="only the first N val/test sentences (a smoke test)")
+    options.add_common(parser, "work/multi30k-mixed (or work/multi30k-mixed-quick)")
+    args = parser.parse_args()
+    shared = multi30k_dir()
+    work = options.workdir(args, "multi30k-mixed" + ("-quick" if args.quick else ""))
+    run = Runner(args.threads, args.dry_run)
+    folds = "3" if args.quick else "5"
+    restarts = "2" if args.quick else "10"
+    data = shared
+    sentences = QUICK_SENTENCES if args.quick and not args.sentences else args.sentences
+    if sentences or args.quick:
+        data = work / "data"
+        if not (data / "test2016.fr").exists():
+            subprocess.run([PY, str(ROOT / "data/multi30k/slice.py"), "--from", str(shared),
+                            "--output", str(data), "--train-pairs",
+                            str(QUICK_PAIRS if args.quick else 10),
+                            *(["--sentences", str(sentences)] if sentences else [])],
+                           check=True, capture_output=True)
+    if args.quick:
+        models_dir = args.models or quick_models(run, data, work)
+        names = (args.members or "lstm,tf").split(",")
+        r2l_name, channel_name = args.r2l or "r2l", args.channel or "channel"
+        sets_text = args.member_sets or "lstm;tf;lstm,tf"
+    else:
+        if not (args.models and args.members):
+            parser.error("give --models and --members (or --quick)")
+        models_dir, names = args.models, [n for n in args.members.split(",") if n]
+        r2l_name, channel_name = args.r2l, args.channel
+        sets_text = args.member_sets or ",".join(names)
+    sets = [[n for n in s.split(",") if n] for s in sets_text.split(";") if s]
+    for chosen in sets:
+        if not set(chosen) <= set(names):
+            parser.error(f"--member-sets: {','.join(chosen)} is not a subset of --members")
+
+    # the models: each the mean of its last 4 kept checkpoints
+    resolved: dict[str, Path] = {}
+    for name in [*names, *(n for n in (r2l_name, channel_name) if n)]:
+        source = models_dir / name
+        out = work / "averaged" / name
+        kept = min(4, len(kept_checkpoints(source))) if source.exists() else 0
+        if kept > 1:
+            run(f"average-{name}", "model", ["average", source, "--last", str(kept),
+                                             "--output", out], [out / "model.safetensors"])
+        resolved[name] = out if kept > 1 else source
+
+    def model_args(members: list[str]) -> list[str | Path]:
+        return [a for m in members for a in ("--model", resolved[m])]
+
+    translate = work / "translate"
+
+    def search(name: str, members: list[str], split: str, beam: int, alpha: str,
+               nbest: bool = False) -> tuple[str, str, list[str | Path], list[Path]]:
+        out = translate / f"{name}.txt"
+        extra: list[str | Path] = (["--output-nbest", translate / f"{name}.nbest.gz"]
+                                   if nbest else [])
+        return (name, "translate", [*model_args(members), "--input", data / f"{split}.en",
+                                    "--beam", str(beam), "--length-penalty", alpha,
+                                    "--output", out, *extra], [out])
+
+    # 1. the members, then the length penalty, chosen on val at beam 12
+    set_names = ["+".join(s) for s in sets]
+    run.parallel(args.jobs, [search(f"val-b12-set-{key}", s, "val", 12, args.select_alpha)
+                             for key, s in zip(set_names, sets, strict=True)])
+    set_bleu = {key: bleu(translate / f"val-b12-set-{key}.txt", data / "val.fr")
+                for key in set_names}
+    best_set = max(range(len(sets)), key=lambda i: (set_bleu[set_names[i]], -i))
+    chosen = sets[best_set]
+    alphas = [a for a in (args.alphas or ("0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3"))
+              .split(",") if a]
+    run.parallel(args.jobs, [search(f"val-b12-lp{a}", chosen, "val", 12, a) for a in alphas
+                             if float(a) != float(args.select_alpha)])
+    val_bleu = {a: bleu(translate / (f"val-b12-lp{a}.txt" if float(a) != float(args.select_alpha)
+                                     else f"val-b12-set-{set_names[best_set]}.txt"),
+                        data / "val.fr") for a in alphas}
+    alpha = max(alphas, key=lambda a: (val_bleu[a], -float(a)))
+    if args.dry_run:
+        alpha = "ALPHA"  # chosen on val when the run gets there
+    run.parallel(args.jobs, [
+        search("val-b50", chosen, "val", 50, alpha, nbest=True),
+        search("test2016-b50", chosen, "test2016", 50, alpha, nbest=True),
+        search("test2016-b12", chosen, "test2016", 12, alpha),
+        search("test2016-b12-plain", chosen, "test2016", 12, "0"),
+        search("test2016-one-b12", chosen[:1], "test2016", 12, "0")])
+
+    # 2. every list scored with the same evidence
+    lm = shared / "lm" / "train.fr.5g.arpa.gz"
+    feats = [f"NMT{i}" for i in range(len(names))]
+    evidence: list[str | Path] = [
+        *(a for f, n in zip(feats, names, strict=True) for a in ("--model", f"{f}={resolved[n]}")),
+        "--ensemble", ",".join(feats), "--ensemble-name", ENSEMBLE, "--per-word", ENSEMBLE,
+        "--lm", lm, "--word-count"]
+    if r2l_name:
+        evidence += ["--model", f"{R2L}={resolved[r2l_name]}"]
+    if channel_name:
+        evidence += ["--channel-model", f"{CHANNEL}={resolved[channel_name]}"]
+    scored = work / "scored"
+    lists = {("moses", split): data / "nbest" / f"{split}.1000best.gz"
+             for split in ("val", "test2016")}
+    lists |= {("own", split): translate / f"{split}-b50.nbest.gz"
+              for split in ("val", "test2016")}
+    run.parallel(args.jobs, [
+        (f"score-{kind}-{split}", "nbest",
+         ["--nbest", nbest, "--source", data / f"{split}.en", *evidence,
+          "--output-nbest", scored / f"{split}.{kind}.nbest.gz"],
+         [scored / f"{split}.{kind}.nbest.gz"])
+        for (kind, split), nbest in sorted(lists.items(), key=lambda kv: kv[0][0] == "own")])
+    for split in ("val", "test2016"):  # the union of the scored lists: Moses' first
+        union = scored / f"{split}.union.nbest.gz"
+        run(f"combine-{split}", "combine",
+            ["--nbest", scored / f"{split}.moses.nbest.gz", "--nbest",
+             scored / f"{split}.own.nbest.gz", "--source", data / f"{split}.en",
+             "--output", union], [union])
+
+    # 3 and 4: the tunings, each a row
+    extra = [f for f, name in ((R2L, r2l_name), (CHANNEL, channel_name)) if name]
+    nmt = [ENSEMBLE, PER_WORD, WORDS]
+    tune_dir = work / "tune"
+    inits = {"own": {ENSEMBLE: [1.0]}}  # the own lists: from the beam's own ranking
+    moses = load_weights(data / "moses.ini.tuned").values
+    inits["union"] = {k: list(v) for k, v in moses.items() if k not in UNPRINTED_FEATURES}
+    inits["union"] |= {f: [0.0] for f in [*feats, *nmt, *extra, KENLM]} | {ORIGIN: [0.0, 0.0]}
+    mert = ["--method", "mert", "--restarts", restarts, "--folds", folds]
+    label = f"ensemble of {describe([resolved[n] for n in names])}"
+    tunings: list[tuple[str, str, list[str], str, str]] = [  # key, list, options, init, row
+        ("own-direct", "own", [*mert, "--tune-features", ",".join(nmt)], "own",
+         f"beam 50 + its own 50-best reranked: {label} (mean and per word), length; MERT"),
+        ("own-all", "own", [*mert, "--tune-features", ",".join([*nmt, *extra, KENLM])], "own",
+         "+ " + ", ".join(["right-to-left" if f == R2L else "channel" for f in extra]
+                          + ["5-gram LM of the training French"])),
+        ("own-members", "own",
+         [*mert, "--tune-features", ",".join([*feats, *nmt, *extra, KENLM])], "own",
+         "+ each member its own weight"),
+        ("moses", "moses", [*mert, "--baseline-as-one-feature", "--tune-features",
+                            ",".join([ENSEMBLE, PER_WORD, *extra, KENLM])], "moses",
+         f"Moses' 1000-best reranked: {label}, the same evidence, Moses' total as one "
+         "feature, MERT on val"),
+        ("moses-members", "moses", [*mert, "--baseline-as-one-feature", "--tune-features",
+                                    ",".join([*feats, ENSEMBLE, PER_WORD, *extra, KENLM])],
+         "moses", "+ each member its own weight"),
+        ("union", "union", [*mert, "--tune-features",
+                            ",".join([MOSES_FEATURES, *feats, *nmt, *extra, KENLM, ORIGIN])],
+         "union", "Moses' 1000-best + the ensemble's 50-best combined: every feature, "
+         "Origin0 included, MERT on val")]
+    if not args.dry_run:
+        tune_dir.mkdir(parents=True, exist_ok=True)
+        for key in ("own", "union"):
+            (tune_dir / f"init-{key}.json").write_text(json.dumps(inits[key]) + "\n")
+    calls: list[tuple[str, str, list[str | Path], list[Path]]] = []
+    for key, kind, tune_args, init, _ in tunings:
+        init_file = (data / "moses.ini.tuned" if init == "moses"
+                     else tune_dir / f"init-{init}.json")
+        calls.append((f"tune-{key}", "tune",
+                       ["--nbest", scored / f"val.{kind}.nbest.gz", "--ref", data / "val.fr",
+                        *tune_args, "--init-weights", init_file, "--output",
+                        tune_dir / f"{key}.json", "--output-ini", tune_dir / f"{key}.ini",
+                        "--cache", tune_dir / f"{key}.features.parquet"],
+                       [tune_dir / f"{key}.json"]))
+    run.parallel(args.jobs, calls)
+    table1 = [
+        {"name": f"one {arch_of(resolved[chosen[0]])} ({chosen[0]}), beam 12",
+         "file": str(translate / "test2016-one-b12.txt")},
+        {"name": f"the members chosen on val ({describe([resolved[n] for n in chosen])}: "
+                 f"{', '.join(chosen)}), beam 12",
+         "file": str(translate / "test2016-b12-plain.txt")},
+        {"name": f"the same, length penalty {alpha} (chosen on val)",
+         "file": str(translate / "test2016-b12.txt")},
+        {"name": f"the same, beam 50, length penalty {alpha}",
+         "file": str(translate / "test2016-b50.txt")}]
+    table2: list[dict[str, str]] = []
+    for key, kind, _, _, row in tunings:
+        weights = tune_dir / f"{key}.json"
+        out = work / "rerank" / f"{key}.1best"
+        run(f"rerank-{key}", "nbest", ["--nbest", scored / f"test2016.{kind}.nbest.gz",
+                                       "--weights", weights, "--output-1best", out], [out])
+        (table1 if kind == "own" else table2).append(
+            {"name": row, "file": str(out), "weights": str(weights)})
+
+    spec = {"ref": str(data / "test2016.fr"), "versus_above": True,
+            "baseline": {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")},
+            "tables": [{"title": "Table 1: standalone, mixed members", "systems": table1},
+                       {"title": "Table 2: with Moses, mixed members", "systems": table2}],
+            "models": [{"name": n, "dir": str(m)} for n, m in resolved.items()]}
+    if args.dry_run:
+        return
+    spec_path = work / "report" / "spec.json"
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    report = work / "report" / "report"
+    run("report", "report", ["--spec", spec_path, "--output-prefix", report],
+        [Path(f"{report}.md")])
+    val_b = {12: val_bleu.get(alpha), 50: bleu(translate / "val-b50.txt", data / "val.fr")}
+    summary = {"member_sets_val_bleu": set_bleu, "members": chosen,
+               "alpha_val_bleu": val_bleu, "alpha": alpha, "val_bleu_by_beam": val_b,
+               "seconds": run.seconds}
+    (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    print((Path(f"{report}.md")).read_text())
+
+
+if __name__ == "__main__":
+    main()

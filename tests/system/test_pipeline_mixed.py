@@ -1,0 +1,83 @@
+"""The mixed-ensemble pipeline (pipelines/multi30k_mixed.py) in its quick mode, two jobs:
+tiny LSTM and Transformer members trained on a slice, the members and the length penalty
+chosen on val, every list scored with the same evidence, Moses' lists combined with the
+ensemble's own, both tables reported; a rerun does no work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rescore.nbest import read_nbest
+
+ROOT = Path(__file__).resolve().parents[2]
+SENTENCES = 12
+
+
+def run_pipeline(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "pipelines/multi30k_mixed.py"), "--quick", "--sentences",
+         str(SENTENCES), "--jobs", "2", "--workdir", str(work), *extra],
+        capture_output=True, text=True, check=False, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def work(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mixed")
+    result = run_pipeline(root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def test_members_and_length_penalty_are_chosen_on_val(work: Path) -> None:
+    summary = json.loads((work / "summary.json").read_text())
+    sets = summary["member_sets_val_bleu"]
+    assert set(sets) == {"lstm", "tf", "lstm+tf"}
+    best = max(sets.values())
+    assert sets["+".join(summary["members"])] == best
+    alphas = summary["alpha_val_bleu"]
+    assert set(alphas) == {"0", "1", "2"}
+    assert alphas[summary["alpha"]] == max(alphas.values())
+    config = json.loads((work / "models/tf/config.json").read_text())
+    assert config["model"]["arch"] == "transformer"
+
+
+def test_every_list_carries_the_same_evidence_and_the_union_merges_them(work: Path) -> None:
+    evidence = {"NMT0", "NMT1", "NMTEnsemble0", "PerWordNMTEnsemble0", "R2L0", "Channel0",
+                "KenLM0", "WordCount0"}
+    moses = list(read_nbest(work / "scored/test2016.moses.nbest.gz"))
+    own = list(read_nbest(work / "scored/test2016.own.nbest.gz"))
+    union = list(read_nbest(work / "scored/test2016.union.nbest.gz"))
+    assert len(moses) == len(own) == len(union) == SENTENCES
+    for kind in (moses, own, union):
+        assert evidence <= set(kind[0].schema.names)
+    assert "Origin0" in union[0].schema.names and "LM0" in union[0].schema.names
+    for m, o, u in zip(moses, own, union, strict=True):
+        assert m.sent_id == o.sent_id == u.sent_id
+        texts = [" ".join(h.split()) for h in u.hypotheses]
+        assert len(texts) == len(set(texts))  # one entry per distinct hypothesis
+        assert set(texts) == {" ".join(h.split()) for h in [*m.hypotheses, *o.hypotheses]}
+        # a hypothesis's neural score is the same whichever list it came from
+        scores = dict(zip(texts, u.feature("NMTEnsemble0")[:, 0], strict=True))
+        for h, s in zip(o.hypotheses, o.feature("NMTEnsemble0")[:, 0], strict=True):
+            assert scores[" ".join(h.split())] == pytest.approx(s, abs=1e-3)
+
+
+def test_both_tables_are_reported(work: Path) -> None:
+    data = json.loads((work / "report/report.json").read_text())
+    table1, table2 = ([row["system"] for row in t["systems"]] for t in data["tables"])
+    assert table1[0] == "Moses baseline" and len(table1) == 1 + 4 + 3
+    assert any(name.startswith("beam 50 + its own 50-best reranked") for name in table1)
+    assert any(name.startswith("Moses' 1000-best + the ensemble's 50-best combined")
+               for name in table2)
+    assert len(table2) == 1 + 3
+
+
+def test_rerun_does_no_work(work: Path) -> None:
+    result = run_pipeline(work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[run ]" not in result.stderr
