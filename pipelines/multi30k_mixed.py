@@ -18,10 +18,10 @@ command run once (an output that exists is kept: delete it to redo it):
 3. Table 1 (no Moses output): the ensemble's own 50-best lists reranked, MERT on val
    (5-fold cross-validated), first with the direct members and the length terms, then with
    the channel, right-to-left and LM evidence;
-4. Table 2: Moses' lists reranked (Moses' total as one feature, MERT), and the union of
-   Moses' lists and the ensemble's own lists (rescore-combine of the scored lists: the same
-   features, Origin0 and Moses' features filled for the ensemble's hypotheses) tuned on
-   every feature;
+4. Table 2: Moses' lists reranked (Moses' total as one feature, MERT; every feature, batch
+   MIRA), and the union of Moses' lists and the ensemble's own lists (rescore-combine of the
+   scored lists: the same features, Origin0 and Moses' features filled for the ensemble's
+   hypotheses) tuned on every feature by MERT and by batch MIRA;
 5. rescore-report: BLEU, chrF, paired bootstrap against Moses and the row above.
 
     .venv/bin/python pipelines/multi30k_mixed.py --models work/mixed --members rev,rev2,b,a \\
@@ -283,6 +283,8 @@ def main() -> None:
     inits["union"] = {k: list(v) for k, v in moses.items() if k not in UNPRINTED_FEATURES}
     inits["union"] |= {f: [0.0] for f in [*feats, *nmt, *extra, KENLM]} | {ORIGIN: [0.0, 0.0]}
     mert = ["--method", "mert", "--restarts", restarts, "--folds", folds]
+    mira = ["--method", "mira", "--iterations", "5" if args.quick else "15", "--folds", folds]
+    everything = [MOSES_FEATURES, *feats, *nmt, *extra, KENLM, ORIGIN]
     label = f"ensemble of {describe([resolved[n] for n in names])}"
     tunings: list[tuple[str, str, list[str], str, str]] = [  # key, list, options, init, row
         ("own-direct", "own", [*mert, "--tune-features", ",".join(nmt)], "own",
@@ -300,10 +302,14 @@ def main() -> None:
         ("moses-members", "moses", [*mert, "--baseline-as-one-feature", "--tune-features",
                                     ",".join([*feats, ENSEMBLE, PER_WORD, *extra, KENLM])],
          "moses", "+ each member its own weight"),
-        ("union", "union", [*mert, "--tune-features",
-                            ",".join([MOSES_FEATURES, *feats, *nmt, *extra, KENLM, ORIGIN])],
-         "union", "Moses' 1000-best + the ensemble's 50-best combined: every feature, "
-         "Origin0 included, MERT on val")]
+        ("moses-mira", "moses", [*mira, "--tune-features", ",".join(
+            [MOSES_FEATURES, *feats, ENSEMBLE, PER_WORD, *extra, KENLM])], "moses",
+         "+ Moses' features each its own weight, batch MIRA on val"),
+        ("union", "union", [*mert, "--tune-features", ",".join(everything)], "union",
+         "Moses' 1000-best + the ensemble's 50-best combined: every feature, Origin0 "
+         "included, MERT on val"),
+        ("union-mira", "union", [*mira, "--tune-features", ",".join(everything)], "union",
+         "the same, batch MIRA on val")]
     if not args.dry_run:
         tune_dir.mkdir(parents=True, exist_ok=True)
         for key in ("own", "union"):

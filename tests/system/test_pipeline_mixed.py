@@ -74,7 +74,7 @@ def test_both_tables_are_reported(work: Path) -> None:
     assert any(name.startswith("beam 50 + its own 50-best reranked") for name in table1)
     assert any(name.startswith("Moses' 1000-best + the ensemble's 50-best combined")
                for name in table2)
-    assert len(table2) == 1 + 3
+    assert len(table2) == 1 + 5
 
 
 def test_rerun_does_no_work(work: Path) -> None:
