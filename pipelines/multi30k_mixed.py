@@ -5,7 +5,9 @@ weight, scale and setting chosen on val, test2016 only scored.
 
 Members: model folders MODELS/NAME made by rescore-train, of any architecture (each scored as
 the mean of its last 4 kept checkpoints when it kept them); --r2l and --channel name a
-right-to-left model and a French->English channel model among them. Stages, each a rescore
+right-to-left model and a French->English channel model among them. Without --models the
+family is trained first (four cpu-strong LSTMs and two cpu-transformer models, --jobs side
+by side). Stages, each a rescore
 command run once (an output that exists is kept: delete it to redo it):
 
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
@@ -26,6 +28,7 @@ command run once (an output that exists is kept: delete it to redo it):
 
     .venv/bin/python pipelines/multi30k_mixed.py --models work/mixed --members rev,rev2,b,a \\
         --member-sets "rev,rev2;b,a;rev,rev2,b,a" --r2l r2l --channel channel --jobs 2
+    .venv/bin/python pipelines/multi30k_mixed.py --jobs 2 --precision bf16   # training too
     .venv/bin/python pipelines/multi30k_mixed.py --quick      # tiny models on a slice, minutes
 
 The report lands in WORKDIR/report/report.md (default WORKDIR: work/multi30k-mixed), the
@@ -47,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.engine import options  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
 from rescore.model_dir import kept_checkpoints  # noqa: E402
+from rescore.scoring import PRECISIONS  # noqa: E402
 from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
 
 PY = sys.executable
@@ -57,12 +61,26 @@ MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty
                   "TranslationModel0")
 # --quick: tiny models of both architectures, trained here on a slice
 QUICK_PAIRS, QUICK_SENTENCES = 3000, 24
-TINY = ["--preset", "cpu-tiny", "--epochs", "1", "--attention", "dot"]
+TINY = ["--preset", "cpu-tiny", "--epochs", "1", "--attention", "dot", "--seed", "1"]
 QUICK_MODELS = {"lstm": ("en", "fr", TINY),
                 "tf": ("en", "fr", [*TINY, "--arch", "transformer", "--heads", "2",
                                     "--ff-dim", "32", "--optimizer", "adam", "--lr", "0.002"]),
                 "r2l": ("en", "fr", [*TINY, "--target-right-to-left", "--no-reverse-source"]),
                 "channel": ("fr", "en", TINY)}
+# without --models: the family of docs/results.md, each keeping its last 4 checkpoints: the
+# cpu-strong LSTMs of pipelines/multi30k_evidence.py --family strong and the two screened
+# cpu-transformer candidates
+STRONG = ["--preset", "cpu-strong", "--keep-checkpoints", "4"]
+TRANSFORMER = ["--preset", "cpu-transformer", "--keep-checkpoints", "4", "--seed", "1"]
+FULL_MODELS = {
+    "rev": ("en", "fr", [*STRONG, "--seed", "1", "--bidirectional"]),
+    "rev2": ("en", "fr", [*STRONG, "--seed", "2", "--label-smoothing", "0.1"]),
+    "r2l": ("en", "fr", [*STRONG, "--seed", "5", "--target-right-to-left",
+                         "--no-reverse-source", "--bidirectional"]),
+    "channel": ("fr", "en", [*STRONG, "--seed", "3"]),
+    "b": ("en", "fr", TRANSFORMER),
+    "a": ("en", "fr", [*TRANSFORMER, "--ff-dim", "1024", "--dropout", "0.3"])}
+FULL_DEFAULTS = ("rev,rev2,b,a", "rev,rev2;b,a;rev,rev2,b,a", "r2l", "channel")
 
 
 class Runner:
@@ -127,15 +145,19 @@ def describe(models: list[Path]) -> str:
     return " and ".join(f"{n} {a}{'s' if n > 1 else ''}" for a, n in counts.items())
 
 
-def quick_models(run: Runner, data: Path, work: Path) -> Path:
-    """--quick: the tiny members trained on the slice, one after the other."""
+def train_models(run: Runner, data: Path, work: Path,
+                 recipes: dict[str, tuple[str, str, list[str]]], jobs: int,
+                 extra: list[str]) -> Path:
+    """The members trained into WORKDIR/models, up to ``jobs`` side by side (a folder whose
+    config.json exists is kept)."""
     models = work / "models"
-    for name, (src, tgt, opts) in QUICK_MODELS.items():
-        run(f"train-{name}", "train",
-            [*opts, "--src-train", data / f"train.{src}.gz", "--tgt-train",
-             data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
-             data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, "--seed", "1",
-             "--no-progress", "--output", models / name], [models / name / "config.json"])
+    run.parallel(jobs, [
+        (f"train-{name}", "train",
+         [*opts, *extra, "--src-train", data / f"train.{src}.gz", "--tgt-train",
+          data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
+          data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, "--no-progress",
+          "--output", models / name], [models / name / "config.json"])
+        for name, (src, tgt, opts) in recipes.items()])
     return models
 
 
@@ -145,7 +167,13 @@ def main() -> None:
                         help=f"tiny LSTM and Transformer members (cpu-tiny, 1 epoch) trained "
                         f"here on {QUICK_PAIRS} pairs, {QUICK_SENTENCES} val/test sentences: "
                         "the machinery in minutes")
-    parser.add_argument("--models", type=Path, help="folder of the trained models")
+    parser.add_argument("--models", type=Path,
+                        help="folder of trained models (default: train them into "
+                        "WORKDIR/models: the cpu-strong LSTMs rev, rev2, r2l, channel and the "
+                        "cpu-transformer candidates b, a of docs/results.md, --jobs side by side)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="the members' training precision (rescore-train --precision; "
+                        "bf16 on CPUs with native bf16 trains about 1.4x faster)")
     parser.add_argument("--members", help="comma-separated direct members (folders of "
                         "MODELS), any architecture; scored as features NMT0, NMT1, ...")
     parser.add_argument("--member-sets",
@@ -179,17 +207,21 @@ def main() -> None:
                             str(QUICK_PAIRS if args.quick else 10),
                             *(["--sentences", str(sentences)] if sentences else [])],
                            check=True, capture_output=True)
-    if args.quick:
-        models_dir = args.models or quick_models(run, data, work)
-        names = (args.members or "lstm,tf").split(",")
-        r2l_name, channel_name = args.r2l or "r2l", args.channel or "channel"
-        sets_text = args.member_sets or "lstm;tf;lstm,tf"
-    else:
-        if not (args.models and args.members):
-            parser.error("give --models and --members (or --quick)")
+    if args.models:
+        if not args.members:
+            parser.error("--models: give --members")
         models_dir, names = args.models, [n for n in args.members.split(",") if n]
         r2l_name, channel_name = args.r2l, args.channel
         sets_text = args.member_sets or ",".join(names)
+    else:  # train the members here
+        recipes = QUICK_MODELS if args.quick else FULL_MODELS
+        defaults = ("lstm,tf", "lstm;tf;lstm,tf", "r2l", "channel") if args.quick \
+            else FULL_DEFAULTS
+        precision = ["--precision", args.precision] if args.precision else []
+        models_dir = train_models(run, data, work, recipes, args.jobs, precision)
+        names = (args.members or defaults[0]).split(",")
+        sets_text = args.member_sets or (defaults[1] if not args.members else args.members)
+        r2l_name, channel_name = args.r2l or defaults[2], args.channel or defaults[3]
     sets = [[n for n in s.split(",") if n] for s in sets_text.split(";") if s]
     for chosen in sets:
         if not set(chosen) <= set(names):

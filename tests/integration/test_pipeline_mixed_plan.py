@@ -1,0 +1,50 @@
+"""The mixed pipeline's plan (pipelines/multi30k_mixed.py --dry-run): without --models it
+trains the whole family first (four cpu-strong LSTMs, two cpu-transformer models; --precision
+reaches the trainings only), compares the candidate ensembles on val, and names a member set
+that is not made of the members in one error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def plan(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "pipelines/multi30k_mixed.py"),
+                           "--dry-run", "--workdir", str(work), *extra],
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def stages(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    assert result.returncode == 0, result.stderr
+    return {line.split()[1].rstrip(":"): line for line in result.stdout.splitlines()
+            if line.startswith("[plan]")}
+
+
+def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
+                                                           tmp_path: Path) -> None:
+    planned = stages(plan(tmp_path / "w", "--precision", "bf16"))
+    trains = {k: v for k, v in planned.items() if k.startswith("train-")}
+    assert set(trains) == {f"train-{n}" for n in ("rev", "rev2", "r2l", "channel", "b", "a")}
+    assert all("--precision bf16" in v for v in trains.values())
+    assert not any("--precision" in v for k, v in planned.items() if k not in trains)
+    assert "--preset cpu-transformer" in trains["train-b"]
+    assert "--preset cpu-strong" in trains["train-rev"] and "--target-right-to-left" in \
+        trains["train-r2l"]
+    assert "--src-lang fr --tgt-lang en" in trains["train-channel"]
+    assert {"val-b12-set-rev+rev2", "val-b12-set-b+a", "val-b12-set-rev+rev2+b+a"} <= set(planned)
+    assert planned["val-b12-set-rev+rev2+b+a"].count("--model ") == 4
+
+
+def test_a_member_set_outside_the_members_is_one_error(multi30k: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    result = plan(tmp_path / "w", "--models", str(models), "--members", "x,y",
+                  "--member-sets", "x;x,z")
+    assert result.returncode == 2 and "x,z is not a subset of --members" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = plan(tmp_path / "w", "--models", str(models))
+    assert result.returncode == 2 and "--members" in result.stderr
