@@ -35,7 +35,12 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rescore.config import ModelConfig
 from rescore.corpus import Batch
 from rescore.models.attention import GlobalAttention
-from rescore.models.protocol import length_mask, reverse_padded, summed_cross_entropy
+from rescore.models.protocol import (
+    Embedding,
+    length_mask,
+    reverse_padded,
+    summed_cross_entropy,
+)
 from rescore.vocab import PAD_ID
 
 State = tuple[torch.Tensor, torch.Tensor]  # the encoder's (h, c), each (layers, batch, hidden)
@@ -119,7 +124,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.src_embed = nn.Embedding(c.src_vocab_size, c.embed_dim)
+        self.src_embed = Embedding(c.src_vocab_size, c.embed_dim)
         between_layers = c.dropout if c.num_layers > 1 else 0.0
         self.encoder: nn.Module
         if c.bidirectional:
@@ -130,7 +135,7 @@ class Seq2Seq(nn.Module):
         else:
             self.encoder = nn.LSTM(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True,
                                    dropout=between_layers)
-        self.tgt_embed = nn.Embedding(c.tgt_vocab_size, c.embed_dim)
+        self.tgt_embed = Embedding(c.tgt_vocab_size, c.embed_dim)
         feed = c.hidden_dim if c.input_feeding else 0
         self.decoder: nn.Module = (
             ResidualLSTM(c.embed_dim + feed, c.hidden_dim, c.num_layers, between_layers)

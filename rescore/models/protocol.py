@@ -150,3 +150,14 @@ def summed_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor,
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class Embedding(nn.Embedding):
+    """``nn.Embedding`` that skips its initialisation on torch's meta device, where only
+    shapes exist (rescore.model_dir builds a model there to check a weights file's shapes):
+    torch's ``normal_`` on a meta tensor runs a Python decomposition that imports
+    ``torch._dynamo``, seconds of every command's start-up."""
+
+    def reset_parameters(self) -> None:
+        if not self.weight.is_meta:
+            super().reset_parameters()

@@ -34,6 +34,7 @@ from rescore.corpus import Batch
 from rescore.errors import RescoreError
 from rescore.models.attention import MultiHeadAttention
 from rescore.models.protocol import (
+    Embedding,
     length_mask,
     picked_log_probs,
     reverse_padded,
@@ -44,10 +45,14 @@ from rescore.vocab import PAD_ID
 
 def sinusoids(length: int, dim: int) -> torch.Tensor:
     """The sinusoidal position table ``(length, dim)`` of Vaswani et al. (2017): sines in the
-    even dimensions, cosines in the odd ones, wavelengths from 2 pi to 10000 * 2 pi."""
-    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
-    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim)
+    even dimensions, cosines in the odd ones, wavelengths from 2 pi to 10000 * 2 pi. Made on
+    the CPU whatever the default device (a table of values, not a shape, also when the model
+    is built on the meta device; moved with the model)."""
+    cpu = torch.device("cpu")
+    position = torch.arange(length, dtype=torch.float32, device=cpu).unsqueeze(1)
+    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=cpu)
+                     * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=cpu)
     table[:, 0::2] = torch.sin(position * rate)
     table[:, 1::2] = torch.cos(position * rate[: dim // 2])
     return table
@@ -190,12 +195,12 @@ class Transformer(nn.Module):
         self.config = c = config
         d = c.hidden_dim
         self.scale = math.sqrt(d)
-        self.src_embed = nn.Embedding(c.src_vocab_size, d, padding_idx=PAD_ID)
+        self.src_embed = Embedding(c.src_vocab_size, d, padding_idx=PAD_ID)
         self.tgt_embed = (self.src_embed if c.share_embeddings
-                          else nn.Embedding(c.tgt_vocab_size, d, padding_idx=PAD_ID))
+                          else Embedding(c.tgt_vocab_size, d, padding_idx=PAD_ID))
         if c.positions == "learned":
-            self.src_positions: nn.Embedding | None = nn.Embedding(c.max_positions, d)
-            self.tgt_positions: nn.Embedding | None = nn.Embedding(c.max_positions, d)
+            self.src_positions: nn.Embedding | None = Embedding(c.max_positions, d)
+            self.tgt_positions: nn.Embedding | None = Embedding(c.max_positions, d)
         else:
             self.src_positions = self.tgt_positions = None
         self.sinusoids: torch.Tensor
@@ -213,7 +218,10 @@ class Transformer(nn.Module):
 
     def reset_parameters(self) -> None:
         """Xavier-uniform projections, zero biases, embeddings N(0, width^-1/2) with a zero
-        padding row (fairseq's Transformer initialisation)."""
+        padding row (fairseq's Transformer initialisation); nothing on the meta device (see
+        :class:`~rescore.models.protocol.Embedding`)."""
+        if self.generator.weight.is_meta:
+            return
         for name, p in self.named_parameters():
             if "embed" in name or "positions" in name:
                 nn.init.normal_(p, 0.0, self.config.hidden_dim ** -0.5)

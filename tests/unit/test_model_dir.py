@@ -107,3 +107,26 @@ def test_parameter_count_without_building_the_model(tmp_path: Path) -> None:
     info = model_dir.describe(directory)
     assert info["validation perplexity"] == 12.35 and info["at epoch"] == 0.5
     assert info["shape"].startswith("1 x 8 LSTM") and info["parameters"] > 0
+
+
+def test_the_shape_check_builds_no_compiler(tmp_path: Path) -> None:
+    """The meta-device model that checks a weights file's shapes initialises nothing: torch's
+    meta kernels for normal_ and arange are Python decompositions that import torch._dynamo
+    (seconds of every command's start-up). Both architectures, in a fresh process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from rescore.config import ModelConfig\n"
+        "from rescore.model_dir import expected_tensors\n"
+        "for arch in ('lstm', 'transformer'):\n"
+        "    shapes, _ = expected_tensors(ModelConfig(arch=arch, src_vocab_size=50,\n"
+        "                                             tgt_vocab_size=60, hidden_dim=32,\n"
+        "                                             embed_dim=32, heads=2, ff_dim=64))\n"
+        "    assert shapes, arch\n"
+        "print('torch._dynamo' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
