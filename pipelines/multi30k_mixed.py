@@ -326,14 +326,14 @@ def main() -> None:
                           + ["5-gram LM of the training French"])),
         ("own-members", "own",
          [*mert, "--tune-features", ",".join([*feats, *nmt, *extra, KENLM])], "own",
-         "+ each member its own weight"),
+         "+ each member its own weight (its own 50-best)"),
         ("moses", "moses", [*mert, "--baseline-as-one-feature", "--tune-features",
                             ",".join([ENSEMBLE, PER_WORD, *extra, KENLM])], "moses",
          f"Moses' 1000-best reranked: {label}, the same evidence, Moses' total as one "
          "feature, MERT on val"),
         ("moses-members", "moses", [*mert, "--baseline-as-one-feature", "--tune-features",
                                     ",".join([*feats, ENSEMBLE, PER_WORD, *extra, KENLM])],
-         "moses", "+ each member its own weight"),
+         "moses", "+ each member its own weight (Moses' 1000-best)"),
         ("moses-mira", "moses", [*mira, "--tune-features", ",".join(
             [MOSES_FEATURES, *feats, ENSEMBLE, PER_WORD, *extra, KENLM])], "moses",
          "+ Moses' features each its own weight, batch MIRA on val"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -84,8 +85,7 @@ def load_spec(path: str | Path) -> ReportSpec:
             notes=[str(n) for n in data.get("notes", [])],
             plot=[str(n) for n in data["plot"]] if data.get("plot") else None,
             models=[(str(m["name"]), Path(m["dir"])) for m in data.get("models", [])],
-            weights={str(s["name"]): Path(s["weights"]) for t in data["tables"]
-                     for s in t["systems"] if s.get("weights")}, **opt)
+            weights=_tuned_rows(data["tables"]), **opt)
     except FileNotFoundError:
         raise RescoreError(f"{path}: no such report spec") from None
     except KeyError as err:
@@ -232,6 +232,22 @@ def _oracle_table(oracle: dict[str, object]) -> pd.DataFrame:
     rows = [{"first k hypotheses": int(k), "oracle BLEU": float(v)}
             for k, v in (at_k.items() if isinstance(at_k, dict) else [])]
     return pd.DataFrame(rows)
+
+
+def _tuned_rows(tables: list[dict[str, Any]]) -> dict[str, Path]:
+    """System name -> the weights file its row was reranked with. A name is a row's key
+    (its dev columns, its weights line): two rows of one name with different weights would
+    show one row's tuning beside the other's BLEU, so they are refused."""
+    weights: dict[str, Path] = {}
+    for table in tables:
+        for system in table["systems"]:
+            if not system.get("weights"):
+                continue
+            name, path = str(system["name"]), Path(system["weights"])
+            if weights.setdefault(name, path) != path:
+                raise ValueError(f"two rows named {name!r} with different weights: give "
+                                 "each tuned row a name of its own")
+    return weights
 
 
 def add_dev_columns(table: pd.DataFrame, weights: dict[str, Path]) -> None:

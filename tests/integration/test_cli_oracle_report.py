@@ -127,6 +127,15 @@ def test_report_shows_dev_bleu_of_tuned_rows(multi30k: Path, tmp_path: Path) -> 
     assert table["cv dev BLEU"].isna()[1] and table["cv dev BLEU"][2] == pytest.approx(57.6)
     assert "5-fold cross-validated: 57.60" in (tmp_path / "r.md").read_text()
     assert "BLEU vs above p" in table.columns
+    # a row's name keys its tuning: one name with two weights files is one clear error,
+    # not one row's dev BLEU shown beside the other's
+    spec["tables"].append({"title": "U", "systems": [
+        {"name": "tuned", "file": str(base), "weights": str(folded)}]})
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    result = run_cli("rescore-report", "--spec", tmp_path / "spec.json", "--output-prefix",
+                     tmp_path / "r2")
+    assert result.returncode == 2 and "two rows named 'tuned'" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "r2.md").exists()
 
 
 def test_different_outputs_with_equal_scores_are_not_significant() -> None:
