@@ -390,9 +390,12 @@ def main() -> None:
     run("report", "report", ["--spec", spec_path, "--output-prefix", report],
         [Path(f"{report}.md")])
     val_b = {12: val_bleu.get(alpha), 50: bleu(translate / "val-b50.txt", data / "val.fr")}
+    seconds = {}  # a rerun adds its stages' seconds to those of the runs before it
+    if (work / "summary.json").exists():
+        seconds = json.loads((work / "summary.json").read_text()).get("seconds", {})
     summary = {"member_sets_val_bleu": set_bleu, "members": chosen,
                "alpha_val_bleu": val_bleu, "alpha": alpha, "val_bleu_by_beam": val_b,
-               "seconds": run.seconds}
+               "seconds": seconds | run.seconds}
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     print((Path(f"{report}.md")).read_text())
