@@ -186,8 +186,8 @@ def main() -> None:
     parser.add_argument("--channel", help="the channel model's folder in MODELS (target -> "
                         "source)")
     parser.add_argument("--alphas", help="length penalties tried on val (GNMT's alpha; "
-                        "default 0,0.5,1,1.5,2,2.5,3, --quick 0,1,2); --select-alpha's search "
-                        "is the candidate sets' own")
+                        "default 0 to 4 in steps of 0.5, --quick 0,1,2); --select-alpha's "
+                        "search is the candidate sets' own")
     parser.add_argument("--sentences", type=int,
                         help="only the first N val/test sentences (a smoke test)")
     options.add_common(parser, "work/multi30k-mixed (or work/multi30k-mixed-quick)")
@@ -260,8 +260,8 @@ def main() -> None:
                 for key in set_names}
     best_set = max(range(len(sets)), key=lambda i: (set_bleu[set_names[i]], -i))
     chosen = sets[best_set]
-    alphas = [a for a in (args.alphas or ("0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3"))
-              .split(",") if a]
+    grid = "0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3,3.5,4"
+    alphas = [a for a in (args.alphas or grid).split(",") if a]
     run.parallel(args.jobs, [search(f"val-b12-lp{a}", chosen, "val", 12, a) for a in alphas
                              if float(a) != float(args.select_alpha)])
     val_bleu = {a: bleu(translate / (f"val-b12-lp{a}.txt" if float(a) != float(args.select_alpha)
