@@ -49,6 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.engine import options  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from rescore.files import read_lines  # noqa: E402
+from rescore.metrics import make_bleu  # noqa: E402
 from rescore.model_dir import kept_checkpoints  # noqa: E402
 from rescore.scoring import PRECISIONS  # noqa: E402
 from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
@@ -118,13 +120,10 @@ class Runner:
 
 
 def bleu(hyp: Path, ref: Path) -> float:
-    import sacrebleu
-
+    """Corpus BLEU as every rescore command computes it (rescore.metrics)."""
     if not hyp.exists():  # a dry run
         return float("nan")
-    lines = hyp.read_text(encoding="utf-8").splitlines()
-    refs = ref.read_text(encoding="utf-8").splitlines()
-    return round(sacrebleu.corpus_bleu(lines, [refs], tokenize="none", force=True).score, 2)
+    return round(make_bleu().corpus_score(read_lines(hyp), [read_lines(ref)]).score, 2)
 
 
 def arch_of(model: Path) -> str:

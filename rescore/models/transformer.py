@@ -131,12 +131,11 @@ class TransformerState:
 class RowGroups:
     """How decoder rows map onto the memory rows they attend over, worked out once per decode
     call and shared by every layer: the rows of one source (a sentence's beams, a trie's
-    nodes) form one padded group of queries. ``order`` sorts the rows by source; ``group`` and
-    ``slot`` place each sorted row in its group; ``sources`` the memory rows read (None:
-    every memory row, in order); ``identity``: one decoder row per memory row, in order (no
-    grouping needed)."""
+    nodes) form one padded group of queries. ``order`` sorts the rows by source (None: one
+    decoder row per memory row, in order, no grouping needed); ``group`` and ``slot`` place
+    each sorted row in its group; ``sources`` the memory rows read (None: every memory row,
+    in order)."""
 
-    identity: bool
     order: torch.Tensor | None = None
     group: torch.Tensor | None = None
     slot: torch.Tensor | None = None
@@ -148,14 +147,14 @@ class RowGroups:
     def of(cls, rows: torch.Tensor, memory_rows: int) -> RowGroups:
         b = rows.shape[0]
         if b == memory_rows and bool((rows == torch.arange(b, device=rows.device)).all()):
-            return cls(identity=True)
+            return cls()
         order = torch.argsort(rows, stable=True)
         sources, counts = torch.unique_consecutive(rows[order], return_counts=True)
         group = torch.repeat_interleave(torch.arange(len(sources), device=rows.device), counts)
         slot = torch.arange(b, device=rows.device) - (torch.cumsum(counts, 0) - counts)[group]
         every = sources.shape[0] == memory_rows and bool(
             (sources == torch.arange(len(sources), device=rows.device)).all())
-        return cls(False, order, group, slot, None if every else sources, len(sources),
+        return cls(order, group, slot, None if every else sources, len(sources),
                    int(counts.max()))
 
 
@@ -169,10 +168,10 @@ def grouped_cross_attention(attention: MultiHeadAttention, query: torch.Tensor,
     ``(B, T, dim)`` and the projected queries ``(B, heads, T, head_dim)``."""
     t = query.shape[1]
     q = attention.split(attention.q(query))  # (B, H, T, hd)
-    if groups.identity:
+    if groups.order is None:
         out = attention.attend(q, memory_keys, memory_values, memory_mask[:, None, None, :])
         return attention.merge(out), q
-    assert groups.order is not None and groups.group is not None and groups.slot is not None
+    assert groups.group is not None and groups.slot is not None
     n, width, heads, hd = groups.count, groups.width, q.shape[1], q.shape[3]
     padded = q.new_zeros(n, width, heads, t, hd)
     padded[groups.group, groups.slot] = q[groups.order]
