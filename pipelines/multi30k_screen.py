@@ -1,14 +1,15 @@
 """Screening the recipe options of rescore-train on Multi30k en->fr at one training budget:
-each candidate (the cpu-attention preset with one change) trains for --updates updates of 64
-sentence pairs (the same data seen by each; what an update costs differs, and the table gives
-each candidate's seconds), then is measured on val only: validation perplexity per word
-(comparable across vocabularies), greedy BLEU of its own translations of val, and the dev
-BLEU of reranking Moses' val 1000-best list with its score, one interpolation weight
-grid-tuned on val (the in-sample dev BLEU and the 5-fold cross-validated one). Nothing here
-looks at test2016.
+each candidate (the cpu-attention LSTM preset, or the cpu-transformer preset for the tf-
+candidates, with one change) trains for --updates updates of 64 sentence pairs (the same data
+seen by each; what an update costs differs, and the table gives each candidate's seconds),
+then is measured on val only: validation perplexity per word (comparable across
+vocabularies), greedy BLEU of its own translations of val, and the dev BLEU of reranking
+Moses' val 1000-best list with its score, one interpolation weight grid-tuned on val (the
+in-sample dev BLEU and the 5-fold cross-validated one). Nothing here looks at test2016.
 
     .venv/bin/python pipelines/multi30k_screen.py --quick               # tiny, minutes
     .venv/bin/python pipelines/multi30k_screen.py --only adam,sgd       # trains, measures
+    .venv/bin/python pipelines/multi30k_screen.py --only tf,tf-lr2 --updates 1360 --jobs 2
     .venv/bin/python pipelines/multi30k_screen.py --models work/screen  # measures given ones
     .venv/bin/python pipelines/multi30k_screen.py --dry-run
 
@@ -36,20 +37,60 @@ from rescore.errors import RescoreError  # noqa: E402
 
 ADAM = ["--optimizer", "adam", "--lr", "0.002", "--warmup-steps", "200", "--lr-schedule",
         "plateau"]
-# name: (what it changes, rescore-train options beside --preset cpu-attention)
+LSTM, TRANSFORMER = ["--preset", "cpu-attention"], ["--preset", "cpu-transformer", "--precision",
+                                                    "bf16"]
+# name: (what it changes, rescore-train options: a preset and its change)
 CANDIDATES: dict[str, tuple[str, list[str]]] = {
-    "sgd": ("the preset as it is (the paper's SGD, lr 0.7)", []),
-    "adam": ("Adam 0.002, 200 warm-up updates, plateau halving", ADAM),
-    "adam-ls": ("Adam + label smoothing 0.1", [*ADAM, "--label-smoothing", "0.1"]),
-    "adam-bpe8k": ("Adam + 8k BPE pieces per side", [*ADAM, "--subwords", "bpe"]),
-    "adam-bidir": ("Adam + bidirectional encoder", [*ADAM, "--bidirectional"]),
+    "sgd": ("the preset as it is (the paper's SGD, lr 0.7)", LSTM),
+    "adam": ("Adam 0.002, 200 warm-up updates, plateau halving", [*LSTM, *ADAM]),
+    "adam-ls": ("Adam + label smoothing 0.1", [*LSTM, *ADAM, "--label-smoothing", "0.1"]),
+    "adam-bpe8k": ("Adam + 8k BPE pieces per side", [*LSTM, *ADAM, "--subwords", "bpe"]),
+    "adam-bidir": ("Adam + bidirectional encoder", [*LSTM, *ADAM, "--bidirectional"]),
     "adam-h512": ("Adam + 512 cells, 512-d embeddings",
-                  [*ADAM, "--hidden-dim", "512", "--embed-dim", "512"]),
+                  [*LSTM, *ADAM, "--hidden-dim", "512", "--embed-dim", "512"]),
     "adam-res4": ("Adam + 4 layers with residual connections",
-                  [*ADAM, "--num-layers", "4", "--residual"]),
-    "adam-tied": ("Adam + tied target embeddings", [*ADAM, "--tie-embeddings"]),
-    "adam-nodrop": ("Adam, dropout 0 (the preset's is 0.2)", [*ADAM, "--dropout", "0"]),
+                  [*LSTM, *ADAM, "--num-layers", "4", "--residual"]),
+    "adam-tied": ("Adam + tied target embeddings", [*LSTM, *ADAM, "--tie-embeddings"]),
+    "adam-nodrop": ("Adam, dropout 0 (the preset's is 0.2)", [*LSTM, *ADAM, "--dropout", "0"]),
+    # the Transformer (3 x 256, 4 heads, feed-forward 512, lr 0.001, 1,000 warm-up updates)
+    "tf": ("cpu-transformer as it is", TRANSFORMER),
+    "tf-lr2": ("learning rate 0.002", [*TRANSFORMER, "--lr", "0.002"]),
+    "tf-warm500": ("500 warm-up updates", [*TRANSFORMER, "--warmup-steps", "500"]),
+    "tf-warm4k": ("4,000 warm-up updates, lr 0.002",
+                  [*TRANSFORMER, "--warmup-steps", "4000", "--lr", "0.002"]),
+    "tf-h8": ("8 heads", [*TRANSFORMER, "--heads", "8"]),
+    "tf-l6": ("6 layers each side", [*TRANSFORMER, "--num-layers", "6"]),
+    "tf-w512": ("width 512, 8 heads, feed-forward 1024",
+                [*TRANSFORMER, "--hidden-dim", "512", "--embed-dim", "512", "--heads", "8",
+                 "--ff-dim", "1024"]),
+    "tf-shared": ("one 8k BPE model and one embedding matrix for both sides",
+                  [*TRANSFORMER, "--subwords", "bpe", "--share-embeddings"]),
+    "tf-bpe8k": ("8k BPE pieces per side", [*TRANSFORMER, "--subwords", "bpe"]),
 }
+# --quick: tiny models (the size options of a candidate are left out)
+QUICK_LSTM = ["--preset", "cpu-tiny", "--attention", "dot"]
+QUICK_TRANSFORMER = ["--preset", "cpu-tiny", "--arch", "transformer", "--heads", "2",
+                     "--ff-dim", "32", "--optimizer", "adam", "--lr", "0.002"]
+FEATURE = "NMT0"  # the candidate's score in the scored lists, whatever its architecture
+SIZES = {"--hidden-dim", "--embed-dim", "--heads", "--ff-dim", "--num-layers", "--precision"}
+
+
+def train_options(name: str, quick: bool) -> list[str]:
+    """``rescore-train``'s options for candidate ``name`` (tiny ones with ``quick``)."""
+    options = CANDIDATES[name][1]
+    if not quick:
+        return options
+    kept = options[2:]  # the preset replaced by the tiny one
+    out: list[str] = []
+    i = 0
+    while i < len(kept):
+        takes_value = i + 1 < len(kept) and not kept[i + 1].startswith("--")
+        option = kept[i:i + 2] if takes_value else kept[i:i + 1]
+        if kept[i] not in SIZES:
+            out += option
+        i += len(option)
+    tiny = QUICK_TRANSFORMER if options[:2] == TRANSFORMER[:2] else QUICK_LSTM
+    return [*tiny, *out]
 
 
 def build(work: Path, shared: Path, names: list[str], updates: int, models: Path | None,
@@ -63,16 +104,12 @@ def build(work: Path, shared: Path, names: list[str], updates: int, models: Path
         model = (models if models is not None else work / "models") / name
         after = ["data"]
         if models is None:
-            preset = ["--preset", "cpu-tiny", "--attention", "dot"] if quick else \
-                ["--preset", "cpu-attention"]
-            options = [o for o in CANDIDATES[name][1]
-                       if not (quick and o in ("--hidden-dim", "512", "--embed-dim"))]
             stages.append(st.train_stage(
                 f"train-{name}", model,
-                [*preset, "--src-train", data / "train.en.gz", "--tgt-train",
+                [*train_options(name, quick), "--src-train", data / "train.en.gz", "--tgt-train",
                  data / "train.fr.gz", "--src-valid", data / "val.en", "--tgt-valid",
                  data / "val.fr", "--seed", "1", "--max-steps", str(updates),
-                 "--keep-checkpoints", "2", *options],
+                 "--keep-checkpoints", "2"],
                 after=["data"], description=f"train {name} for {updates} updates"))
             after.append(f"train-{name}")
         stages.append(st.translate_stage(f"greedy-{name}", data / "val.en",
@@ -80,11 +117,11 @@ def build(work: Path, shared: Path, names: list[str], updates: int, models: Path
                                          inputs=[model] if models else [], after=after))
         scored = work / "scored" / f"{name}.nbest.gz"
         stages.append(st.score_stage(f"score-{name}", data / "nbest/val.1000best.gz",
-                                     data / "val.en", [("LSTM0", model)], scored,
+                                     data / "val.en", [(FEATURE, model)], scored,
                                      inputs=[model] if models else [], after=after))
         stages.append(st.tune_stage(
             f"tune-{name}", scored, data / "val.fr", data / "moses.ini.tuned",
-            ["--method", "grid", "--feature", "LSTM0", "--folds", "5"],
+            ["--method", "grid", "--feature", FEATURE, "--folds", "5"],
             work / "tune" / f"{name}.json", work / "tune" / f"{name}.parquet",
             after=[f"score-{name}"]))
     return Pipeline(work, stages)
@@ -148,9 +185,9 @@ def main() -> None:
                         "it, --only may name any model folder in DIR")
     parser.add_argument("--quick", action="store_true",
                         help="tiny models on a slice (a smoke test of the pipeline)")
-    options.add_common(parser, "work/multi30k-screen (or work/multi30k-screen-quick)",
-                       threads=False)
+    options.add_common(parser, "work/multi30k-screen (or work/multi30k-screen-quick)")
     args = parser.parse_args()
+    options.use_threads(args)
     names = [n for n in args.only.split(",") if n]
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown and args.models is None:
