@@ -263,31 +263,50 @@ def prepare_data(files: DataFiles, src_train: Path, tgt_train: Path, src_valid: 
                  tgt_valid: Path | None, src_vocab_size: int, tgt_vocab_size: int,
                  tokenize: str, src_lang: str, tgt_lang: str, max_len: int,
                  reverse_target: bool = False,
-                 subwords: Subwords | None = None) -> PreparedData:
+                 subwords: Subwords | None = None, shared: bool = False) -> PreparedData:
     """Build the vocabularies from the training data (``files.src_vocab``,
     ``files.tgt_vocab``; with ``subwords``, sentencepiece models beside them) and binarize
     training and validation data under ``files.data``. Validation pairs are never skipped for
     length (only empty ones are), so perplexities cover the whole set. ``max_len`` counts
-    words, with subwords too."""
+    words, with subwords too. ``shared``: one vocabulary for both sides (of
+    ``src_vocab_size`` entries), built from both sides' training text (words, or one
+    sentencepiece model), or the one sentencepiece model given for a side; given models that
+    differ are refused."""
     src_tok, tgt_tok = make_tokenizer(tokenize, src_lang), make_tokenizer(tokenize, tgt_lang)
     if subwords is None:
         src_counts, tgt_counts = count_words(src_train, tgt_train, src_tok, tgt_tok, max_len)
+        if shared:
+            src_counts = tgt_counts = src_counts + tgt_counts
+            tgt_vocab_size = src_vocab_size
         src_vocab = Vocab.build(src_counts, src_vocab_size)
         tgt_vocab = Vocab.build(tgt_counts, tgt_vocab_size)
         src_vocab.save(files.src_vocab)
         tgt_vocab.save(files.tgt_vocab)
     else:
+        given = (subwords.src_model, subwords.tgt_model)
+        if shared and None in given:
+            model = given[0] or given[1]
+            if model is None:  # one model trained on both sides' text
+                model = files.src_vocab.with_suffix(SPM_SUFFIX)
+                train_subwords(itertools.chain(
+                    _side_text(src_train, tgt_train, src_tok, 0, max_len, tgt_tok),
+                    _side_text(src_train, tgt_train, tgt_tok, 1, max_len, src_tok)),
+                    model, subwords.kind, src_vocab_size)
+            given = (model, model)
         vocabs = []
-        for side, (given, size, path, tok, other) in enumerate((
-                (subwords.src_model, src_vocab_size, files.src_vocab, src_tok, tgt_tok),
-                (subwords.tgt_model, tgt_vocab_size, files.tgt_vocab, tgt_tok, src_tok))):
-            model = given
+        for side, (model, size, path, tok, other) in enumerate((
+                (given[0], src_vocab_size, files.src_vocab, src_tok, tgt_tok),
+                (given[1], tgt_vocab_size, files.tgt_vocab, tgt_tok, src_tok))):
             if model is None:
                 model = path.with_suffix(SPM_SUFFIX)
                 train_subwords(_side_text(src_train, tgt_train, tok, side, max_len, other),
                                model, subwords.kind, size)
             vocabs.append(subword_vocab(model, path))
         src_vocab, tgt_vocab = vocabs
+        if shared and src_vocab.words != tgt_vocab.words:
+            raise RescoreError(f"shared embeddings need one vocabulary on both sides: the "
+                               f"sentencepiece models {given[0]} and {given[1]} differ (give "
+                               f"one model as both, or leave them out to train one)")
     stats = {"train": binarize(src_train, tgt_train, src_vocab, tgt_vocab, files.data / "train",
                                src_tok, tgt_tok, max_len, reverse_target)}
     valid = None

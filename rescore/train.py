@@ -402,7 +402,8 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
                                 request.src_valid, request.tgt_valid, model_cfg.src_vocab_size,
                                 model_cfg.tgt_vocab_size, request.tokenize, request.src_lang,
                                 request.tgt_lang, train_cfg.max_len, model_cfg.reverse_target,
-                                subwords_of(request))
+                                subwords_of(request, model_cfg.share_embeddings),
+                                model_cfg.share_embeddings)
         except BaseException:
             if created:  # a failed start leaves no empty model directory behind
                 shutil.rmtree(out, ignore_errors=True)
@@ -427,12 +428,13 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
     return model_cfg, train_cfg, load_prepared(data_files(out))
 
 
-def subwords_of(request: TrainRequest) -> Subwords | None:
-    """The subword set-up a request asks for (None: word vocabularies)."""
+def subwords_of(request: TrainRequest, shared: bool = False) -> Subwords | None:
+    """The subword set-up a request asks for (None: word vocabularies); ``shared`` (one
+    vocabulary on both sides): one given model serves both."""
     given = (request.src_spm, request.tgt_spm)
     if request.subwords is None and given == (None, None):
         return None
-    if (given[0] is None) != (given[1] is None) and request.subwords is None:
+    if (given[0] is None) != (given[1] is None) and request.subwords is None and not shared:
         raise RescoreError("give both --src-spm and --tgt-spm, or --subwords to train the "
                            "missing one")
     return Subwords(request.subwords or "bpe", *given)

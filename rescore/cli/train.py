@@ -133,8 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="--arch transformer: dropout after the feed-forward activation")
     model.add_argument("--share-embeddings", action="store_const", const=True,
                        help="--arch transformer: one embedding matrix for source and target "
-                            "(needs one vocabulary on both sides: a shared sentencepiece model "
-                            "given as --src-spm and --tgt-spm); off in every preset")
+                            "and one vocabulary of --src-vocab-size entries on both sides: "
+                            "words of both sides' training text, or with --subwords one "
+                            "sentencepiece model trained on both sides (or the one given as "
+                            "--src-spm and/or --tgt-spm); off in every preset")
     model.add_argument("--attention", choices=ATTENTION_TYPES,
                        help="global attention over the encoder's outputs (Luong et al. 2015): "
                             "at every target word the decoder's top-layer output scores each "

@@ -186,3 +186,41 @@ def test_subword_vocabularies(multi30k: Path, tmp_path: Path) -> None:
                          tmp_path / "o.txt", "--beam", "2", "--max-len-b", "4")
     assert translated.returncode == 0, translated.stderr
     assert "\u2581" not in (tmp_path / "o.txt").read_text()  # words, not pieces
+
+
+def test_shared_embeddings_get_one_vocabulary(multi30k: Path, tmp_path: Path) -> None:
+    """--share-embeddings builds one vocabulary from both sides (words, or one sentencepiece
+    model trained on both), so a shared row means one token on both sides; two different
+    given models are refused in one line."""
+    import gzip
+
+    paths = {}
+    for side in ("en", "fr"):
+        with gzip.open(multi30k / f"train.{side}.gz", "rt", encoding="utf-8") as f:
+            paths[side] = tmp_path / f"train.{side}"
+            paths[side].write_text("".join(next(f) for _ in range(300)))
+    base = ["--preset", "cpu-tiny", "--arch", "transformer", "--heads", "2", "--ff-dim", "32",
+            "--src-train", paths["en"], "--tgt-train", paths["fr"], "--max-steps", "2",
+            "--share-embeddings", "--src-vocab-size", "700", "--tgt-vocab-size", "700",
+            "--no-progress"]
+    words = tmp_path / "words"
+    result = run_cli("rescore-train", *base, "--output", words)
+    assert result.returncode == 0, result.stderr
+    vocab = (words / "src.vocab").read_text()
+    assert vocab == (words / "tgt.vocab").read_text()
+    assert {"man", "homme"} <= set(vocab.split())  # the words of both languages
+    pieces = tmp_path / "pieces"
+    result = run_cli("rescore-train", *base, "--subwords", "bpe", "--output", pieces)
+    assert result.returncode == 0, result.stderr
+    assert (pieces / "src.spm").read_bytes() == (pieces / "tgt.spm").read_bytes()
+    assert (pieces / "src.vocab").read_text() == (pieces / "tgt.vocab").read_text()
+    # separate models (each side's own) are refused with shared embeddings
+    separate = tmp_path / "separate"
+    result = run_cli("rescore-train", *base[:-6], "--subwords", "bpe", "--src-vocab-size",
+                     "700", "--tgt-vocab-size", "700", "--no-progress", "--output", separate)
+    assert result.returncode == 0, result.stderr
+    refused = run_cli("rescore-train", *base, "--src-spm", separate / "src.spm", "--tgt-spm",
+                      separate / "tgt.spm", "--output", tmp_path / "refused")
+    assert refused.returncode != 0 and "differ" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+    assert not (tmp_path / "refused").exists()
