@@ -1,6 +1,7 @@
 """The screening pipeline end to end in quick mode: candidates trained for a budget (words and
-subwords, SGD and Adam, an LSTM and a Transformer with a shared vocabulary), each measured on val (perplexity per word, greedy BLEU, reranking
-dev BLEU in-sample and cross-validated), one table; a rerun does no work."""
+subwords, SGD and Adam, an LSTM and a Transformer with a shared vocabulary), each measured on
+val (perplexity per word, greedy BLEU, reranking dev BLEU in-sample and cross-validated), one
+table; a rerun does no work."""
 
 from __future__ import annotations
 
