@@ -166,7 +166,8 @@ class Trainer:
     def load_checkpoint(self) -> None:
         path = self.out_dir / CHECKPOINT
         state = load_torch_file(path)
-        if _with_defaults(state.get("fingerprint")) != self.fingerprint:
+        if _lengthless(_with_defaults(state.get("fingerprint"))) != \
+                _lengthless(self.fingerprint):
             raise RescoreError(f"{path}: checkpoint from a different configuration, vocabulary "
                                f"or data; saved {state.get('fingerprint')}, now "
                                f"{self.fingerprint}")
@@ -327,7 +328,7 @@ class TrainRequest:
 
     output: Path
     resume: bool = False
-    preset: str = "cpu-multi30k"
+    preset: str | None = None  # None: DEFAULT_PRESET for a new run, the recorded one to resume
     src_train: Path | None = None
     tgt_train: Path | None = None
     src_valid: Path | None = None
@@ -368,11 +369,37 @@ class TrainResult:
         return self.progress.tgt_tokens / max(self.progress.seconds, 1e-9)
 
 
+DEFAULT_PRESET = "cpu-multi30k"
+# options that are upper bounds, not settings (a word vocabulary may come out smaller)
+_BOUNDS = ("src_vocab_size", "tgt_vocab_size")
+
+
+def _resumed_config(request: TrainRequest, model_cfg: ModelConfig, train_cfg: TrainConfig,
+                    extra: dict[str, Any]) -> TrainConfig:
+    """The recorded run's training configuration for ``--resume``: options that would change
+    the run are refused (the same values as recorded are accepted), except ``epochs``, which
+    may lengthen (or shorten) what is left of it."""
+    changed = [f"--{name.replace('_', '-')} {value} (recorded: {getattr(cfg, name)})"
+               for cfg, overrides in ((model_cfg, request.model_overrides),
+                                      (train_cfg, request.train_overrides))
+               for name, value in overrides.items()
+               if value is not None and name not in (*_BOUNDS, "epochs")
+               and value != getattr(cfg, name)]
+    if request.preset is not None and request.preset != extra.get("preset"):
+        changed.append(f"--preset {request.preset} (recorded: {extra.get('preset')})")
+    if changed:
+        raise RescoreError(f"{request.output}: --resume continues the recorded run, and these "
+                           f"options differ from it: {'; '.join(changed)} (only --epochs may "
+                           "change; start a new run with another --output)")
+    epochs = request.train_overrides.get("epochs")
+    return train_cfg if epochs is None else replace(train_cfg, epochs=float(epochs))
+
+
 def _new_run_config(request: TrainRequest) -> tuple[ModelConfig, TrainConfig]:
     missing = [n for n in ("src_train", "tgt_train") if getattr(request, n) is None]
     if missing:
         raise RescoreError("give --" + " and --".join(m.replace("_", "-") for m in missing))
-    preset = get_preset(request.preset)
+    preset = get_preset(request.preset or DEFAULT_PRESET)
     model_cfg = replace_fields(preset.model, request.model_overrides)
     if not request.reverse_source:
         model_cfg = replace(model_cfg, reverse_source=False)
@@ -386,8 +413,20 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
     else built (vocabularies, binarized data, config.json; by the main process only)."""
     out = request.output
     if request.resume:
-        model_cfg, train_cfg, _ = load_config(out)
-        return model_cfg, train_cfg, load_prepared(data_files(out))
+        model_cfg, recorded, extra = load_config(out)
+        train_cfg = _resumed_config(request, model_cfg, recorded, extra)
+        data = load_prepared(data_files(out))
+        if train_cfg != recorded:  # --epochs: not below the updates done
+            done = checkpoint_step(out) or 0
+            per_epoch = math.ceil(len(data.train) / train_cfg.batch_size)
+            if math.ceil(train_cfg.epochs * per_epoch) < done:
+                raise RescoreError(f"{out}: --epochs {train_cfg.epochs:g} is fewer updates "
+                                   f"than the run has done ({done}, epoch "
+                                   f"{done / per_epoch:.2f})")
+            if dist_info().main:
+                update_config(out, train=asdict(train_cfg))
+            barrier()
+        return model_cfg, train_cfg, data
     if (out / CHECKPOINT).exists():
         raise RescoreError(f"{out} already holds a training run: use --resume to continue "
                            "it, or another --output")
@@ -410,7 +449,7 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
             raise
         model_cfg = replace(model_cfg, src_vocab_size=len(data.src_vocab),
                             tgt_vocab_size=len(data.tgt_vocab))
-        extra = {"preset": request.preset, "tokenize": request.tokenize,
+        extra = {"preset": request.preset or DEFAULT_PRESET, "tokenize": request.tokenize,
                  "subwords": (None if request.subwords is None and request.src_spm is None
                               else {"type": request.subwords or "given",
                                     "source": len(data.src_vocab),
@@ -448,6 +487,14 @@ def _with_defaults(fingerprint: Any) -> Any:
                 "train": asdict(TrainConfig(**fingerprint["train"]))}
     except (TypeError, KeyError, RescoreError):
         return fingerprint
+
+
+def _lengthless(fingerprint: Any) -> Any:
+    """A fingerprint without the run's length (``--resume --epochs`` may change it)."""
+    if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("train"), dict):
+        return fingerprint
+    return {**fingerprint, "train": {k: v for k, v in fingerprint["train"].items()
+                                     if k != "epochs"}}
 
 
 def run_fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig,

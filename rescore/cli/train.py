@@ -26,7 +26,13 @@ from rescore.config import (
 )
 from rescore.corpus import TRAIN_TOKENIZERS
 from rescore.distributed import dist_info
-from rescore.train import PRECISIONS, TrainRequest, checkpoint_step, train_model
+from rescore.train import (
+    DEFAULT_PRESET,
+    PRECISIONS,
+    TrainRequest,
+    checkpoint_step,
+    train_model,
+)
 from rescore.vocab import SUBWORD_TYPES
 
 PROG = "rescore-train"
@@ -67,8 +73,9 @@ def _preset_values(field: str, section: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, __doc__.split(":", 1)[1].strip())
-    parser.add_argument("--preset", default="cpu-multi30k", choices=list(PRESETS),
-                        help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
+    parser.add_argument("--preset", choices=list(PRESETS),
+                        help=f"default {DEFAULT_PRESET} (with --resume: the recorded one); "
+                        + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
     parser.add_argument("--src-train", type=Path, help="training source, one sentence a line")
     parser.add_argument("--tgt-train", type=Path, help="training target, aligned by line")
     parser.add_argument("--src-valid", type=Path, help="validation source")
@@ -76,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, required=True,
                         help="model directory: config, vocabularies, checkpoints, log")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --output exactly where it stopped")
+                        help="continue the run in --output exactly where it stopped (bit for "
+                        "bit as if never stopped); options that would change the run are "
+                        "refused, except --epochs, which lengthens it (the schedules do not "
+                        "depend on the length: a run lengthened from a half-epoch boundary is "
+                        "the run trained that long from the start)")
     parser.add_argument("--tokenize", choices=TRAIN_TOKENIZERS, default="none",
                         help="none: text is tokenized already; moses: sacremoses + lowercase")
     parser.add_argument("--src-lang", default="en", help="source language (tokenizer; "

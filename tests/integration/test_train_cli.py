@@ -179,6 +179,36 @@ def test_resume_problems(corpus: dict[str, Path], tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
 
 
+def test_resume_lengthens_a_run_and_refuses_other_changes(corpus: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    """--resume --epochs lengthens a finished run to the run trained that long from the start
+    (bit for bit); any other option that differs from the recorded run is refused in one
+    line (it was silently ignored), the recorded values themselves are accepted."""
+    short, long_ = tmp_path / "short", tmp_path / "long"
+    assert run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "1",
+                   "--output", short).returncode == 0
+    assert run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "2",
+                   "--output", long_).returncode == 0
+    refused = run_cli("rescore-train", "--resume", "--output", short, "--epochs", "2",
+                      "--lr", "0.3", "--no-progress")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "--lr 0.3 (recorded: 0.7)" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    other = run_cli("rescore-train", "--resume", "--output", short, "--preset", "cpu-strong",
+                    "--no-progress")
+    assert other.returncode == 2 and "--preset cpu-strong (recorded: cpu-tiny)" in other.stderr
+    fewer = run_cli("rescore-train", "--resume", "--output", short, "--epochs", "0.5",
+                    "--no-progress")
+    assert fewer.returncode == 2 and "fewer updates than the run has done" in fewer.stderr
+    # the whole first command again, lengthened: the same values are no change
+    longer = run_cli("rescore-train", *TINY, *data_args(corpus), "--resume", "--epochs", "2",
+                     "--output", short)
+    assert longer.returncode == 0, longer.stderr
+    assert json.loads((short / "config.json").read_text())["train"]["epochs"] == 2.0
+    a, b = weights(short), weights(long_)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_divergence_stops_and_keeps_the_last_checkpoint(corpus: dict[str, Path],
                                                         tmp_path: Path) -> None:
     out = tmp_path / "m"
