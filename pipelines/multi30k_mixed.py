@@ -4,10 +4,10 @@ Moses' lists reranked and Moses' lists combined with the ensemble's own (Table 2
 weight, scale and setting chosen on val, test2016 only scored.
 
 Members: model folders MODELS/NAME made by rescore-train, of any architecture (each scored as
-the mean of its last 4 kept checkpoints when it kept them); --r2l and --channel name a
-right-to-left model and a French->English channel model among them. Without --models the
-family is trained first (four cpu-strong LSTMs and two cpu-transformer models, --jobs side
-by side). Stages, each a rescore
+the mean of its last 4 kept checkpoints when it kept them); --r2l and --channel name the
+right-to-left models and the French->English channel models among them. Without --models the
+family is trained first (four cpu-strong LSTMs and three cpu-transformer models, one of them
+right-to-left, --jobs side by side). Stages, each a rescore
 command run once (an output that exists is kept: delete it to redo it):
 
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
@@ -27,7 +27,7 @@ command run once (an output that exists is kept: delete it to redo it):
 5. rescore-report: BLEU, chrF, paired bootstrap against Moses and the row above.
 
     .venv/bin/python pipelines/multi30k_mixed.py --models work/mixed --members rev,rev2,b,a \\
-        --member-sets "rev,rev2;b,a;rev,rev2,b,a" --r2l r2l --channel channel --jobs 2
+        --member-sets "rev,rev2;b,a;rev,rev2,b,a" --r2l r2l,r2l-tf --channel channel --jobs 2
     .venv/bin/python pipelines/multi30k_mixed.py --jobs 2 --precision bf16   # training too
     .venv/bin/python pipelines/multi30k_mixed.py --quick      # tiny models on a slice, minutes
 
@@ -58,7 +58,7 @@ from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
 PY = sys.executable
 ENSEMBLE = "NMTEnsemble0"
 PER_WORD = "PerWord" + ENSEMBLE
-R2L, CHANNEL, KENLM, WORDS, ORIGIN = "R2L0", "Channel0", "KenLM0", "WordCount0", "Origin0"
+R2L, CHANNEL, KENLM, WORDS, ORIGIN = "R2L", "Channel", "KenLM0", "WordCount0", "Origin0"
 MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,"
                   "TranslationModel0")
 # --quick: tiny models of both architectures, trained here on a slice
@@ -68,6 +68,9 @@ QUICK_MODELS = {"lstm": ("en", "fr", TINY),
                 "tf": ("en", "fr", [*TINY, "--arch", "transformer", "--heads", "2",
                                     "--ff-dim", "32", "--optimizer", "adam", "--lr", "0.002"]),
                 "r2l": ("en", "fr", [*TINY, "--target-right-to-left", "--no-reverse-source"]),
+                "r2l-tf": ("en", "fr", [*TINY, "--arch", "transformer", "--heads", "2",
+                                        "--ff-dim", "32", "--optimizer", "adam", "--lr",
+                                        "0.002", "--target-right-to-left"]),
                 "channel": ("fr", "en", TINY)}
 # without --models: the family of docs/results.md, each keeping its last 4 checkpoints: the
 # cpu-strong LSTMs of pipelines/multi30k_evidence.py --family strong and the two screened
@@ -81,8 +84,9 @@ FULL_MODELS = {
                          "--no-reverse-source", "--bidirectional"]),
     "channel": ("fr", "en", [*STRONG, "--seed", "3"]),
     "b": ("en", "fr", TRANSFORMER),
-    "a": ("en", "fr", [*TRANSFORMER, "--ff-dim", "1024", "--dropout", "0.3"])}
-FULL_DEFAULTS = ("rev,rev2,b,a", "rev,rev2;b,a;rev,rev2,b,a", "r2l", "channel")
+    "a": ("en", "fr", [*TRANSFORMER, "--ff-dim", "1024", "--dropout", "0.3"]),
+    "r2l-tf": ("en", "fr", [*TRANSFORMER[:-2], "--seed", "5", "--target-right-to-left"])}
+FULL_DEFAULTS = ("rev,rev2,b,a", "rev,rev2;b,a;rev,rev2,b,a", "r2l,r2l-tf", "channel")
 
 
 class Runner:
@@ -168,8 +172,9 @@ def main() -> None:
                         "the machinery in minutes")
     parser.add_argument("--models", type=Path,
                         help="folder of trained models (default: train them into "
-                        "WORKDIR/models: the cpu-strong LSTMs rev, rev2, r2l, channel and the "
-                        "cpu-transformer candidates b, a of docs/results.md, --jobs side by side)")
+                        "WORKDIR/models: the cpu-strong LSTMs rev, rev2, r2l, channel, the "
+                        "cpu-transformer candidates b, a of docs/results.md and a right-to-left "
+                        "cpu-transformer r2l-tf, --jobs side by side)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="the members' training precision (rescore-train --precision; "
                         "bf16 on CPUs with native bf16 trains about 1.4x faster)")
@@ -181,9 +186,10 @@ def main() -> None:
                         "(default: --members)")
     parser.add_argument("--select-alpha", default="1",
                         help="the length penalty the candidate sets are compared at")
-    parser.add_argument("--r2l", help="the right-to-left model's folder in MODELS")
-    parser.add_argument("--channel", help="the channel model's folder in MODELS (target -> "
-                        "source)")
+    parser.add_argument("--r2l", help="comma-separated right-to-left models (folders in "
+                        "MODELS), any architecture; scored as features R2L0, R2L1, ...")
+    parser.add_argument("--channel", help="comma-separated channel models (folders in MODELS, "
+                        "target -> source); scored as features Channel0, Channel1, ...")
     parser.add_argument("--alphas", help="length penalties tried on val (GNMT's alpha; "
                         "default 0 to 4 in steps of 0.5, --quick 0,1,2); --select-alpha's "
                         "search is the candidate sets' own")
@@ -214,7 +220,7 @@ def main() -> None:
         sets_text = args.member_sets or ",".join(names)
     else:  # train the members here
         recipes = QUICK_MODELS if args.quick else FULL_MODELS
-        defaults = ("lstm,tf", "lstm;tf;lstm,tf", "r2l", "channel") if args.quick \
+        defaults = ("lstm,tf", "lstm;tf;lstm,tf", "r2l,r2l-tf", "channel") if args.quick \
             else FULL_DEFAULTS
         precision = ["--precision", args.precision] if args.precision else []
         models_dir = train_models(run, data, work, recipes, args.jobs, precision)
@@ -228,7 +234,9 @@ def main() -> None:
 
     # the models: each the mean of its last 4 kept checkpoints
     resolved: dict[str, Path] = {}
-    for name in [*names, *(n for n in (r2l_name, channel_name) if n)]:
+    r2ls = [n for n in (r2l_name or "").split(",") if n]
+    channels = [n for n in (channel_name or "").split(",") if n]
+    for name in [*names, *r2ls, *channels]:
         source = models_dir / name
         out = work / "averaged" / name
         kept = min(4, len(kept_checkpoints(source))) if source.exists() else 0
@@ -283,10 +291,10 @@ def main() -> None:
         *(a for f, n in zip(feats, names, strict=True) for a in ("--model", f"{f}={resolved[n]}")),
         "--ensemble", ",".join(feats), "--ensemble-name", ENSEMBLE, "--per-word", ENSEMBLE,
         "--lm", lm, "--word-count"]
-    if r2l_name:
-        evidence += ["--model", f"{R2L}={resolved[r2l_name]}"]
-    if channel_name:
-        evidence += ["--channel-model", f"{CHANNEL}={resolved[channel_name]}"]
+    for i, name in enumerate(r2ls):
+        evidence += ["--model", f"{R2L}{i}={resolved[name]}"]
+    for i, name in enumerate(channels):
+        evidence += ["--channel-model", f"{CHANNEL}{i}={resolved[name]}"]
     scored = work / "scored"
     lists = {("moses", split): data / "nbest" / f"{split}.1000best.gz"
              for split in ("val", "test2016")}
@@ -306,7 +314,8 @@ def main() -> None:
              "--output", union], [union])
 
     # 3 and 4: the tunings, each a row
-    extra = [f for f, name in ((R2L, r2l_name), (CHANNEL, channel_name)) if name]
+    extra = [*(f"{R2L}{i}" for i in range(len(r2ls))),
+             *(f"{CHANNEL}{i}" for i in range(len(channels)))]
     nmt = [ENSEMBLE, PER_WORD, WORDS]
     tune_dir = work / "tune"
     inits = {"own": {ENSEMBLE: [1.0]}}  # the own lists: from the beam's own ranking
@@ -321,8 +330,9 @@ def main() -> None:
         ("own-direct", "own", [*mert, "--tune-features", ",".join(nmt)], "own",
          f"beam 50 + its own 50-best reranked: {label} (mean and per word), length; MERT"),
         ("own-all", "own", [*mert, "--tune-features", ",".join([*nmt, *extra, KENLM])], "own",
-         "+ " + ", ".join(["right-to-left" if f == R2L else "channel" for f in extra]
-                          + ["5-gram LM of the training French"])),
+         "+ " + ", ".join([*(["right-to-left"] if r2ls else []), *(["channel"] if channels
+                                                                    else []),
+                           "5-gram LM of the training French"])),
         ("own-members", "own",
          [*mert, "--tune-features", ",".join([*feats, *nmt, *extra, KENLM])], "own",
          "+ each member its own weight (its own 50-best)"),

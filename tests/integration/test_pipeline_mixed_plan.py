@@ -28,7 +28,8 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
                                                            tmp_path: Path) -> None:
     planned = stages(plan(tmp_path / "w", "--precision", "bf16"))
     trains = {k: v for k, v in planned.items() if k.startswith("train-")}
-    assert set(trains) == {f"train-{n}" for n in ("rev", "rev2", "r2l", "channel", "b", "a")}
+    assert set(trains) == {f"train-{n}" for n in ("rev", "rev2", "r2l", "channel", "b", "a",
+                                                      "r2l-tf")}
     assert all("--precision bf16" in v for v in trains.values())
     assert not any("--precision" in v for k, v in planned.items() if k not in trains)
     assert "--preset cpu-transformer" in trains["train-b"]

@@ -47,8 +47,9 @@ def test_members_and_length_penalty_are_chosen_on_val(work: Path) -> None:
 
 
 def test_every_list_carries_the_same_evidence_and_the_union_merges_them(work: Path) -> None:
-    evidence = {"NMT0", "NMT1", "NMTEnsemble0", "PerWordNMTEnsemble0", "R2L0", "Channel0",
-                "KenLM0", "WordCount0"}
+    # two right-to-left models (an LSTM and a Transformer): R2L0, R2L1
+    evidence = {"NMT0", "NMT1", "NMTEnsemble0", "PerWordNMTEnsemble0", "R2L0", "R2L1",
+                "Channel0", "KenLM0", "WordCount0"}
     moses = list(read_nbest(work / "scored/test2016.moses.nbest.gz"))
     own = list(read_nbest(work / "scored/test2016.own.nbest.gz"))
     union = list(read_nbest(work / "scored/test2016.union.nbest.gz"))
