@@ -253,7 +253,8 @@ PRESETS: dict[str, Preset] = {
         "and activation dropout 0.1, tied output layer) with Adam at lr 0.001 on the inverse "
         "square-root schedule (1,000 warm-up updates) and label smoothing 0.1, 12 epochs: val "
         "perplexity 2.77 (2.75 at epoch 11.5; feed-forward 1024 with dropout 0.3: 2.89), "
-        "3,192 s on one thread in bf16 beside another training on 2 cores "
+        "3,192 s on one thread in bf16 beside another training on 2 cores; chosen on val "
+        "over variants in warm-up, learning rate, heads, depth, width and (shared) subwords "
         "(docs/results.md)"),
     "cpu-tiny": Preset(
         ModelConfig(src_vocab_size=2000, tgt_vocab_size=2000, embed_dim=32, hidden_dim=32,
