@@ -59,6 +59,8 @@ CANDIDATES: dict[str, tuple[str, list[str]]] = {
     "tf-warm4k": ("4,000 warm-up updates, lr 0.002",
                   [*TRANSFORMER, "--warmup-steps", "4000", "--lr", "0.002"]),
     "tf-h8": ("8 heads", [*TRANSFORMER, "--heads", "8"]),
+    "tf-ls0": ("no label smoothing (the preset's is 0.1)",
+               [*TRANSFORMER, "--label-smoothing", "0"]),
     "tf-l6": ("6 layers each side", [*TRANSFORMER, "--num-layers", "6"]),
     "tf-w512": ("width 512, 8 heads, feed-forward 1024",
                 [*TRANSFORMER, "--hidden-dim", "512", "--embed-dim", "512", "--heads", "8",
