@@ -402,15 +402,7 @@ def main() -> None:
                         "bf16: autocast on a GPU or on a CPU with native bf16, AVX-512 BF16 or "
                         "AMX, where it trains about 1.4x faster than fp32); default: "
                         "rescore-train's")
-    parser.add_argument("--data", type=Path, metavar="DIR",
-                        help="another Moses system's data folder, laid out as "
-                        "../shared/data/multi30k-en-fr (train, val, TEST, nbest/, baseline/, "
-                        "moses.ini.tuned, lm/; pipelines/engine/layout.py); every file is "
-                        "checked before anything trains (default: the shared Multi30k en-fr)")
-    parser.add_argument("--src-lang", default="en", help="the folder's source language code")
-    parser.add_argument("--tgt-lang", default="fr", help="the folder's target language code")
-    parser.add_argument("--test", metavar="NAME", help="the test set (default: the folder's "
-                        "only nbest/NAME.1000best.gz besides val; test2016 among several)")
+    options.add_data(parser)
     args = parser.parse_args()
     modes = {"attention": (FULL, QUICK), "deep": (DEEP, QUICK), "strong": (STRONG_MODE,
                                                                         QUICK_STRONG)}

@@ -1,22 +1,23 @@
-"""Mixed ensembles on Multi30k en->fr: LSTM and Transformer members together, the members and
-the length penalty of beam search chosen on val, their own n-best lists reranked (Table 1),
-Moses' lists reranked and Moses' lists combined with the ensemble's own (Table 2); every
-weight, scale and setting chosen on val, test2016 only scored.
+"""Mixed ensembles on Multi30k en->fr (or another Moses system's data folder, --data): LSTM
+and Transformer members together, the members and the length penalty of beam search chosen on
+val, their own n-best lists reranked (Table 1), Moses' lists reranked and Moses' lists
+combined with the ensemble's own (Table 2); every weight, scale and setting chosen on val, the
+test set only scored.
 
 Members: model folders MODELS/NAME made by rescore-train, of any architecture (each scored as
 the mean of its last 4 kept checkpoints when it kept them); --r2l and --channel name the
-right-to-left models and the French->English channel models among them. Without --models the
+right-to-left models and the channel models (target -> source) among them. Without --models the
 family is trained first (four cpu-strong LSTMs and three cpu-transformer models, one of them
 right-to-left, --jobs side by side). Stages, each a rescore
 command run once (an output that exists is kept: delete it to redo it):
 
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
    penalty --select-alpha, the best val BLEU chosen; then the length penalty (GNMT's alpha)
-   over --alphas, beam 12 on val; then beam 12 and beam 50 with both, on val and test2016;
-2. every list scored with the same evidence: Moses' val and test2016 1000-best lists and the
+   over --alphas, beam 12 on val; then beam 12 and beam 50 with both, on val and the test set;
+2. every list scored with the same evidence: Moses' val and test 1000-best lists and the
    ensemble's own beam-50 lists, by every member (their mean as NMTEnsemble0, also per
-   word), the right-to-left and channel models, the 5-gram LM of the training French and the
-   word count;
+   word), the right-to-left and channel models, the folder's 5-gram LM of the training target
+   text and the word count;
 3. Table 1 (no Moses output): the ensemble's own 50-best lists reranked, MERT on val
    (5-fold cross-validated), first with the direct members and the length terms, then with
    the channel, right-to-left and LM evidence;
@@ -30,6 +31,7 @@ command run once (an output that exists is kept: delete it to redo it):
         --member-sets "rev,rev2;b,a;rev,rev2,b,a" --r2l r2l,r2l-tf --channel channel --jobs 2
     .venv/bin/python pipelines/multi30k_mixed.py --jobs 2 --precision bf16   # training too
     .venv/bin/python pipelines/multi30k_mixed.py --quick      # tiny models on a slice, minutes
+    .venv/bin/python pipelines/multi30k_mixed.py --data DIR --src-lang en --tgt-lang de --quick
 
 The report lands in WORKDIR/report/report.md (default WORKDIR: work/multi30k-mixed), the
 choices and each stage's seconds in WORKDIR/summary.json.
@@ -48,7 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipelines.engine import options  # noqa: E402
+from pipelines.engine.layout import Layout, discover  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from rescore.errors import RescoreError  # noqa: E402
 from rescore.files import read_lines  # noqa: E402
 from rescore.metrics import make_bleu  # noqa: E402
 from rescore.model_dir import kept_checkpoints  # noqa: E402
@@ -59,33 +63,33 @@ PY = sys.executable
 ENSEMBLE = "NMTEnsemble0"
 PER_WORD = "PerWord" + ENSEMBLE
 R2L, CHANNEL, KENLM, WORDS, ORIGIN = "R2L", "Channel", "KenLM0", "WordCount0", "Origin0"
-MOSES_FEATURES = ("LexicalReordering0,Distortion0,LM0,WordPenalty0,PhrasePenalty0,"
-                  "TranslationModel0")
-# --quick: tiny models of both architectures, trained here on a slice
+# --quick: tiny models of both architectures, trained here on a slice; each recipe is
+# (direction, options), BACKWARD for a channel model (target -> source)
 QUICK_PAIRS, QUICK_SENTENCES = 3000, 24
 TINY = ["--preset", "cpu-tiny", "--epochs", "1", "--attention", "dot", "--seed", "1"]
-QUICK_MODELS = {"lstm": ("en", "fr", TINY),
-                "tf": ("en", "fr", [*TINY, "--arch", "transformer", "--heads", "2",
-                                    "--ff-dim", "32", "--optimizer", "adam", "--lr", "0.002"]),
-                "r2l": ("en", "fr", [*TINY, "--target-right-to-left", "--no-reverse-source"]),
-                "r2l-tf": ("en", "fr", [*TINY, "--arch", "transformer", "--heads", "2",
-                                        "--ff-dim", "32", "--optimizer", "adam", "--lr",
-                                        "0.002", "--target-right-to-left"]),
-                "channel": ("fr", "en", TINY)}
+FORWARD, BACKWARD = "src->tgt", "tgt->src"
+QUICK_MODELS = {"lstm": (FORWARD, TINY),
+                "tf": (FORWARD, [*TINY, "--arch", "transformer", "--heads", "2",
+                                 "--ff-dim", "32", "--optimizer", "adam", "--lr", "0.002"]),
+                "r2l": (FORWARD, [*TINY, "--target-right-to-left", "--no-reverse-source"]),
+                "r2l-tf": (FORWARD, [*TINY, "--arch", "transformer", "--heads", "2",
+                                     "--ff-dim", "32", "--optimizer", "adam", "--lr",
+                                     "0.002", "--target-right-to-left"]),
+                "channel": (BACKWARD, TINY)}
 # without --models: the family of docs/results.md, each keeping its last 4 checkpoints: the
 # cpu-strong LSTMs of pipelines/multi30k_evidence.py --family strong and the two screened
 # cpu-transformer candidates
 STRONG = ["--preset", "cpu-strong", "--keep-checkpoints", "4"]
 TRANSFORMER = ["--preset", "cpu-transformer", "--keep-checkpoints", "4", "--seed", "1"]
 FULL_MODELS = {
-    "rev": ("en", "fr", [*STRONG, "--seed", "1", "--bidirectional"]),
-    "rev2": ("en", "fr", [*STRONG, "--seed", "2", "--label-smoothing", "0.1"]),
-    "r2l": ("en", "fr", [*STRONG, "--seed", "5", "--target-right-to-left",
-                         "--no-reverse-source", "--bidirectional"]),
-    "channel": ("fr", "en", [*STRONG, "--seed", "3"]),
-    "b": ("en", "fr", TRANSFORMER),
-    "a": ("en", "fr", [*TRANSFORMER, "--ff-dim", "1024", "--dropout", "0.3"]),
-    "r2l-tf": ("en", "fr", [*TRANSFORMER[:-2], "--seed", "5", "--target-right-to-left"])}
+    "rev": (FORWARD, [*STRONG, "--seed", "1", "--bidirectional"]),
+    "rev2": (FORWARD, [*STRONG, "--seed", "2", "--label-smoothing", "0.1"]),
+    "r2l": (FORWARD, [*STRONG, "--seed", "5", "--target-right-to-left",
+                      "--no-reverse-source", "--bidirectional"]),
+    "channel": (BACKWARD, [*STRONG, "--seed", "3"]),
+    "b": (FORWARD, TRANSFORMER),
+    "a": (FORWARD, [*TRANSFORMER, "--ff-dim", "1024", "--dropout", "0.3"]),
+    "r2l-tf": (FORWARD, [*TRANSFORMER[:-2], "--seed", "5", "--target-right-to-left"])}
 FULL_DEFAULTS = ("rev,rev2,b,a", "rev,rev2;b,a;rev,rev2,b,a", "r2l,r2l-tf", "channel")
 
 
@@ -148,19 +152,23 @@ def describe(models: list[Path]) -> str:
     return " and ".join(f"{n} {a}{'s' if n > 1 else ''}" for a, n in counts.items())
 
 
-def train_models(run: Runner, data: Path, work: Path,
-                 recipes: dict[str, tuple[str, str, list[str]]], jobs: int,
+def train_models(run: Runner, data: Path, layout: Layout, work: Path,
+                 recipes: dict[str, tuple[str, list[str]]], jobs: int,
                  extra: list[str]) -> Path:
     """The members trained into WORKDIR/models, up to ``jobs`` side by side (a folder whose
-    config.json exists is kept)."""
+    config.json exists is kept); a channel recipe swaps the folder's languages."""
     models = work / "models"
+
+    def sides(direction: str) -> tuple[str, str]:
+        return (layout.src, layout.tgt) if direction == FORWARD else (layout.tgt, layout.src)
+
     run.parallel(jobs, [
         (f"train-{name}", "train",
          [*opts, *extra, "--src-train", data / f"train.{src}.gz", "--tgt-train",
           data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
           data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, "--no-progress",
           "--output", models / name], [models / name / "config.json"])
-        for name, (src, tgt, opts) in recipes.items()])
+        for name, (direction, opts) in recipes.items() for src, tgt in [sides(direction)]])
     return models
 
 
@@ -196,8 +204,14 @@ def main() -> None:
     parser.add_argument("--sentences", type=int,
                         help="only the first N val/test sentences (a smoke test)")
     options.add_common(parser, "work/multi30k-mixed (or work/multi30k-mixed-quick)")
+    options.add_data(parser)
     args = parser.parse_args()
-    shared = multi30k_dir()
+    shared = args.data or multi30k_dir()
+    try:
+        layout = discover(shared, args.src_lang, args.tgt_lang, args.test)
+    except RescoreError as err:
+        sys.exit(f"multi30k_mixed: {err}")
+    src, tgt, test = layout.src, layout.tgt, layout.test
     work = options.workdir(args, "multi30k-mixed" + ("-quick" if args.quick else ""))
     run = Runner(args.threads, args.dry_run)
     folds = "3" if args.quick else "5"
@@ -206,10 +220,11 @@ def main() -> None:
     sentences = QUICK_SENTENCES if args.quick and not args.sentences else args.sentences
     if sentences or args.quick:
         data = work / "data"
-        if not (data / "test2016.fr").exists():
+        if not (data / f"{test}.{tgt}").exists():
             subprocess.run([PY, str(ROOT / "data/multi30k/slice.py"), "--from", str(shared),
                             "--output", str(data), "--train-pairs",
-                            str(QUICK_PAIRS if args.quick else 10),
+                            str(QUICK_PAIRS if args.quick else 10), "--src-lang", src,
+                            "--tgt-lang", tgt, "--test", test,
                             *(["--sentences", str(sentences)] if sentences else [])],
                            check=True, capture_output=True)
     if args.models:
@@ -223,7 +238,7 @@ def main() -> None:
         defaults = ("lstm,tf", "lstm;tf;lstm,tf", "r2l,r2l-tf", "channel") if args.quick \
             else FULL_DEFAULTS
         precision = ["--precision", args.precision] if args.precision else []
-        models_dir = train_models(run, data, work, recipes, args.jobs, precision)
+        models_dir = train_models(run, data, layout, work, recipes, args.jobs, precision)
         names = (args.members or defaults[0]).split(",")
         sets_text = args.member_sets or (defaults[1] if not args.members else args.members)
         r2l_name, channel_name = args.r2l or defaults[2], args.channel or defaults[3]
@@ -255,15 +270,15 @@ def main() -> None:
         out = translate / f"{name}.txt"
         extra: list[str | Path] = (["--output-nbest", translate / f"{name}.nbest.gz"]
                                    if nbest else [])
-        return (name, "translate", [*model_args(members), "--input", data / f"{split}.en",
+        return (name, "translate", [*model_args(members), "--input", data / f"{split}.{src}",
                                     "--beam", str(beam), "--length-penalty", alpha,
-                                    "--output", out, *extra], [out])
+                                    *layout.langs, "--output", out, *extra], [out])
 
     # 1. the members, then the length penalty, chosen on val at beam 12
     set_names = ["+".join(s) for s in sets]
     run.parallel(args.jobs, [search(f"val-b12-set-{key}", s, "val", 12, args.select_alpha)
                              for key, s in zip(set_names, sets, strict=True)])
-    set_bleu = {key: bleu(translate / f"val-b12-set-{key}.txt", data / "val.fr")
+    set_bleu = {key: bleu(translate / f"val-b12-set-{key}.txt", data / f"val.{tgt}")
                 for key in set_names}
     best_set = max(range(len(sets)), key=lambda i: (set_bleu[set_names[i]], -i))
     chosen = sets[best_set]
@@ -273,44 +288,44 @@ def main() -> None:
                              if float(a) != float(args.select_alpha)])
     val_bleu = {a: bleu(translate / (f"val-b12-lp{a}.txt" if float(a) != float(args.select_alpha)
                                      else f"val-b12-set-{set_names[best_set]}.txt"),
-                        data / "val.fr") for a in alphas}
+                        data / f"val.{tgt}") for a in alphas}
     alpha = max(alphas, key=lambda a: (val_bleu[a], -float(a)))
     if args.dry_run:
         alpha = "ALPHA"  # chosen on val when the run gets there
     run.parallel(args.jobs, [
         search("val-b50", chosen, "val", 50, alpha, nbest=True),
-        search("test2016-b50", chosen, "test2016", 50, alpha, nbest=True),
-        search("test2016-b12", chosen, "test2016", 12, alpha),
-        search("test2016-b12-plain", chosen, "test2016", 12, "0"),
-        search("test2016-one-b12", chosen[:1], "test2016", 12, "0")])
+        search(f"{test}-b50", chosen, test, 50, alpha, nbest=True),
+        search(f"{test}-b12", chosen, test, 12, alpha),
+        search(f"{test}-b12-plain", chosen, test, 12, "0"),
+        search(f"{test}-one-b12", chosen[:1], test, 12, "0")])
 
     # 2. every list scored with the same evidence
-    lm = shared / "lm" / "train.fr.5g.arpa.gz"
+    lm = layout.lm(shared)
     feats = [f"NMT{i}" for i in range(len(names))]
     evidence: list[str | Path] = [
         *(a for f, n in zip(feats, names, strict=True) for a in ("--model", f"{f}={resolved[n]}")),
         "--ensemble", ",".join(feats), "--ensemble-name", ENSEMBLE, "--per-word", ENSEMBLE,
-        "--lm", lm, "--word-count"]
+        "--lm", lm, "--word-count", *layout.langs]
     for i, name in enumerate(r2ls):
         evidence += ["--model", f"{R2L}{i}={resolved[name]}"]
     for i, name in enumerate(channels):
         evidence += ["--channel-model", f"{CHANNEL}{i}={resolved[name]}"]
     scored = work / "scored"
     lists = {("moses", split): data / "nbest" / f"{split}.1000best.gz"
-             for split in ("val", "test2016")}
+             for split in ("val", test)}
     lists |= {("own", split): translate / f"{split}-b50.nbest.gz"
-              for split in ("val", "test2016")}
+              for split in ("val", test)}
     run.parallel(args.jobs, [
         (f"score-{kind}-{split}", "nbest",
-         ["--nbest", nbest, "--source", data / f"{split}.en", *evidence,
+         ["--nbest", nbest, "--source", data / f"{split}.{src}", *evidence,
           "--output-nbest", scored / f"{split}.{kind}.nbest.gz"],
          [scored / f"{split}.{kind}.nbest.gz"])
         for (kind, split), nbest in sorted(lists.items(), key=lambda kv: kv[0][0] == "own")])
-    for split in ("val", "test2016"):  # the union of the scored lists: Moses' first
+    for split in ("val", test):  # the union of the scored lists: Moses' first
         union = scored / f"{split}.union.nbest.gz"
         run(f"combine-{split}", "combine",
             ["--nbest", scored / f"{split}.moses.nbest.gz", "--nbest",
-             scored / f"{split}.own.nbest.gz", "--source", data / f"{split}.en",
+             scored / f"{split}.own.nbest.gz", "--source", data / f"{split}.{src}",
              "--output", union], [union])
 
     # 3 and 4: the tunings, each a row
@@ -320,11 +335,12 @@ def main() -> None:
     tune_dir = work / "tune"
     inits = {"own": {ENSEMBLE: [1.0]}}  # the own lists: from the beam's own ranking
     moses = load_weights(data / "moses.ini.tuned").values
+    moses_features = ",".join(k for k in moses if k not in UNPRINTED_FEATURES)
     inits["union"] = {k: list(v) for k, v in moses.items() if k not in UNPRINTED_FEATURES}
     inits["union"] |= {f: [0.0] for f in [*feats, *nmt, *extra, KENLM]} | {ORIGIN: [0.0, 0.0]}
     mert = ["--method", "mert", "--restarts", restarts, "--folds", folds]
     mira = ["--method", "mira", "--iterations", "5" if args.quick else "15", "--folds", folds]
-    everything = [MOSES_FEATURES, *feats, *nmt, *extra, KENLM, ORIGIN]
+    everything = [moses_features, *feats, *nmt, *extra, KENLM, ORIGIN]
     label = f"ensemble of {describe([resolved[n] for n in names])}"
     tunings: list[tuple[str, str, list[str], str, str]] = [  # key, list, options, init, row
         ("own-direct", "own", [*mert, "--tune-features", ",".join(nmt)], "own",
@@ -332,7 +348,7 @@ def main() -> None:
         ("own-all", "own", [*mert, "--tune-features", ",".join([*nmt, *extra, KENLM])], "own",
          "+ " + ", ".join([*(["right-to-left"] if r2ls else []), *(["channel"] if channels
                                                                     else []),
-                           "5-gram LM of the training French"])),
+                           "5-gram LM of the training target text"])),
         ("own-members", "own",
          [*mert, "--tune-features", ",".join([*feats, *nmt, *extra, KENLM])], "own",
          "+ each member its own weight (its own 50-best)"),
@@ -344,7 +360,7 @@ def main() -> None:
                                     ",".join([*feats, ENSEMBLE, PER_WORD, *extra, KENLM])],
          "moses", "+ each member its own weight (Moses' 1000-best)"),
         ("moses-mira", "moses", [*mira, "--tune-features", ",".join(
-            [MOSES_FEATURES, *feats, ENSEMBLE, PER_WORD, *extra, KENLM])], "moses",
+            [moses_features, *feats, ENSEMBLE, PER_WORD, *extra, KENLM])], "moses",
          "+ Moses' features each its own weight, batch MIRA on val"),
         ("union", "union", [*mert, "--tune-features", ",".join(everything)], "union",
          "Moses' 1000-best + the ensemble's 50-best combined: every feature, Origin0 "
@@ -360,7 +376,7 @@ def main() -> None:
         init_file = (data / "moses.ini.tuned" if init == "moses"
                      else tune_dir / f"init-{init}.json")
         calls.append((f"tune-{key}", "tune",
-                       ["--nbest", scored / f"val.{kind}.nbest.gz", "--ref", data / "val.fr",
+                       ["--nbest", scored / f"val.{kind}.nbest.gz", "--ref", data / f"val.{tgt}",
                         *tune_args, "--init-weights", init_file, "--output",
                         tune_dir / f"{key}.json", "--output-ini", tune_dir / f"{key}.ini",
                         "--cache", tune_dir / f"{key}.features.parquet"],
@@ -368,25 +384,25 @@ def main() -> None:
     run.parallel(args.jobs, calls)
     table1 = [
         {"name": f"one {arch_of(resolved[chosen[0]])} ({chosen[0]}), beam 12",
-         "file": str(translate / "test2016-one-b12.txt")},
+         "file": str(translate / f"{test}-one-b12.txt")},
         {"name": f"the members chosen on val ({describe([resolved[n] for n in chosen])}: "
                  f"{', '.join(chosen)}), beam 12",
-         "file": str(translate / "test2016-b12-plain.txt")},
+         "file": str(translate / f"{test}-b12-plain.txt")},
         {"name": f"the same, length penalty {alpha} (chosen on val)",
-         "file": str(translate / "test2016-b12.txt")},
+         "file": str(translate / f"{test}-b12.txt")},
         {"name": f"the same, beam 50, length penalty {alpha}",
-         "file": str(translate / "test2016-b50.txt")}]
+         "file": str(translate / f"{test}-b50.txt")}]
     table2: list[dict[str, str]] = []
     for key, kind, _, _, row in tunings:
         weights = tune_dir / f"{key}.json"
         out = work / "rerank" / f"{key}.1best"
-        run(f"rerank-{key}", "nbest", ["--nbest", scored / f"test2016.{kind}.nbest.gz",
+        run(f"rerank-{key}", "nbest", ["--nbest", scored / f"{test}.{kind}.nbest.gz",
                                        "--weights", weights, "--output-1best", out], [out])
         (table1 if kind == "own" else table2).append(
             {"name": row, "file": str(out), "weights": str(weights)})
 
-    spec = {"ref": str(data / "test2016.fr"), "versus_above": True,
-            "baseline": {"name": "Moses baseline", "file": str(data / "baseline/test2016.1best")},
+    spec = {"ref": str(data / f"{test}.{tgt}"), "versus_above": True,
+            "baseline": {"name": "Moses baseline", "file": str(data / f"baseline/{test}.1best")},
             "tables": [{"title": "Table 1: standalone, mixed members", "systems": table1},
                        {"title": "Table 2: with Moses, mixed members", "systems": table2}],
             "models": [{"name": n, "dir": str(m)} for n, m in resolved.items()]}
@@ -398,7 +414,7 @@ def main() -> None:
     report = work / "report" / "report"
     run("report", "report", ["--spec", spec_path, "--output-prefix", report],
         [Path(f"{report}.md")])
-    val_b = {12: val_bleu.get(alpha), 50: bleu(translate / "val-b50.txt", data / "val.fr")}
+    val_b = {12: val_bleu.get(alpha), 50: bleu(translate / "val-b50.txt", data / f"val.{tgt}")}
     seconds = {}  # a rerun adds its stages' seconds to those of the runs before it
     if (work / "summary.json").exists():
         seconds = json.loads((work / "summary.json").read_text()).get("seconds", {})

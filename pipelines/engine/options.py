@@ -40,6 +40,20 @@ def add_models(p: argparse.ArgumentParser, names: str) -> None:
                    help=f"use trained models DIR/{{{names}}} instead of training them")
 
 
+def add_data(p: argparse.ArgumentParser) -> None:
+    """``--data DIR --src-lang L --tgt-lang L --test NAME``: another Moses system's data
+    folder (pipelines/engine/layout.py), every file checked before anything runs."""
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="another Moses system's data folder, laid out as "
+                   "../shared/data/multi30k-en-fr (train, val, TEST, nbest/, baseline/, "
+                   "moses.ini.tuned, lm/; pipelines/engine/layout.py); every file is "
+                   "checked before anything trains (default: the shared Multi30k en-fr)")
+    p.add_argument("--src-lang", default="en", help="the folder's source language code")
+    p.add_argument("--tgt-lang", default="fr", help="the folder's target language code")
+    p.add_argument("--test", metavar="NAME", help="the test set (default: the folder's "
+                   "only nbest/NAME.1000best.gz besides val; test2016 among several)")
+
+
 def add_overrides(p: argparse.ArgumentParser) -> None:
     """The sizes of a mode (``--quick`` or full) that a run may override."""
     p.add_argument("--train-pairs", type=int, help="override the mode's training pairs")

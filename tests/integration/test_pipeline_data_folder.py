@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import shutil
 import subprocess
 import sys
@@ -98,3 +99,46 @@ def test_the_quick_pipeline_runs_on_another_folder(folder: Path, tmp_path: Path)
     report = (work / "report/report.md").read_text()
     assert "Table 1" in report and "Table 2" in report
     assert (work / "scored/t16.all.nbest.gz").exists()
+
+
+def mixed(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "pipelines/multi30k_mixed.py"),
+                           *map(str, args)], capture_output=True, text=True, check=False,
+                          timeout=timeout)
+
+
+def test_the_mixed_pipeline_reads_the_folders_names(folder: Path, tmp_path: Path) -> None:
+    """pipelines/multi30k_mixed.py takes the same --data: its whole plan (the family trained
+    on the folder, the channel models backwards, the test set by the folder's name, the
+    folder's LM) names no Multi30k en-fr file; a missing file is named before anything runs."""
+    result = mixed("--dry-run", "--data", folder, "--src-lang", "xx", "--tgt-lang", "yy",
+                   "--workdir", tmp_path / "w")
+    assert result.returncode == 0, result.stderr
+    plan = result.stdout
+    assert "train.xx.gz" in plan and "--src-lang yy --tgt-lang xx" in plan  # the channel
+    assert "--input " + str(folder / "t16.xx") in plan and "t16-b50" in plan
+    assert "test2016" not in plan and ".en " not in plan and ".fr " not in plan
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / "baseline/t16.1best").unlink()
+    result = mixed("--quick", "--data", broken, "--src-lang", "xx", "--tgt-lang", "yy",
+                   "--workdir", tmp_path / "w2")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"multi30k_mixed: {broken}: missing baseline/t16.1best (a data folder is laid out as "
+        "../shared/data/multi30k-en-fr: docs/pipelines.md)"]
+    assert not (tmp_path / "w2").exists()  # nothing sliced, nothing trained
+
+
+@pytest.mark.system
+def test_the_quick_mixed_pipeline_runs_on_another_folder(folder: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    result = mixed("--quick", "--data", folder, "--src-lang", "xx", "--tgt-lang", "yy",
+                   "--sentences", "8", "--jobs", "2", "--workdir", work, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((work / "report/report.json").read_text())
+    assert [t["title"] for t in report["tables"]] == ["Table 1: standalone, mixed members",
+                                                      "Table 2: with Moses, mixed members"]
+    assert (work / "scored/t16.union.nbest.gz").exists()
+    channel = json.loads((work / "models/channel/config.json").read_text())
+    assert '"source": "yy"' in json.dumps(channel) and '"target": "xx"' in json.dumps(channel)
