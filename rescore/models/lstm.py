@@ -36,6 +36,7 @@ from rescore.config import ModelConfig
 from rescore.corpus import Batch
 from rescore.models.attention import GlobalAttention
 from rescore.models.protocol import (
+    Dropout,
     Embedding,
     length_mask,
     reverse_padded,
@@ -83,7 +84,7 @@ class ResidualLSTM(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(nn.LSTM(input_size if i == 0 else hidden, hidden, 1,
                                             batch_first=True) for i in range(layers))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor | PackedSequence,
                 state: State | None = None) -> tuple[torch.Tensor | PackedSequence, State]:
@@ -144,7 +145,7 @@ class Seq2Seq(nn.Module):
                     dropout=between_layers))
         self.attention = (GlobalAttention(c.attention, c.hidden_dim)
                           if c.attention != "none" else None)
-        self.dropout = nn.Dropout(c.dropout)  # identity in eval mode and when 0
+        self.dropout = Dropout(c.dropout)  # identity in eval mode and when 0
         self.generator = nn.Linear(c.hidden_dim, c.tgt_vocab_size)
         if c.tie_embeddings:  # one matrix: target embeddings and output layer
             self.generator.weight = self.tgt_embed.weight

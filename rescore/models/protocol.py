@@ -15,7 +15,7 @@ one entry in :data:`rescore.models.ARCHITECTURES`.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
 from torch import nn
@@ -138,18 +138,109 @@ def picked_log_probs(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tenso
     return picked.masked_fill(tgt_out == PAD_ID, 0.0)
 
 
+LOSS_CHUNK_ELEMENTS = 1 << 17
+"""On a CPU the loss works through the logits in blocks of about this many (512 KB of fp32):
+each block's fp32 copy, log-sum-exp and gradient stay in the core's cache, and the logits
+are read once from memory forward and once backward. A GPU takes them in one block."""
+
+
+def _row_blocks(logits: torch.Tensor) -> range:
+    rows = logits.shape[0]
+    step = rows if logits.is_cuda else max(1, LOSS_CHUNK_ELEMENTS // max(1, logits.shape[1]))
+    return range(0, rows, max(1, step))
+
+
+class _SmoothedCrossEntropy(torch.autograd.Function):
+    """The label-smoothed cross-entropy summed over the rows of ``logits`` ``(N, V)`` whose
+    target is not padding, in fp32 whatever the logits' dtype, its gradient returned in
+    theirs. It keeps nothing of size ``N x V`` but the logits themselves: forward takes each
+    block of rows (:data:`LOSS_CHUNK_ELEMENTS`) to fp32 for its log-sum-exp and the
+    reference's logit; backward builds ``softmax - target distribution`` block by block in
+    place. ``F.cross_entropy`` materialises an fp32 copy, log-softmax, a zeroed gradient, the
+    smoothing term's gradient and their sum over the whole batch: on a CPU, with an
+    8,000-word vocabulary, that was about half of a Transformer update
+    (benchmarks/bench_train.py --loss-ratio)."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor,
+                smoothing: float) -> torch.Tensor:
+        with torch.autocast(logits.device.type, enabled=False):
+            keep = (target != PAD_ID).float()
+            lse = torch.empty(logits.shape[0], dtype=torch.float32, device=logits.device)
+            total = torch.zeros((), dtype=torch.float32, device=logits.device)
+            step = _row_blocks(logits).step
+            for s in _row_blocks(logits):
+                z = logits[s:s + step].float()
+                lse[s:s + step] = block = torch.logsumexp(z, dim=1)
+                rows = block - (1.0 - smoothing) * z.gather(
+                    1, target[s:s + step].unsqueeze(1)).squeeze(1)
+                if smoothing:
+                    rows = rows - smoothing / z.shape[1] * z.sum(dim=1)
+                total += (rows * keep[s:s + step]).sum()
+            ctx.save_for_backward(logits, lse, target, keep)
+            ctx.smoothing = smoothing
+            return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        logits, lse, target, keep = ctx.saved_tensors
+        e = ctx.smoothing
+        out = torch.empty_like(logits)
+        with torch.autocast(logits.device.type, enabled=False):
+            coef = (grad * keep).unsqueeze(1)  # (N, 1): 0 on padding rows
+            step = _row_blocks(logits).step
+            for s in _row_blocks(logits):
+                z = logits[s:s + step].to(torch.float32, copy=True)
+                z.sub_(lse[s:s + step].unsqueeze(1)).exp_()  # softmax
+                if e:
+                    z.sub_(e / z.shape[1])
+                c = coef[s:s + step]
+                z.mul_(c)
+                z.scatter_add_(1, target[s:s + step].unsqueeze(1), c * -(1.0 - e))
+                out[s:s + step] = z
+        return out, None, None
+
+
 def summed_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor,
                          label_smoothing: float = 0.0) -> torch.Tensor:
     """-sum log P(tgt_out) over non-padding positions; logits ``(B, T, V)``, tgt ``(B, T)``.
     With ``label_smoothing`` e, the target distribution puts 1 - e on the reference and e
-    spread evenly over the vocabulary (a training loss; not a log-probability)."""
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                       tgt_out.reshape(-1), ignore_index=PAD_ID, reduction="sum",
-                                       label_smoothing=label_smoothing)
+    spread evenly over the vocabulary (a training loss; not a log-probability). Equal to
+    ``F.cross_entropy(..., ignore_index=PAD_ID, reduction="sum")`` with its gradient
+    (tests/unit/test_training_ops.py), at a fraction of its cost and memory
+    (:class:`_SmoothedCrossEntropy`)."""
+    loss = _SmoothedCrossEntropy.apply(logits.reshape(-1, logits.shape[-1]),
+                                       tgt_out.reshape(-1), float(label_smoothing))
+    return cast(torch.Tensor, loss)
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
+    """A dropout mask for ``x`` (its shape and dtype): 0 with probability ``p`` (rounded to
+    a multiple of 2^-15), else ``1 / (1 - p)``, from the default generator. Four masks come
+    from each 64-bit draw of ``random_`` (15 uniform bits each), where ``bernoulli_``
+    draws per element: on a CPU a fifth of ``F.dropout``'s time (benchmarks/bench_train.py
+    --dropout-ratio)."""
+    n = x.numel()
+    threshold = min(round(p * 32768), 32767)
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_()
+    keep = bits.view(torch.int16)[:n].bitwise_and_(0x7FFF).ge_(threshold)
+    return keep.view(x.shape).to(x.dtype).mul_(32768 / (32768 - threshold))
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with :func:`dropout_mask` on a CPU (torch's own elsewhere, and in
+    place or at ``p`` = 1); identity in eval mode and at ``p`` = 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != "cpu" or self.inplace or self.p >= 1 or x.numel() == 0:
+            return super().forward(x)
+        return x * dropout_mask(x, self.p)
 
 
 class Embedding(nn.Embedding):

@@ -34,6 +34,7 @@ from rescore.corpus import Batch
 from rescore.errors import RescoreError
 from rescore.models.attention import MultiHeadAttention
 from rescore.models.protocol import (
+    Dropout,
     Embedding,
     length_mask,
     picked_log_probs,
@@ -63,7 +64,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.inner = nn.Linear(dim, inner)
         self.outer = nn.Linear(inner, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outer(self.dropout(torch.relu(self.inner(x))))
@@ -76,7 +77,7 @@ class EncoderLayer(nn.Module):
         self.self_norm, self.ff_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.self_attn = MultiHeadAttention(d, c.heads, c.attention_dropout)
         self.ff = FeedForward(d, c.ff_dim, c.activation_dropout)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = self.self_norm(x)
@@ -94,7 +95,7 @@ class DecoderLayer(nn.Module):
         self.self_attn = MultiHeadAttention(d, c.heads, c.attention_dropout)
         self.cross_attn = MultiHeadAttention(d, c.heads, c.attention_dropout)
         self.ff = FeedForward(d, c.ff_dim, c.activation_dropout)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
 
 
 @dataclass
@@ -209,7 +210,7 @@ class Transformer(nn.Module):
         self.encoder_norm = nn.LayerNorm(d)
         self.decoder_layers = nn.ModuleList(DecoderLayer(c) for _ in range(c.num_layers))
         self.decoder_norm = nn.LayerNorm(d)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         self.generator = nn.Linear(d, c.tgt_vocab_size)
         if c.tie_embeddings:
             self.generator.weight = self.tgt_embed.weight
