@@ -19,7 +19,13 @@ rounds of the same batches alternating between them, the ratio of their words/s 
 benchmarks/results/train-precision-cpu.json. Meaningful on a CPU with native bf16 (AVX-512
 BF16 or AMX), where rescore-train allows bf16. ``--arch-ratio`` times cpu-transformer's update
 against cpu-strong's the same way (train-arch-PRECISION.json): what a Transformer member
-costs beside an LSTM member.
+costs beside an LSTM member. ``--ops-ratio`` times, for cpu-strong and cpu-transformer, the
+update with torch's own loss, dropout and Adam (``F.cross_entropy``, ``nn.Dropout``, Adam
+with a kernel per tensor: rescore before 0.3.0) against rescore's (blockwise cross-entropy,
+dropout masks from 64-bit draws, fused Adam), two trainers from the same seed on the same
+batches (train-ops-PRECISION.json).
+
+    .venv/bin/python benchmarks/bench_train.py --ops-ratio --threads 1 --precision bf16
 """
 
 from __future__ import annotations
@@ -226,6 +232,79 @@ def arch_ratio(threads: int, rounds: int, steps: int, precision: str) -> dict[st
             "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3)}
 
 
+def ops_ratio(threads: int, rounds: int, steps: int, precision: str) -> list[dict[str, object]]:
+    """Per preset (cpu-strong, cpu-transformer): its update with torch's cross-entropy,
+    ``nn.Dropout`` and per-tensor Adam against rescore's own three, alternating rounds of
+    ``steps`` updates on the same batches; words/s of each, their ratio per round, and the
+    loss of each after the last round (the same training, up to dropout's random draws)."""
+    import statistics
+    from contextlib import nullcontext
+    from unittest import mock
+
+    from torch import nn
+
+    import rescore.train
+    from rescore.models import build_model
+    from rescore.models.protocol import Dropout
+
+    def torch_loss(logits: torch.Tensor, tgt_out: torch.Tensor,
+                   label_smoothing: float = 0.0) -> torch.Tensor:
+        return nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1),
+            ignore_index=0, reduction="sum", label_smoothing=label_smoothing)
+
+    d = multi30k_dir()
+    device = torch.device("cpu")
+    rows: list[dict[str, object]] = []
+    for name in ("cpu-strong", "cpu-transformer"):
+        preset = PRESETS[name]
+        trainers: dict[str, Trainer] = {}
+        with tempfile.TemporaryDirectory() as work:
+            data = prepared(Path(work), preset.model, preset.train, d / "train.en.gz",
+                            d / "train.fr.gz")
+            for kind in ("torch", "rescore"):
+                torch.manual_seed(0)
+                model = build_model(dataclasses.replace(
+                    preset.model, src_vocab_size=len(data.src_vocab),
+                    tgt_vocab_size=len(data.tgt_vocab)))
+                if kind == "torch":
+                    for module in model.modules():
+                        if isinstance(module, Dropout):
+                            module.__class__ = nn.Dropout
+                trainers[kind] = Trainer(model, data.train, None, preset.train, Path(work),
+                                         device, {}, progress_bar=False, precision=precision)
+                if kind == "torch":
+                    trainers[kind].optimizer = torch.optim.Adam(model.parameters(),
+                                                                lr=preset.train.lr)
+            words: dict[str, list[float]] = {k: [] for k in trainers}
+            losses: dict[str, float] = {}
+            first = trainers["torch"]
+            for r in range(rounds + 1):
+                batches = [data.train.batch(first.batch_indices(r * steps + i))
+                           for i in range(steps)]
+                for kind, trainer in trainers.items():
+                    patch = (mock.patch.object(rescore.train, "summed_cross_entropy", torch_loss)
+                             if kind == "torch" else nullcontext())
+                    with patch:
+                        start = time.perf_counter()
+                        for batch in batches:
+                            loss, _ = trainer.train_step(batch)
+                        seconds = time.perf_counter() - start
+                    if r:
+                        words[kind].append(sum(b.tgt_tokens for b in batches) / seconds)
+                    losses[kind] = loss / (batches[-1].tgt_tokens / batches[-1].size)
+        ratios = [m / t for t, m in zip(words["torch"], words["rescore"], strict=True)]
+        rows.append({"preset": name, "precision": precision, "threads": threads,
+                     "rounds": rounds, "updates_per_round": steps,
+                     "torch_ops_tgt_words_per_s": round(statistics.median(words["torch"])),
+                     "rescore_ops_tgt_words_per_s": round(statistics.median(words["rescore"])),
+                     "ratio_median": round(statistics.median(ratios), 3),
+                     "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
+                     "last_loss_per_token_torch": round(losses["torch"], 4),
+                     "last_loss_per_token_rescore": round(losses["rescore"], 4)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -238,13 +317,25 @@ def main() -> None:
     parser.add_argument("--precision-ratio", action="store_true",
                         help="time cpu-strong's update in fp32 against bf16 autocast (CPU)")
     parser.add_argument("--rounds", type=int, default=5,
-                        help="--precision-ratio, --arch-ratio: timed rounds of each")
+                        help="--precision-ratio, --arch-ratio, --ops-ratio: timed rounds of each")
     parser.add_argument("--arch-ratio", action="store_true",
                         help="time cpu-transformer's update against cpu-strong's (CPU)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
-                        help="--arch-ratio: the precision both train in")
+                        help="--arch-ratio, --ops-ratio: the precision both train in")
+    parser.add_argument("--ops-ratio", action="store_true",
+                        help="time the update with torch's loss, dropout and Adam against "
+                        "rescore's (CPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.ops_ratio:
+        import pandas as pd
+
+        rows = ops_ratio(args.threads, args.rounds, args.steps, args.precision)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"train-ops-{args.precision}.json").write_text(
+            json.dumps(rows, indent=2) + "\n")
+        print(pd.DataFrame(rows).to_markdown(index=False))
+        return
     if args.arch_ratio:
         result = arch_ratio(args.threads, args.rounds, args.steps, args.precision)
         RESULTS.mkdir(parents=True, exist_ok=True)

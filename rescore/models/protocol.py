@@ -159,7 +159,7 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
     place. ``F.cross_entropy`` materialises an fp32 copy, log-softmax, a zeroed gradient, the
     smoothing term's gradient and their sum over the whole batch: on a CPU, with an
     8,000-word vocabulary, that was about half of a Transformer update
-    (benchmarks/bench_train.py --loss-ratio)."""
+    (benchmarks/bench_train.py --ops-ratio)."""
 
     @staticmethod
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor,
@@ -223,7 +223,7 @@ def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     a multiple of 2^-15), else ``1 / (1 - p)``, from the default generator. Four masks come
     from each 64-bit draw of ``random_`` (15 uniform bits each), where ``bernoulli_``
     draws per element: on a CPU a fifth of ``F.dropout``'s time (benchmarks/bench_train.py
-    --dropout-ratio)."""
+    --ops-ratio)."""
     n = x.numel()
     threshold = min(round(p * 32768), 32767)
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_()
