@@ -45,6 +45,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -93,6 +94,13 @@ FULL_MODELS = {
 FULL_DEFAULTS = ("rev,rev2,b,a", "rev,rev2;b,a;rev,rev2,b,a", "r2l,r2l-tf", "channel")
 
 
+def say(line: str, stream: TextIO = sys.stderr) -> None:
+    """One whole line in one write: ``--jobs`` runs stages from several threads, and
+    ``print`` writes a line's text and its newline separately, so two lines could merge."""
+    stream.write(line + "\n")
+    stream.flush()
+
+
 class Runner:
     """Runs rescore commands once (skipped when every output exists), timing each;
     ``dry``: lists them instead."""
@@ -109,17 +117,17 @@ class Runner:
         if command not in ("tune", "combine", "report", "model"):
             argv += ["--threads", str(self.threads)]
         if self.dry:
-            print(f"[plan] {name}: {' '.join(argv[2:])}", flush=True)
+            say(f"[plan] {name}: {' '.join(argv[2:])}", sys.stdout)
             return
         for p in outputs:
             p.parent.mkdir(parents=True, exist_ok=True)
-        print(f"[run ] {name}: {' '.join(argv[2:])}", file=sys.stderr, flush=True)
+        say(f"[run ] {name}: {' '.join(argv[2:])}")
         start = time.perf_counter()
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         self.seconds[name] = round(time.perf_counter() - start, 1)
         if result.returncode != 0:
             sys.exit(f"multi30k_mixed: {name} failed:\n{result.stderr[-2000:]}")
-        print(f"[done] {name} ({self.seconds[name]:.0f} s)", file=sys.stderr, flush=True)
+        say(f"[done] {name} ({self.seconds[name]:.0f} s)")
 
     def parallel(self, jobs: int, calls: list[tuple[str, str, list[str | Path], list[Path]]],
                  ) -> None:

@@ -112,9 +112,12 @@ def test_the_mixed_pipeline_reads_the_folders_names(folder: Path, tmp_path: Path
     on the folder, the channel models backwards, the test set by the folder's name, the
     folder's LM) names no Multi30k en-fr file; a missing file is named before anything runs."""
     result = mixed("--dry-run", "--data", folder, "--src-lang", "xx", "--tgt-lang", "yy",
-                   "--workdir", tmp_path / "w")
+                   "--workdir", tmp_path / "w", "--jobs", "2")
     assert result.returncode == 0, result.stderr
     plan = result.stdout
+    lines = plan.splitlines()  # stages planned from two threads: still one line each
+    assert len(lines) > 30 and all(line.startswith("[plan] ") for line in lines)
+    assert all(line.count("[plan]") == 1 for line in lines)
     assert "train.xx.gz" in plan and "--src-lang yy --tgt-lang xx" in plan  # the channel
     assert "--input " + str(folder / "t16.xx") in plan and "t16-b50" in plan
     assert "test2016" not in plan and ".en " not in plan and ".fr " not in plan
