@@ -343,7 +343,8 @@ class TrainRequest:
     max_steps: int | None = None
     max_seconds: float | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    precision: str = "auto"  # not part of the run's identity: a resume may change it
+    precision: str = "auto"  # not part of the run's identity: a resume may change it (auto:
+    # as recorded)
     progress_bar: bool = False
     keep_checkpoints: int | None = None  # None: as recorded (0 for a new run)
     subwords: str | None = None  # bpe, unigram: sentencepiece vocabularies (None: words)
@@ -455,6 +456,7 @@ def prepare_run(request: TrainRequest) -> tuple[ModelConfig, TrainConfig, Prepar
                                     "source": len(data.src_vocab),
                                     "target": len(data.tgt_vocab)}),
                  "keep_checkpoints": request.keep_checkpoints or 0,
+                 "precision": request.precision,
                  "languages": {"source": request.src_lang, "target": request.tgt_lang},
                  "data": {k: asdict(v) for k, v in data.stats.items()}}
         save_config(out, model_cfg, train_cfg, extra)
@@ -510,8 +512,19 @@ def train_model(request: TrainRequest) -> TrainResult:
     ``max_steps`` / ``max_seconds`` limit; the weights are written in either case."""
     if request.precision not in PRECISIONS:
         raise unknown_choice("precision", request.precision, PRECISIONS)
-    check_precision(request.device, request.precision)
+    precision = request.precision
+    if request.resume and precision == "auto":  # a bf16 run goes on in bf16
+        try:
+            recorded = load_config(request.output)[2].get("precision", "auto")
+        except RescoreError:  # no run to resume: prepare_run says so
+            recorded = "auto"
+        precision = recorded if recorded in PRECISIONS else "auto"
+    check_precision(request.device, precision)
     model_cfg, train_cfg, data = prepare_run(request)
+    if request.resume and precision != request.precision:
+        logger.info("precision %s, as recorded (--precision to change it)", precision)
+    elif request.resume:  # a resume may change it; later resumes keep the new value
+        update_config(request.output, precision=precision)
     keep = request.keep_checkpoints
     if keep is None:
         keep = int(load_config(request.output)[2].get("keep_checkpoints", 0))
@@ -521,7 +534,7 @@ def train_model(request: TrainRequest) -> TrainResult:
     model = build_model(model_cfg)
     trainer = Trainer(model, data.train, data.valid, train_cfg, request.output, request.device,
                       run_fingerprint(model_cfg, train_cfg, data), request.progress_bar,
-                      request.precision, keep)
+                      precision, keep)
     if request.resume:
         trainer.load_checkpoint()
     if trainer.dist.main:

@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "else 0)")
     add_device_args(parser, "training")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: on CUDA too "
+                        help="auto: bf16 autocast on CUDA, fp32 on the CPU (with --resume: the "
+                        "precision the run recorded); fp32: on CUDA too "
                         "(to check a GPU against the CPU); bf16: autocast, on CUDA or on a CPU "
                         "with native bf16 (AVX-512 BF16 or AMX: about 1.4x the words/s of fp32 "
                         "for cpu-strong here, benchmarks/bench_train.py --precision-ratio; "

@@ -279,6 +279,17 @@ def test_precision(corpus: dict[str, Path], tmp_path: Path,
     assert len(losses["fp32"]) >= 4 and losses["auto"] == losses["fp32"]
     assert losses["bf16"] != losses["fp32"]
     assert max(abs(a / b - 1) for a, b in zip(losses["bf16"], losses["fp32"], strict=True)) < 0.02
+    # a bf16 run resumed without --precision goes on in bf16: lengthened, it is the run
+    # trained that long in bf16 from the start, bit for bit (it went on in fp32)
+    longer = tmp_path / "bf16-2"
+    assert run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "2",
+                   "--precision", "bf16", "--output", longer).returncode == 0
+    resumed = run_cli("rescore-train", "--resume", "--output", tmp_path / "bf16", "--epochs",
+                      "2", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "precision bf16, as recorded" in resumed.stderr
+    a, b = weights(tmp_path / "bf16"), weights(longer)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     monkeypatch.setattr(scoring, "cpu_has_bf16", lambda: False)
     for precision, message in (("bf16", "this CPU has no native bf16"),
                                ("fp16", "argument --precision: invalid choice")):
