@@ -36,7 +36,10 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -144,20 +147,23 @@ def measure(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, work: Pat
 
 
 def alternating_rounds(trainers: dict[str, Trainer], data: PreparedData, rounds: int,
-                       steps: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+                       steps: int, contexts: dict[str, Callable[[], AbstractContextManager[Any]]]
+                       | None = None) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Rounds of ``steps`` updates on the same batches, alternating between the trainers
     (round 0 warms them up and is not counted): each one's words/s per round, and its last
-    loss per token."""
+    loss per token. ``contexts``: a trainer's rounds run inside the context its factory
+    makes (a patch of what it calls)."""
     first = next(iter(trainers.values()))
     words: dict[str, list[float]] = {p: [] for p in trainers}
     losses: dict[str, float] = {}
     for r in range(rounds + 1):
         batches = [data.train.batch(first.batch_indices(r * steps + i)) for i in range(steps)]
         for name, trainer in trainers.items():
-            start = time.perf_counter()
-            for batch in batches:
-                loss, _ = trainer.train_step(batch)
-            seconds = time.perf_counter() - start
+            with (contexts or {}).get(name, nullcontext)():
+                start = time.perf_counter()
+                for batch in batches:
+                    loss, _ = trainer.train_step(batch)
+                seconds = time.perf_counter() - start
             if r:
                 words[name].append(sum(b.tgt_tokens for b in batches) / seconds)
             losses[name] = loss / (batches[-1].tgt_tokens / batches[-1].size)
@@ -238,7 +244,6 @@ def ops_ratio(threads: int, rounds: int, steps: int, precision: str) -> list[dic
     ``steps`` updates on the same batches; words/s of each, their ratio per round, and the
     loss of each after the last round (the same training, up to dropout's random draws)."""
     import statistics
-    from contextlib import nullcontext
     from unittest import mock
 
     from torch import nn
@@ -276,23 +281,9 @@ def ops_ratio(threads: int, rounds: int, steps: int, precision: str) -> list[dic
                 if kind == "torch":
                     trainers[kind].optimizer = torch.optim.Adam(model.parameters(),
                                                                 lr=preset.train.lr)
-            words: dict[str, list[float]] = {k: [] for k in trainers}
-            losses: dict[str, float] = {}
-            first = trainers["torch"]
-            for r in range(rounds + 1):
-                batches = [data.train.batch(first.batch_indices(r * steps + i))
-                           for i in range(steps)]
-                for kind, trainer in trainers.items():
-                    patch = (mock.patch.object(rescore.train, "summed_cross_entropy", torch_loss)
-                             if kind == "torch" else nullcontext())
-                    with patch:
-                        start = time.perf_counter()
-                        for batch in batches:
-                            loss, _ = trainer.train_step(batch)
-                        seconds = time.perf_counter() - start
-                    if r:
-                        words[kind].append(sum(b.tgt_tokens for b in batches) / seconds)
-                    losses[kind] = loss / (batches[-1].tgt_tokens / batches[-1].size)
+            words, losses = alternating_rounds(trainers, data, rounds, steps, {
+                "torch": lambda: mock.patch.object(rescore.train, "summed_cross_entropy",
+                                                   torch_loss)})
         ratios = [m / t for t, m in zip(words["torch"], words["rescore"], strict=True)]
         rows.append({"preset": name, "precision": precision, "threads": threads,
                      "rounds": rounds, "updates_per_round": steps,

@@ -168,8 +168,9 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
             keep = (target != PAD_ID).float()
             lse = torch.empty(logits.shape[0], dtype=torch.float32, device=logits.device)
             total = torch.zeros((), dtype=torch.float32, device=logits.device)
-            step = _row_blocks(logits).step
-            for s in _row_blocks(logits):
+            blocks = _row_blocks(logits)
+            step = blocks.step
+            for s in blocks:
                 z = logits[s:s + step].float()
                 lse[s:s + step] = block = torch.logsumexp(z, dim=1)
                 rows = block - (1.0 - smoothing) * z.gather(
@@ -188,8 +189,9 @@ class _SmoothedCrossEntropy(torch.autograd.Function):
         out = torch.empty_like(logits)
         with torch.autocast(logits.device.type, enabled=False):
             coef = (grad * keep).unsqueeze(1)  # (N, 1): 0 on padding rows
-            step = _row_blocks(logits).step
-            for s in _row_blocks(logits):
+            blocks = _row_blocks(logits)
+            step = blocks.step
+            for s in blocks:
                 z = logits[s:s + step].to(torch.float32, copy=True)
                 z.sub_(lse[s:s + step].unsqueeze(1)).exp_()  # softmax
                 if e:
