@@ -29,15 +29,16 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
     planned = stages(plan(tmp_path / "w", "--precision", "bf16"))
     trains = {k: v for k, v in planned.items() if k.startswith("train-")}
     assert set(trains) == {f"train-{n}" for n in ("rev", "rev2", "r2l", "channel", "b", "a",
-                                                      "r2l-tf")}
+                                                      "r2l-tf", "c")}
     assert all("--precision bf16" in v for v in trains.values())
     assert not any("--precision" in v for k, v in planned.items() if k not in trains)
     assert "--preset cpu-transformer" in trains["train-b"]
     assert "--preset cpu-strong" in trains["train-rev"] and "--target-right-to-left" in \
         trains["train-r2l"]
     assert "--src-lang fr --tgt-lang en" in trains["train-channel"]
-    assert {"val-b12-set-rev+rev2", "val-b12-set-b+a", "val-b12-set-rev+rev2+b+a"} <= set(planned)
-    assert planned["val-b12-set-rev+rev2+b+a"].count("--model ") == 4
+    assert "--warmup-steps 500" in trains["train-c"]
+    assert {"val-b12-set-rev+rev2+b+a", "val-b12-set-rev+rev2+b+a+c"} <= set(planned)
+    assert planned["val-b12-set-rev+rev2+b+a+c"].count("--model ") == 5
 
 
 def test_a_member_set_outside_the_members_is_one_error(multi30k: Path, tmp_path: Path) -> None:
