@@ -14,17 +14,21 @@ command run once (an output that exists is kept: delete it to redo it):
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
    penalty --select-alpha, the best val BLEU chosen; then the length penalty (GNMT's alpha)
    over --alphas, beam 12 on val; then beam 12 and beam 50 with both, on val and the test set;
+   and the --r2l models' own beam-50 lists (one right-to-left ensemble, the same length
+   penalty, its hypotheses written in reading order);
 2. every list scored with the same evidence: Moses' val and test 1000-best lists and the
-   ensemble's own beam-50 lists, by every member (their mean as NMTEnsemble0, also per
+   two ensembles' own beam-50 lists, by every member (their mean as NMTEnsemble0, also per
    word), the right-to-left and channel models, the folder's 5-gram LM of the training target
    text and the word count;
 3. Table 1 (no Moses output): the ensemble's own 50-best lists reranked, MERT on val
    (5-fold cross-validated), first with the direct members and the length terms, then with
-   the channel, right-to-left and LM evidence;
+   the channel, right-to-left and LM evidence; then the union of both ensembles' 50-best
+   lists (rescore-combine; Origin0 says which search found a hypothesis) on every feature;
 4. Table 2: Moses' lists reranked (Moses' total as one feature, MERT; every feature, batch
    MIRA), and the union of Moses' lists and the ensemble's own lists (rescore-combine of the
    scored lists: the same features, Origin0 and Moses' features filled for the ensemble's
-   hypotheses) tuned on every feature by MERT and by batch MIRA;
+   hypotheses) tuned on every feature by MERT and by batch MIRA; the union of all three
+   lists by batch MIRA;
 5. rescore-report: BLEU, chrF, paired bootstrap against Moses and the row above.
 
     .venv/bin/python pipelines/multi30k_mixed.py --models work/mixed --members rev,rev2,b,a \\
@@ -308,7 +312,10 @@ def main() -> None:
         search(f"{test}-b50", chosen, test, 50, alpha, nbest=True),
         search(f"{test}-b12", chosen, test, 12, alpha),
         search(f"{test}-b12-plain", chosen, test, 12, "0"),
-        search(f"{test}-one-b12", chosen[:1], test, 12, "0")])
+        search(f"{test}-one-b12", chosen[:1], test, 12, "0"),
+        # the right-to-left members' own beam-50 lists (written left to right)
+        *(search(f"{split}-r2l-b50", r2ls, split, 50, alpha, nbest=True)
+          for split in ("val", test) if r2ls)])
 
     # 2. every list scored with the same evidence
     lm = layout.lm(shared)
@@ -326,18 +333,24 @@ def main() -> None:
              for split in ("val", test)}
     lists |= {("own", split): translate / f"{split}-b50.nbest.gz"
               for split in ("val", test)}
+    lists |= {("r2l", split): translate / f"{split}-r2l-b50.nbest.gz"
+              for split in ("val", test) if r2ls}
     run.parallel(args.jobs, [
         (f"score-{kind}-{split}", "nbest",
          ["--nbest", nbest, "--source", data / f"{split}.{src}", *evidence,
           "--output-nbest", scored / f"{split}.{kind}.nbest.gz"],
          [scored / f"{split}.{kind}.nbest.gz"])
-        for (kind, split), nbest in sorted(lists.items(), key=lambda kv: kv[0][0] == "own")])
-    for split in ("val", test):  # the union of the scored lists: Moses' first
-        union = scored / f"{split}.union.nbest.gz"
-        run(f"combine-{split}", "combine",
-            ["--nbest", scored / f"{split}.moses.nbest.gz", "--nbest",
-             scored / f"{split}.own.nbest.gz", "--source", data / f"{split}.{src}",
-             "--output", union], [union])
+        for (kind, split), nbest in sorted(lists.items(), key=lambda kv: kv[0][0] != "moses")])
+    # the unions of the scored lists (Moses' first): Moses' and the ensemble's; with the
+    # right-to-left members' lists, the two own lists, and all three
+    unions = {"union": ["moses", "own"], **({"bidir": ["own", "r2l"],
+                                              "union3": ["moses", "own", "r2l"]} if r2ls else {})}
+    for split in ("val", test):
+        for key, kinds in unions.items():
+            union = scored / f"{split}.{key}.nbest.gz"
+            run(f"combine-{key}-{split}", "combine",
+                [*(a for k in kinds for a in ("--nbest", scored / f"{split}.{k}.nbest.gz")),
+                 "--source", data / f"{split}.{src}", "--output", union], [union])
 
     # 3 and 4: the tunings, each a row
     extra = [*(f"{R2L}{i}" for i in range(len(r2ls))),
@@ -349,6 +362,8 @@ def main() -> None:
     moses_features = ",".join(k for k in moses if k not in UNPRINTED_FEATURES)
     inits["union"] = {k: list(v) for k, v in moses.items() if k not in UNPRINTED_FEATURES}
     inits["union"] |= {f: [0.0] for f in [*feats, *nmt, *extra, KENLM]} | {ORIGIN: [0.0, 0.0]}
+    inits["bidir"] = {ENSEMBLE: [1.0], ORIGIN: [0.0, 0.0]}
+    inits["union3"] = inits["union"] | {ORIGIN: [0.0, 0.0, 0.0]}
     mert = ["--method", "mert", "--restarts", restarts, "--folds", folds]
     mira = ["--method", "mira", "--iterations", "5" if args.quick else "15", "--folds", folds]
     everything = [moses_features, *feats, *nmt, *extra, KENLM, ORIGIN]
@@ -378,9 +393,18 @@ def main() -> None:
          "included, MERT on val"),
         ("union-mira", "union", [*mira, "--tune-features", ",".join(everything)], "union",
          "the same, batch MIRA on val")]
+    if r2ls:
+        own_everything = ",".join([*feats, *nmt, *extra, KENLM, ORIGIN])
+        tunings[3:3] = [
+            ("bidir", "bidir", [*mert, "--tune-features", own_everything], "bidir",
+             "the ensemble's 50-best + the right-to-left members' 50-best combined: every "
+             "feature but Moses', Origin0, MERT on val")]
+        tunings.append(("union3-mira", "union3", [*mira, "--tune-features", ",".join(
+            everything)], "union3", "Moses' 1000-best + both 50-best lists combined: every "
+            "feature, Origin0, batch MIRA on val"))
     if not args.dry_run:
         tune_dir.mkdir(parents=True, exist_ok=True)
-        for key in ("own", "union"):
+        for key in inits:
             (tune_dir / f"init-{key}.json").write_text(json.dumps(inits[key]) + "\n")
     calls: list[tuple[str, str, list[str | Path], list[Path]]] = []
     for key, kind, tune_args, init, _ in tunings:
@@ -402,14 +426,17 @@ def main() -> None:
         {"name": f"the same, length penalty {alpha} (chosen on val)",
          "file": str(translate / f"{test}-b12.txt")},
         {"name": f"the same, beam 50, length penalty {alpha}",
-         "file": str(translate / f"{test}-b50.txt")}]
+         "file": str(translate / f"{test}-b50.txt")},
+        *([{"name": f"the right-to-left members ({describe([resolved[n] for n in r2ls])}: "
+                    f"{', '.join(r2ls)}), beam 50, length penalty {alpha}",
+            "file": str(translate / f"{test}-r2l-b50.txt")}] if r2ls else [])]
     table2: list[dict[str, str]] = []
     for key, kind, _, _, row in tunings:
         weights = tune_dir / f"{key}.json"
         out = work / "rerank" / f"{key}.1best"
         run(f"rerank-{key}", "nbest", ["--nbest", scored / f"{test}.{kind}.nbest.gz",
                                        "--weights", weights, "--output-1best", out], [out])
-        (table1 if kind == "own" else table2).append(
+        (table1 if kind in ("own", "bidir") else table2).append(
             {"name": row, "file": str(out), "weights": str(weights)})
 
     spec = {"ref": str(data / f"{test}.{tgt}"), "versus_above": True,

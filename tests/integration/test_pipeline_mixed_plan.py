@@ -39,6 +39,12 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
     assert "--warmup-steps 500" in trains["train-c"]
     assert {"val-b12-set-rev+rev2+b+a", "val-b12-set-rev+rev2+b+a+c"} <= set(planned)
     assert planned["val-b12-set-rev+rev2+b+a+c"].count("--model ") == 5
+    # the right-to-left members search their own lists, joined to the ensemble's and Moses'
+    assert "models/r2l --model" in planned["val-r2l-b50"] and "--output-nbest" in \
+        planned["test2016-r2l-b50"]
+    assert planned["combine-bidir-val"].count("--nbest ") == 2
+    assert planned["combine-union3-test2016"].count("--nbest ") == 3
+    assert "Origin0" in planned["tune-bidir"] and "val.union3" in planned["tune-union3-mira"]
 
 
 def test_a_member_set_outside_the_members_is_one_error(multi30k: Path, tmp_path: Path) -> None:

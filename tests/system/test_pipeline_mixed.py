@@ -68,14 +68,44 @@ def test_every_list_carries_the_same_evidence_and_the_union_merges_them(work: Pa
             assert scores[" ".join(h.split())] == pytest.approx(s, abs=1e-3)
 
 
+def test_the_right_to_left_members_lists_join_both_unions(work: Path) -> None:
+    own = list(read_nbest(work / "scored/test2016.own.nbest.gz"))
+    r2l = list(read_nbest(work / "scored/test2016.r2l.nbest.gz"))
+    moses = list(read_nbest(work / "scored/test2016.moses.nbest.gz"))
+    bidir = list(read_nbest(work / "scored/test2016.bidir.nbest.gz"))
+    union3 = list(read_nbest(work / "scored/test2016.union3.nbest.gz"))
+    assert len(r2l) == len(bidir) == len(union3) == SENTENCES
+    assert "R2L1" in r2l[0].schema.names
+    # the right-to-left search's 1-best file and n-best list agree (both in reading order)
+    first = (work / "translate/test2016-r2l-b50.txt").read_text().splitlines()
+    searched = list(read_nbest(work / "translate/test2016-r2l-b50.nbest.gz"))
+    assert first == [" ".join(b.hypotheses[0].split()) for b in searched]
+    for o, r, m, b, u in zip(own, r2l, moses, bidir, union3, strict=True):
+        def texts(block: object) -> set[str]:
+            return {" ".join(h.split()) for h in block.hypotheses}  # type: ignore[attr-defined]
+        assert texts(b) == texts(o) | texts(r) and len(b) == len(texts(b))
+        assert texts(u) == texts(m) | texts(o) | texts(r) and len(u) == len(texts(u))
+        assert b.schema.sizes[b.schema.names.index("Origin0")] == 2
+        assert u.schema.sizes[u.schema.names.index("Origin0")] == 3
+        # Origin0 says which lists hold each hypothesis
+        origin = u.feature("Origin0")
+        for h, flags in zip(u.hypotheses, origin.tolist(), strict=True):
+            h = " ".join(h.split())
+            assert flags == [float(h in texts(m)), float(h in texts(o)), float(h in texts(r))]
+
+
 def test_both_tables_are_reported(work: Path) -> None:
     data = json.loads((work / "report/report.json").read_text())
     table1, table2 = ([row["system"] for row in t["systems"]] for t in data["tables"])
-    assert table1[0] == "Moses baseline" and len(table1) == 1 + 4 + 3
+    assert table1[0] == "Moses baseline" and len(table1) == 1 + 5 + 4
     assert any(name.startswith("beam 50 + its own 50-best reranked") for name in table1)
+    assert any(name.startswith("the right-to-left members") for name in table1)
+    assert any(name.startswith("the ensemble's 50-best + the right-to-left members' 50-best")
+               for name in table1)
     assert any(name.startswith("Moses' 1000-best + the ensemble's 50-best combined")
                for name in table2)
-    assert len(table2) == 1 + 5
+    assert table2[-1].startswith("Moses' 1000-best + both 50-best lists combined")
+    assert len(table2) == 1 + 6
 
 
 def test_rerun_does_no_work(work: Path) -> None:
