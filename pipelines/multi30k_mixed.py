@@ -60,7 +60,7 @@ from pipelines.engine.paths import multi30k_dir  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
 from rescore.files import read_lines  # noqa: E402
 from rescore.metrics import make_bleu  # noqa: E402
-from rescore.model_dir import kept_checkpoints  # noqa: E402
+from rescore.model_dir import CHECKPOINT, MODEL, finished, kept_checkpoints  # noqa: E402
 from rescore.scoring import PRECISIONS  # noqa: E402
 from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
 
@@ -169,20 +169,27 @@ def describe(models: list[Path]) -> str:
 def train_models(run: Runner, data: Path, layout: Layout, work: Path,
                  recipes: dict[str, tuple[str, list[str]]], jobs: int,
                  extra: list[str]) -> Path:
-    """The members trained into WORKDIR/models, up to ``jobs`` side by side (a folder whose
-    config.json exists is kept); a channel recipe swaps the folder's languages."""
+    """The members trained into WORKDIR/models, up to ``jobs`` side by side (a folder with
+    final weights is kept; one with only a checkpoint, a run that was stopped, is continued
+    with ``--resume``); a channel recipe swaps the folder's languages."""
     models = work / "models"
 
     def sides(direction: str) -> tuple[str, str]:
         return (layout.src, layout.tgt) if direction == FORWARD else (layout.tgt, layout.src)
 
-    run.parallel(jobs, [
-        (f"train-{name}", "train",
-         [*opts, *extra, "--src-train", data / f"train.{src}.gz", "--tgt-train",
-          data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
-          data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, "--no-progress",
-          "--output", models / name], [models / name / "config.json"])
-        for name, (direction, opts) in recipes.items() for src, tgt in [sides(direction)]])
+    def train(name: str, direction: str, opts: list[str]) -> list[str | Path]:
+        out = models / name
+        if (out / CHECKPOINT).exists() and not finished(out):
+            return ["--resume", "--no-progress", "--output", out]
+        src, tgt = sides(direction)
+        return [*opts, *extra, "--src-train", data / f"train.{src}.gz", "--tgt-train",
+                data / f"train.{tgt}.gz", "--src-valid", data / f"val.{src}", "--tgt-valid",
+                data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, "--no-progress",
+                "--output", out]
+
+    run.parallel(jobs, [(f"train-{name}", "train", train(name, direction, opts),
+                         [models / name / MODEL])
+                        for name, (direction, opts) in recipes.items()])
     return models
 
 

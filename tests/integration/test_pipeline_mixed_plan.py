@@ -1,7 +1,8 @@
 """The mixed pipeline's plan (pipelines/multi30k_mixed.py --dry-run): without --models it
-trains the whole family first (four cpu-strong LSTMs, two cpu-transformer models; --precision
-reaches the trainings only), compares the candidate ensembles on val, and names a member set
-that is not made of the members in one error."""
+trains the whole family first (four cpu-strong LSTMs, four cpu-transformer models; --precision
+reaches the trainings only), continues a stopped training and keeps a finished one, compares
+the candidate ensembles on val, and names a member set that is not made of the members in one
+error."""
 
 from __future__ import annotations
 
@@ -45,6 +46,20 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
     assert planned["combine-bidir-val"].count("--nbest ") == 2
     assert planned["combine-union3-test2016"].count("--nbest ") == 3
     assert "Origin0" in planned["tune-bidir"] and "val.union3" in planned["tune-union3-mira"]
+
+
+def test_a_stopped_training_is_continued_and_a_finished_one_kept(multi30k: Path,
+                                                                 tmp_path: Path) -> None:
+    models = tmp_path / "w" / "models"
+    for name in ("rev", "b"):
+        (models / name).mkdir(parents=True)
+        (models / name / "config.json").write_text("{}")  # written when training starts
+        (models / name / "checkpoint.pt").write_bytes(b"")
+    (models / "b" / "model.safetensors").write_bytes(b"")  # b finished, rev was stopped
+    planned = stages(plan(tmp_path / "w"))
+    assert planned["train-rev"].split()[3:] == ["--resume", "--no-progress", "--output",
+                                                str(models / "rev"), "--threads", "1"]
+    assert "train-b" not in planned and "--preset" in planned["train-rev2"]
 
 
 def test_a_member_set_outside_the_members_is_one_error(multi30k: Path, tmp_path: Path) -> None:
