@@ -13,7 +13,9 @@ command run once (an output that exists is kept: delete it to redo it):
 
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
    penalty --select-alpha, the best val BLEU chosen; then the length penalty (GNMT's alpha)
-   over --alphas, beam 12 on val; then beam 12 and beam 50 with both, on val and the test set;
+   over --alphas, beam 12 on val (the same searches: rescore-translate --length-penalty-grid
+   ranks one exhaustive search's hypotheses for every penalty, as a search with each would);
+   then beam 12 and beam 50 with both, on val and the test set;
    and the --r2l models' own beam-50 lists (one right-to-left ensemble, the same length
    penalty, its hypotheses written in reading order);
 2. every list scored with the same evidence: Moses' val and test 1000-best lists and the
@@ -287,38 +289,45 @@ def main() -> None:
 
     translate = work / "translate"
 
+    def graded(name: str, alpha: str) -> Path:
+        """A search's output for one penalty of its --length-penalty-grid."""
+        return translate / f"{name}.lp{float(alpha):g}.txt"
+
     def search(name: str, members: list[str], split: str, beam: int, alpha: str,
-               nbest: bool = False) -> tuple[str, str, list[str | Path], list[Path]]:
+               nbest: bool = False, grid: list[str] | None = None,
+               ) -> tuple[str, str, list[str | Path], list[Path]]:
         out = translate / f"{name}.txt"
         extra: list[str | Path] = (["--output-nbest", translate / f"{name}.nbest.gz"]
                                    if nbest else [])
+        if grid:  # one search, every penalty's 1-best (rescore-translate --length-penalty-grid)
+            extra += ["--length-penalty-grid", ",".join(grid), "--output-grid",
+                      translate / f"{name}.lp{{alpha}}.txt"]
         return (name, "translate", [*model_args(members), "--input", data / f"{split}.{src}",
                                     "--beam", str(beam), "--length-penalty", alpha,
-                                    *layout.langs, "--output", out, *extra], [out])
+                                    *layout.langs, "--output", out, *extra],
+                [out, *(graded(name, a) for a in grid or [])])
 
-    # 1. the members, then the length penalty, chosen on val at beam 12
+    # 1. the members (compared at --select-alpha), then the length penalty, chosen on val at
+    # beam 12: one search per candidate set gives every penalty's output
+    grid = "0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3,3.5,4"
+    alphas = [a for a in (args.alphas or grid).split(",") if a]
     set_names = ["+".join(s) for s in sets]
-    run.parallel(args.jobs, [search(f"val-b12-set-{key}", s, "val", 12, args.select_alpha)
+    run.parallel(args.jobs, [search(f"val-b12-set-{key}", s, "val", 12, args.select_alpha,
+                                    grid=alphas)
                              for key, s in zip(set_names, sets, strict=True)])
     set_bleu = {key: bleu(translate / f"val-b12-set-{key}.txt", data / f"val.{tgt}")
                 for key in set_names}
     best_set = max(range(len(sets)), key=lambda i: (set_bleu[set_names[i]], -i))
     chosen = sets[best_set]
-    grid = "0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3,3.5,4"
-    alphas = [a for a in (args.alphas or grid).split(",") if a]
-    run.parallel(args.jobs, [search(f"val-b12-lp{a}", chosen, "val", 12, a) for a in alphas
-                             if float(a) != float(args.select_alpha)])
-    val_bleu = {a: bleu(translate / (f"val-b12-lp{a}.txt" if float(a) != float(args.select_alpha)
-                                     else f"val-b12-set-{set_names[best_set]}.txt"),
-                        data / f"val.{tgt}") for a in alphas}
+    val_bleu = {a: bleu(graded(f"val-b12-set-{set_names[best_set]}", a), data / f"val.{tgt}")
+                for a in alphas}
     alpha = max(alphas, key=lambda a: (val_bleu[a], -float(a)))
     if args.dry_run:
         alpha = "ALPHA"  # chosen on val when the run gets there
     run.parallel(args.jobs, [
         search("val-b50", chosen, "val", 50, alpha, nbest=True),
         search(f"{test}-b50", chosen, test, 50, alpha, nbest=True),
-        search(f"{test}-b12", chosen, test, 12, alpha),
-        search(f"{test}-b12-plain", chosen, test, 12, "0"),
+        search(f"{test}-b12", chosen, test, 12, alpha, grid=["0"]),  # and without a penalty
         search(f"{test}-one-b12", chosen[:1], test, 12, "0"),
         # the right-to-left members' own beam-50 lists (written left to right)
         *(search(f"{split}-r2l-b50", r2ls, split, 50, alpha, nbest=True)
@@ -429,7 +438,7 @@ def main() -> None:
          "file": str(translate / f"{test}-one-b12.txt")},
         {"name": f"the members chosen on val ({describe([resolved[n] for n in chosen])}: "
                  f"{', '.join(chosen)}), beam 12",
-         "file": str(translate / f"{test}-b12-plain.txt")},
+         "file": str(graded(f"{test}-b12", "0"))},
         {"name": f"the same, length penalty {alpha} (chosen on val)",
          "file": str(translate / f"{test}-b12.txt")},
         {"name": f"the same, beam 50, length penalty {alpha}",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -133,6 +133,10 @@ class SearchConfig:
     # included): longer hypotheses survive the beam; reported scores stay log-probabilities
     unk: str = "keep"  # keep: may output <unk>; drop: removed from the text; forbid: never;
     # replace: the source word the attention weights most (as keep in the search itself)
+    exhaustive: bool = False  # no early stop: a sentence ends when ``beam`` hypotheses have
+    # finished (or none can continue), and every finished one is returned (up to 2 * beam - 1:
+    # the last step can finish several). Which hypotheses finish never depends on how finished
+    # ones are ranked, so one such search serves every length penalty (:func:`rerank`)
 
     def __post_init__(self) -> None:
         if self.beam < 1 or not 1 <= self.nbest <= self.beam:
@@ -164,7 +168,8 @@ class SearchConfig:
     def scores_only_fall(self) -> bool:
         """A live hypothesis' rank can only fall as it grows (plain log-probabilities, no
         reward, no normalisation): a sentence can stop once none can beat its n-th best."""
-        return not (self.length_norm or self.length_penalty or self.word_reward > 0)
+        return not (self.exhaustive or self.length_norm or self.length_penalty
+                    or self.word_reward > 0)
 
     def max_length(self, src_len: int) -> int:
         return int(self.max_len_a * src_len + self.max_len_b)
@@ -182,6 +187,7 @@ class Hypothesis:
     member_scores: list[float]
     rank_score: float
     alignment: list[int] | None = None
+    order: int = 0  # its place among the sentence's hypotheses in finishing order (ties)
 
 
 @dataclass
@@ -326,7 +332,8 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
             results[sentence].append(Hypothesis(
                 history[s, beam].tolist(), logprob,
                 (member_scores[:, s, beam] + members[:, s, beam, EOS_ID]).tolist(),
-                config.rank(logprob, length), aligned[s, beam].tolist() if align else None))
+                config.rank(logprob, length), aligned[s, beam].tolist() if align else None,
+                len(results[sentence])))
         # continuing beams: gather their history, scores and per-model scores
         scores = cand.next_scores
         index = torch.arange(b, device=device).unsqueeze(1)
@@ -356,8 +363,20 @@ def beam_search(model: Ensemble, sources: Sequence[np.ndarray], config: SearchCo
         prev = cand.next_tokens.reshape(-1)
     for hyps in results:
         hyps.sort(key=lambda h: -h.rank_score)  # stable: earlier (shorter) first on ties
-        del hyps[config.nbest:]
+        if not config.exhaustive:  # an exhaustive search keeps every finished one: another
+            del hyps[config.nbest:]  # ranking may prefer those this one ranks last
     return results
+
+
+def rerank(hyps: Sequence[Hypothesis], config: SearchConfig) -> list[Hypothesis]:
+    """The hypotheses of one sentence ranked as a search with ``config``'s ranking (length
+    penalty, normalisation, word reward) ranks its finished ones, best first, ties in
+    finishing order; each ``rank_score`` is ``config``'s. Given the hypotheses of an
+    exhaustive search (:attr:`SearchConfig.exhaustive`), the first is the 1-best that a search
+    with ``config`` and the same beam finds: the finished set does not depend on the ranking,
+    and an early stop only ends a search once no live hypothesis can beat the n-th best."""
+    ranked = [replace(h, rank_score=config.rank(h.score, len(h.tokens) + 1)) for h in hyps]
+    return sorted(ranked, key=lambda h: (-h.rank_score, h.order))
 
 
 def _done(results: list[list[Hypothesis]], active: torch.Tensor, scores: torch.Tensor,

@@ -4,6 +4,7 @@ over batches of sentences; write 1-best lines and, on request, a Moses-format n-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, Hypothesis, SearchConfig
+from rescore.beam import ENSEMBLE_MODES, UNK_POLICIES, Hypothesis, SearchConfig, rerank
 from rescore.checks import finite_float, refuse_overwriting_inputs
 from rescore.cli import common
 from rescore.errors import RescoreError
@@ -46,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "6) ** ALPHA (GNMT's length penalty, Wu et al. 2016; 0: off). Plain "
                         "log-probabilities prefer short outputs, more so in wider beams; choose "
                         "ALPHA on a dev set (docs/results.md: on val)")
+    parser.add_argument("--length-penalty-grid", type=penalty_grid, metavar="ALPHAS",
+                        help="also write the 1-best translations for each of these length "
+                        "penalties (comma-separated, e.g. 0,0.5,1,2), from ONE search: it runs "
+                        "until --beam hypotheses finish in every sentence (which finish does "
+                        "not depend on the penalty), then ranks them once per penalty. Each "
+                        "output equals that of a search with that --length-penalty (ties "
+                        "aside); see --output-grid")
+    parser.add_argument("--output-grid", metavar="TEMPLATE",
+                        help="where --length-penalty-grid's outputs go: a path with {alpha} "
+                        "in it, e.g. out/val.lp{alpha}.txt")
     parser.add_argument("--word-reward", type=finite_float, default=0.0, metavar="R",
                         help="add R to the search's score for every word written (</s> "
                         "included), so longer hypotheses stay in the beam (He et al. 2016's "
@@ -85,17 +96,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def penalty_grid(text: str) -> list[float]:
+    """``--length-penalty-grid``: comma-separated finite, non-negative numbers."""
+    try:
+        values = [finite_float(v) for v in text.split(",") if v.strip()]
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give non-negative length penalties, "
+                                         "comma-separated")
+    return values
+
+
+def grid_paths(args: argparse.Namespace) -> dict[float, str]:
+    """``--output-grid``'s file for each penalty of ``--length-penalty-grid`` (the number as
+    given, e.g. lp0.5)."""
+    if (args.length_penalty_grid is None) != (args.output_grid is None):
+        raise RescoreError("--length-penalty-grid and --output-grid go together")
+    if args.length_penalty_grid is None:
+        return {}
+    if "{alpha}" not in args.output_grid:
+        raise RescoreError(f"--output-grid {args.output_grid}: put {{alpha}} in it, where "
+                           "each penalty's number goes")
+    if args.length_norm:
+        raise RescoreError("--length-penalty-grid ranks by length penalties: not with "
+                           "--length-norm")
+    return {alpha: args.output_grid.replace("{alpha}", f"{alpha:g}")
+            for alpha in dict.fromkeys(args.length_penalty_grid)}
+
+
 def translate_command(args: argparse.Namespace) -> None:
-    if args.output is None and args.output_nbest is None:
-        raise RescoreError("nothing to write: give --output and/or --output-nbest")
-    refuse_overwriting_inputs([("--output", args.output), ("--output-nbest", args.output_nbest)],
+    grid = grid_paths(args)
+    if args.output is None and args.output_nbest is None and not grid:
+        raise RescoreError("nothing to write: give --output, --output-nbest or --output-grid")
+    refuse_overwriting_inputs([("--output", args.output), ("--output-nbest", args.output_nbest),
+                               *(("--output-grid", p) for p in grid.values())],
                               [("--input", args.input)])
     device = common.apply_device_args(args)
     check_precision(device, args.precision)
-    config = SearchConfig(beam=args.beam, nbest=args.nbest or args.beam,
+    nbest = args.nbest or args.beam
+    config = SearchConfig(beam=args.beam, nbest=args.beam if grid else nbest,
                           max_len_a=args.max_len_a, max_len_b=args.max_len_b,
                           length_norm=args.length_norm, length_penalty=args.length_penalty,
-                          word_reward=args.word_reward, unk=args.unk)
+                          word_reward=args.word_reward, unk=args.unk, exhaustive=bool(grid))
     translator = Translator.load(args.model, args.ensemble_mode, device)
     for option, wanted in (("--unk replace", args.unk == "replace"),
                            ("--plot-attention", args.plot_attention)):
@@ -108,9 +151,15 @@ def translate_command(args: argparse.Namespace) -> None:
     results = translate(translator, sources, config, args.batch_size, device,
                         common.want_progress(args.progress), args.precision)
     seconds = time.perf_counter() - start
-    with SystemOutputs(args.output, args.output_nbest,
-                       detokenize=args.tgt_lang if args.detokenize else None) as out:
-        write_outputs(results, translator, args.unk, out, words)
+    detokenize = args.tgt_lang if args.detokenize else None
+    for alpha, path in grid.items():  # each penalty's 1-best from the one search
+        ranking = dataclasses.replace(config, length_penalty=alpha)
+        with SystemOutputs(path, None, detokenize=detokenize) as out:
+            write_outputs([rerank(h, ranking)[:1] for h in results], translator, args.unk,
+                          out, words)
+    if args.output is not None or args.output_nbest is not None:
+        with SystemOutputs(args.output, args.output_nbest, detokenize=detokenize) as out:
+            write_outputs([h[:nbest] for h in results], translator, args.unk, out, words)
     if args.plot_attention:
         plot_attention(args.plot_attention, translator, sources, words, results)
     empty = sum(1 for s in sources if len(s) == 0)

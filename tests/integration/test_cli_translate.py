@@ -139,10 +139,44 @@ def test_attention_plots(setup: dict[str, Path], tmp_path: Path) -> None:
         assert image.size[0] > 200 and image.size[1] > 150
 
 
+def test_one_search_for_a_grid_of_length_penalties(setup: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    """--length-penalty-grid: each penalty's output equals a search run with it, beside the
+    main outputs (ranked by --length-penalty), from one search."""
+    model = setup["m0"]  # alone, its 1-best is empty at penalties up to 1, long at 3
+
+    def run(*args: str | Path) -> None:
+        result = run_cli("rescore-translate", "--model", model, "--input", setup["empty"],
+                         "--beam", "5", "--max-len-a", "0.5", "--max-len-b", "12", *args)
+        assert result.returncode == 0, result.stderr
+
+    grid = ["0", "0.5", "1", "3"]
+    run("--output", tmp_path / "main", "--output-nbest", tmp_path / "main.nbest", "--nbest",
+        "2", "--length-penalty", "0.5", "--length-penalty-grid", ",".join(grid),
+        "--output-grid", tmp_path / "lp{alpha}.txt")
+    outputs = {}
+    for alpha in grid:
+        run("--output", tmp_path / f"alone{alpha}", "--length-penalty", alpha)
+        outputs[alpha] = (tmp_path / f"lp{alpha}.txt").read_text(encoding="utf-8").splitlines()
+        assert outputs[alpha] == (tmp_path / f"alone{alpha}").read_text(
+            encoding="utf-8").splitlines()
+        assert len(outputs[alpha]) == SENTENCES + 1
+    assert len(set(map(tuple, outputs.values()))) > 1  # the penalties do choose differently
+    run("--output-nbest", tmp_path / "alone.nbest", "--nbest", "2", "--length-penalty", "0.5")
+    assert (tmp_path / "main.nbest").read_bytes() == (tmp_path / "alone.nbest").read_bytes()
+    assert (tmp_path / "main").read_text(encoding="utf-8").splitlines() == outputs["0.5"]
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--max-input-len", "5"], "src.en:1: 10 tokens: longer than the models' limit of 5"),
     (["--model", "OTHER"], "an ensemble needs equal vocabularies"),
     (["--beam", "2", "--nbest", "3"], "1 <= nbest <= beam"),
+    (["--length-penalty-grid", "0,1"], "--length-penalty-grid and --output-grid go together"),
+    (["--length-penalty-grid", "0,1", "--output-grid", "x.txt"], "put {alpha} in it"),
+    (["--length-penalty-grid", "0,-1", "--output-grid", "x{alpha}"],
+     "give non-negative length penalties"),
+    (["--length-penalty-grid", "1", "--output-grid", "x{alpha}", "--length-norm"],
+     "not with --length-norm"),
 ])
 def test_bad_input(setup: dict[str, Path], tmp_path: Path, extra: list[str],
                    message: str) -> None:

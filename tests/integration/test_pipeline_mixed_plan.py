@@ -40,6 +40,11 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
     assert "--warmup-steps 500" in trains["train-c"]
     assert {"val-b12-set-rev+rev2+b+a", "val-b12-set-rev+rev2+b+a+c"} <= set(planned)
     assert planned["val-b12-set-rev+rev2+b+a+c"].count("--model ") == 5
+    # one search per candidate set serves the whole length-penalty grid
+    assert "--length-penalty-grid 0,0.5,1,1.5,2,2.5,3,3.5,4" in \
+        planned["val-b12-set-rev+rev2+b+a+c"]
+    assert not any(k.startswith("val-b12-lp") for k in planned)
+    assert "--length-penalty-grid 0 " in planned["test2016-b12"]
     # the right-to-left members search their own lists, joined to the ensemble's and Moses'
     assert "models/r2l --model" in planned["val-r2l-b50"] and "--output-nbest" in \
         planned["test2016-r2l-b50"]

@@ -42,6 +42,10 @@ def test_members_and_length_penalty_are_chosen_on_val(work: Path) -> None:
     alphas = summary["alpha_val_bleu"]
     assert set(alphas) == {"0", "1", "2"}
     assert alphas[summary["alpha"]] == max(alphas.values())
+    # the sets' searches ran at --select-alpha 1: their grid output for 1 is the same text
+    for key in sets:
+        searched = work / f"translate/val-b12-set-{key}"
+        assert Path(f"{searched}.lp1.txt").read_text() == Path(f"{searched}.txt").read_text()
     config = json.loads((work / "models/tf/config.json").read_text())
     assert config["model"]["arch"] == "transformer"
 

@@ -19,6 +19,7 @@ from rescore.beam import (
     beam_topk,
     forced_score,
     greedy_search,
+    rerank,
     select_candidates,
 )
 from rescore.config import ModelConfig
@@ -293,3 +294,27 @@ def test_length_penalty_and_word_reward_rank_as_stated() -> None:
     assert mean(longer) >= mean(plain)
     assert all(h.rank_score == pytest.approx(h.score + 2.0 * (len(h.tokens) + 1))
                for hs in longer for h in hs)
+
+
+@pytest.mark.parametrize("reward", [0.0, -0.5, 0.7])
+def test_one_exhaustive_search_serves_every_length_penalty(reward: float) -> None:
+    """An exhaustive search's finished hypotheses, reranked for a length penalty, give the
+    1-best (and n-best) of a search run with that penalty, alpha 0's early stop included."""
+    ensemble = Ensemble([tiny(1, init=2.0)[0], tiny(2, init=2.0)[0]])  # lengths vary
+    srcs = sources(7, 30)
+    once = beam_search(ensemble, srcs, SearchConfig(beam=6, nbest=6, exhaustive=True,
+                                                    length_penalty=1.0, word_reward=reward))
+    assert all(len(h) >= 6 for h in once)  # every sentence ran until 6 finished, all kept
+    assert any(len(h) > 6 for h in once)  # (the last step can finish several)
+    assert not SearchConfig(exhaustive=True).scores_only_fall
+    winners = []
+    for alpha in (0.0, 0.5, 1.0, 2.0, 4.0):
+        config = SearchConfig(beam=6, nbest=3, length_penalty=alpha, word_reward=reward)
+        direct = beam_search(ensemble, srcs, config)
+        for hyps, found in zip(direct, once, strict=True):
+            ranked = rerank(found, config)[:3]
+            assert [h.tokens for h in ranked] == [h.tokens for h in hyps]
+            assert [h.rank_score for h in ranked] == pytest.approx([h.rank_score for h in hyps])
+            assert [h.score for h in ranked] == pytest.approx([h.score for h in hyps])
+        winners.append([len(h[0].tokens) for h in direct])
+    assert len({tuple(w) for w in winners}) > 1  # the penalties do choose differently
