@@ -64,6 +64,7 @@ from rescore.files import read_lines  # noqa: E402
 from rescore.metrics import make_bleu  # noqa: E402
 from rescore.model_dir import CHECKPOINT, MODEL, finished, kept_checkpoints  # noqa: E402
 from rescore.scoring import PRECISIONS  # noqa: E402
+from rescore.translate import grid_output  # noqa: E402
 from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
 
 PY = sys.executable
@@ -289,9 +290,13 @@ def main() -> None:
 
     translate = work / "translate"
 
+    def grid_template(name: str) -> Path:
+        """A search's --output-grid."""
+        return translate / f"{name}.lp{{alpha}}.txt"
+
     def graded(name: str, alpha: str) -> Path:
         """A search's output for one penalty of its --length-penalty-grid."""
-        return translate / f"{name}.lp{float(alpha):g}.txt"
+        return Path(grid_output(grid_template(name), float(alpha)))
 
     def search(name: str, members: list[str], split: str, beam: int, alpha: str,
                nbest: bool = False, grid: list[str] | None = None,
@@ -301,7 +306,7 @@ def main() -> None:
                                    if nbest else [])
         if grid:  # one search, every penalty's 1-best (rescore-translate --length-penalty-grid)
             extra += ["--length-penalty-grid", ",".join(grid), "--output-grid",
-                      translate / f"{name}.lp{{alpha}}.txt"]
+                      grid_template(name)]
         return (name, "translate", [*model_args(members), "--input", data / f"{split}.{src}",
                                     "--beam", str(beam), "--length-penalty", alpha,
                                     *layout.langs, "--output", out, *extra],

@@ -18,7 +18,13 @@ from rescore.cli import common
 from rescore.errors import RescoreError
 from rescore.outputs import SystemOutputs
 from rescore.scoring import check_precision
-from rescore.translate import Translator, read_sources, translate, write_outputs
+from rescore.translate import (
+    Translator,
+    grid_output,
+    read_sources,
+    translate,
+    write_outputs,
+)
 
 PROG = "rescore-translate"
 
@@ -121,7 +127,7 @@ def grid_paths(args: argparse.Namespace) -> dict[float, str]:
     if args.length_norm:
         raise RescoreError("--length-penalty-grid ranks by length penalties: not with "
                            "--length-norm")
-    return {alpha: args.output_grid.replace("{alpha}", f"{alpha:g}")
+    return {alpha: grid_output(args.output_grid, alpha)
             for alpha in dict.fromkeys(args.length_penalty_grid)}
 
 
