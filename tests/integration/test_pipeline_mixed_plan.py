@@ -1,8 +1,8 @@
-"""The mixed pipeline's plan (pipelines/multi30k_mixed.py --dry-run): without --models it
-trains the whole family first (four cpu-strong LSTMs, four cpu-transformer models; --precision
-reaches the trainings only), continues a stopped training and keeps a finished one, compares
-the candidate ensembles on val, and names a member set that is not made of the members in one
-error."""
+"""The mixed pipeline's plan (pipelines/multi30k_mixed.py --dry-run): without --models it trains
+the whole family first (four cpu-strong LSTMs, five cpu-transformer models, among them a
+channel model and two right-to-left ones; --precision reaches the trainings only), continues a
+stopped training and keeps a finished one, compares the candidate ensembles on val, and names a
+member set that is not made of the members in one error."""
 
 from __future__ import annotations
 
@@ -30,24 +30,29 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
     planned = stages(plan(tmp_path / "w", "--precision", "bf16"))
     trains = {k: v for k, v in planned.items() if k.startswith("train-")}
     assert set(trains) == {f"train-{n}" for n in ("rev", "rev2", "r2l", "channel", "b", "a",
-                                                      "r2l-tf", "c")}
+                                                      "r2l-tf", "channel-tf", "r2l-tf2")}
     assert all("--precision bf16" in v for v in trains.values())
     assert not any("--precision" in v for k, v in planned.items() if k not in trains)
     assert "--preset cpu-transformer" in trains["train-b"]
     assert "--preset cpu-strong" in trains["train-rev"] and "--target-right-to-left" in \
         trains["train-r2l"]
-    assert "--src-lang fr --tgt-lang en" in trains["train-channel"]
-    assert "--warmup-steps 500" in trains["train-c"]
-    assert {"val-b12-set-rev+rev2+b+a", "val-b12-set-rev+rev2+b+a+c"} <= set(planned)
-    assert planned["val-b12-set-rev+rev2+b+a+c"].count("--model ") == 5
+    for channel in ("channel", "channel-tf"):
+        assert "--src-lang fr --tgt-lang en" in trains[f"train-{channel}"]
+    assert "--preset cpu-transformer" in trains["train-channel-tf"]
+    assert "--seed 6 --target-right-to-left" in trains["train-r2l-tf2"]
+    assert {"val-b12-set-rev+rev2", "val-b12-set-b+a", "val-b12-set-rev+rev2+b+a"} <= \
+        set(planned)
+    assert planned["val-b12-set-rev+rev2+b+a"].count("--model ") == 4
     # one search per candidate set serves the whole length-penalty grid
     assert "--length-penalty-grid 0,0.5,1,1.5,2,2.5,3,3.5,4" in \
-        planned["val-b12-set-rev+rev2+b+a+c"]
+        planned["val-b12-set-rev+rev2+b+a"]
     assert not any(k.startswith("val-b12-lp") for k in planned)
     assert "--length-penalty-grid 0 " in planned["test2016-b12"]
     # the right-to-left members search their own lists, joined to the ensemble's and Moses'
-    assert "models/r2l --model" in planned["val-r2l-b50"] and "--output-nbest" in \
+    assert planned["val-r2l-b50"].count("--model ") == 3 and "--output-nbest" in \
         planned["test2016-r2l-b50"]
+    # every list is scored by both channel models and all three right-to-left ones
+    assert "Channel1=" in planned["score-moses-val"] and "R2L2=" in planned["score-own-val"]
     assert planned["combine-bidir-val"].count("--nbest ") == 2
     assert planned["combine-union3-test2016"].count("--nbest ") == 3
     assert "Origin0" in planned["tune-bidir"] and "val.union3" in planned["tune-union3-mira"]
