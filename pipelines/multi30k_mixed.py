@@ -24,8 +24,9 @@ run once (an output that exists is kept: delete it to redo it):
    text and the word count;
 3. Table 1 (no Moses output): the ensemble's own 50-best lists reranked, MERT on val
    (5-fold cross-validated), first with the direct members and the length terms, then with
-   the channel, right-to-left and LM evidence; then the union of both ensembles' 50-best
-   lists (rescore-combine; Origin0 says which search found a hypothesis) on every feature;
+   the channel, right-to-left and LM evidence, then each member its own weight (MERT, and
+   batch MIRA); then the union of both ensembles' 50-best lists (rescore-combine; Origin0 says
+   which search found a hypothesis) on every feature (MERT, and batch MIRA);
 4. Table 2: Moses' lists reranked (Moses' total as one feature, MERT; every feature, batch
    MIRA), and the union of Moses' lists and the ensemble's own lists (rescore-combine of the
    scored lists: the same features, Origin0 and Moses' features filled for the ensemble's
@@ -403,6 +404,8 @@ def main() -> None:
         ("own-members", "own",
          [*mert, "--tune-features", ",".join([*feats, *nmt, *extra, KENLM])], "own",
          "+ each member its own weight (its own 50-best)"),
+        ("own-mira", "own", [*mira, "--tune-features", ",".join([*feats, *nmt, *extra, KENLM])],
+         "own", "the same features, batch MIRA on val (its own 50-best)"),
         ("moses", "moses", [*mert, "--baseline-as-one-feature", "--tune-features",
                             ",".join([ENSEMBLE, PER_WORD, *extra, KENLM])], "moses",
          f"Moses' 1000-best reranked: {label}, the same evidence, Moses' total as one "
@@ -420,10 +423,12 @@ def main() -> None:
          "the same, batch MIRA on val")]
     if r2ls:
         own_everything = ",".join([*feats, *nmt, *extra, KENLM, ORIGIN])
-        tunings[3:3] = [
+        tunings[4:4] = [
             ("bidir", "bidir", [*mert, "--tune-features", own_everything], "bidir",
              "the ensemble's 50-best + the right-to-left members' 50-best combined: every "
-             "feature but Moses', Origin0, MERT on val")]
+             "feature but Moses', Origin0, MERT on val"),
+            ("bidir-mira", "bidir", [*mira, "--tune-features", own_everything], "bidir",
+             "the same, batch MIRA on val")]
         tunings.append(("union3-mira", "union3", [*mira, "--tune-features", ",".join(
             everything)], "union3", "Moses' 1000-best + both 50-best lists combined: every "
             "feature, Origin0, batch MIRA on val"))
