@@ -15,7 +15,8 @@ run once (an output that exists is kept: delete it to redo it):
    penalty --select-alpha, the best val BLEU chosen; then the length penalty (GNMT's alpha)
    over --alphas, beam 12 on val (the same searches: rescore-translate --length-penalty-grid
    ranks one exhaustive search's hypotheses for every penalty, as a search with each would);
-   then beam 12 and beam 50 with both, on val and the test set;
+   beam 50's own penalty over --alphas-b50, chosen on val at beam 50 (one more such search);
+   then beam 12 and beam 50, each with its penalty, on val and the test set;
    and the --r2l models' own beam-50 lists (one right-to-left ensemble, the same length
    penalty, its hypotheses written in reading order);
 2. every list scored with the same evidence: Moses' val and test 1000-best lists and the
@@ -231,6 +232,8 @@ def main() -> None:
     parser.add_argument("--alphas", help="length penalties tried on val (GNMT's alpha; "
                         "default 0 to 4 in steps of 0.5, --quick 0,1,2); --select-alpha's "
                         "search is the candidate sets' own")
+    parser.add_argument("--alphas-b50", help="length penalties tried on val at beam 50 (one "
+                        "exhaustive search; default 0 to 6 in steps of 0.5, --quick 0,1,2)")
     parser.add_argument("--sentences", type=int,
                         help="only the first N val/test sentences (a smoke test)")
     options.add_common(parser, "work/multi30k-mixed (or work/multi30k-mixed-quick)")
@@ -334,14 +337,24 @@ def main() -> None:
     alpha = max(alphas, key=lambda a: (val_bleu[a], -float(a)))
     if args.dry_run:
         alpha = "ALPHA"  # chosen on val when the run gets there
+    # beam 50's own penalty: a wider beam finds more short hypotheses, so its penalty is
+    # chosen again, on val at beam 50 (one exhaustive search for the whole --alphas-b50 grid)
+    grid50 = "0,1,2" if args.quick else ",".join(f"{a / 2:g}" for a in range(13))
+    alphas50 = [a for a in (args.alphas_b50 or grid50).split(",") if a]
     run.parallel(args.jobs, [
-        search("val-b50", chosen, "val", 50, alpha, nbest=True),
-        search(f"{test}-b50", chosen, test, 50, alpha, nbest=True),
+        search("val-b50-grid", chosen, "val", 50, alpha, grid=alphas50),
         search(f"{test}-b12", chosen, test, 12, alpha, grid=["0"]),  # and without a penalty
         search(f"{test}-one-b12", chosen[:1], test, 12, "0"),
         # the right-to-left members' own beam-50 lists (written left to right)
         *(search(f"{split}-r2l-b50", r2ls, split, 50, alpha, nbest=True)
           for split in ("val", test) if r2ls)])
+    val_bleu50 = {a: bleu(graded("val-b50-grid", a), data / f"val.{tgt}") for a in alphas50}
+    alpha50 = max(alphas50, key=lambda a: (val_bleu50[a], -float(a)))
+    if args.dry_run:
+        alpha50 = "ALPHA50"
+    b50 = f"b50-lp{alpha50}"  # the beam-50 searches, named by their penalty
+    run.parallel(args.jobs, [search(f"{split}-{b50}", chosen, split, 50, alpha50, nbest=True)
+                             for split in ("val", test)])
 
     # 2. every list scored with the same evidence
     lm = layout.lm(shared)
@@ -357,7 +370,7 @@ def main() -> None:
     scored = work / "scored"
     lists = {("moses", split): data / "nbest" / f"{split}.1000best.gz"
              for split in ("val", test)}
-    lists |= {("own", split): translate / f"{split}-b50.nbest.gz"
+    lists |= {("own", split): translate / f"{split}-{b50}.nbest.gz"
               for split in ("val", test)}
     lists |= {("r2l", split): translate / f"{split}-r2l-b50.nbest.gz"
               for split in ("val", test) if r2ls}
@@ -428,7 +441,7 @@ def main() -> None:
              "the ensemble's 50-best + the right-to-left members' 50-best combined: every "
              "feature but Moses', Origin0, MERT on val"),
             ("bidir-mira", "bidir", [*mira, "--tune-features", own_everything], "bidir",
-             "the same, batch MIRA on val")]
+             "both 50-best lists combined, batch MIRA on val")]
         tunings.append(("union3-mira", "union3", [*mira, "--tune-features", ",".join(
             everything)], "union3", "Moses' 1000-best + both 50-best lists combined: every "
             "feature, Origin0, batch MIRA on val"))
@@ -455,8 +468,8 @@ def main() -> None:
          "file": str(graded(f"{test}-b12", "0"))},
         {"name": f"the same, length penalty {alpha} (chosen on val)",
          "file": str(translate / f"{test}-b12.txt")},
-        {"name": f"the same, beam 50, length penalty {alpha}",
-         "file": str(translate / f"{test}-b50.txt")},
+        {"name": f"the same, beam 50, length penalty {alpha50} (chosen on val at beam 50)",
+         "file": str(translate / f"{test}-{b50}.txt")},
         *([{"name": f"the right-to-left members ({describe([resolved[n] for n in r2ls])}: "
                     f"{', '.join(r2ls)}), beam 50, length penalty {alpha}",
             "file": str(translate / f"{test}-r2l-b50.txt")}] if r2ls else [])]
@@ -478,16 +491,20 @@ def main() -> None:
         return
     spec_path = work / "report" / "spec.json"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
     report = work / "report" / "report"
+    spec_text = json.dumps(spec, indent=2) + "\n"
+    if not spec_path.exists() or spec_path.read_text() != spec_text:
+        Path(f"{report}.md").unlink(missing_ok=True)  # rows changed: the report is redone
+    spec_path.write_text(spec_text)
     run("report", "report", ["--spec", spec_path, "--output-prefix", report],
         [Path(f"{report}.md")])
-    val_b = {12: val_bleu.get(alpha), 50: bleu(translate / "val-b50.txt", data / f"val.{tgt}")}
+    val_b = {12: val_bleu.get(alpha), 50: val_bleu50.get(alpha50)}
     seconds = {}  # a rerun adds its stages' seconds to those of the runs before it
     if (work / "summary.json").exists():
         seconds = json.loads((work / "summary.json").read_text()).get("seconds", {})
     summary = {"member_sets_val_bleu": set_bleu, "members": chosen,
-               "alpha_val_bleu": val_bleu, "alpha": alpha, "val_bleu_by_beam": val_b,
+               "alpha_val_bleu": val_bleu, "alpha": alpha, "alpha_b50_val_bleu": val_bleu50,
+               "alpha_b50": alpha50, "val_bleu_by_beam": val_b,
                "seconds": seconds | run.seconds}
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

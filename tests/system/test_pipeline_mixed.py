@@ -46,6 +46,12 @@ def test_members_and_length_penalty_are_chosen_on_val(work: Path) -> None:
     for key in sets:
         searched = work / f"translate/val-b12-set-{key}"
         assert Path(f"{searched}.lp1.txt").read_text() == Path(f"{searched}.txt").read_text()
+    # beam 50's penalty chosen again on val at beam 50; its searches carry it in their names
+    alphas50 = summary["alpha_b50_val_bleu"]
+    assert set(alphas50) == {"0", "1", "2"}
+    assert alphas50[summary["alpha_b50"]] == max(alphas50.values())
+    assert summary["val_bleu_by_beam"]["50"] == alphas50[summary["alpha_b50"]]
+    assert (work / f"translate/test2016-b50-lp{summary['alpha_b50']}.nbest.gz").exists()
     config = json.loads((work / "models/tf/config.json").read_text())
     assert config["model"]["arch"] == "transformer"
 
