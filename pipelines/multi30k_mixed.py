@@ -8,8 +8,11 @@ Members: model folders MODELS/NAME made by rescore-train, of any architecture (e
 the mean of its last 4 kept checkpoints when it kept them); --r2l and --channel name the
 right-to-left models and the channel models (target -> source) among them. Without --models the
 family is trained first (four cpu-strong LSTMs and five cpu-transformer models, two of them
-right-to-left and one a channel model, --jobs side by side). Stages, each a rescore command
-run once (an output that exists is kept: delete it to redo it):
+right-to-left and one a channel model). Stages, each a rescore command run once (an output
+that exists is kept: delete it to redo it), --jobs at a time, each started as soon as what it
+reads exists (a set's search once its members are trained and averaged, Moses' lists scored
+once every model is, beam 50's searches once its penalty is chosen), so the core that the last
+training or the longest search leaves free takes the next work:
 
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
    penalty --select-alpha, the best val BLEU chosen; then the length penalty (GNMT's alpha)
@@ -51,7 +54,9 @@ import json
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -116,13 +121,22 @@ def say(line: str, stream: TextIO = sys.stderr) -> None:
     stream.flush()
 
 
-class Runner:
-    """Runs rescore commands once (skipped when every output exists), timing each;
-    ``dry``: lists them instead."""
+Call = tuple[str, str, list[str | Path], list[Path]]  # name, command, arguments, outputs
 
-    def __init__(self, threads: int, dry: bool = False) -> None:
+
+class Runner:
+    """Runs rescore commands once (skipped when every output exists), timing each, up to
+    ``jobs`` at a time; ``dry``: lists them instead.
+
+    Work waits only for what it needs (``after``): a stage is queued as soon as the stages
+    it reads have finished, so a core that one phase leaves idle (the last training, the
+    longest search) takes the next phase's work instead of waiting for the whole phase."""
+
+    def __init__(self, threads: int, jobs: int = 1, dry: bool = False) -> None:
         self.threads, self.dry = threads, dry
         self.seconds: dict[str, float] = {}
+        self.pool = ThreadPoolExecutor(max_workers=jobs)  # the stages
+        self.waiters = ThreadPoolExecutor(max_workers=32)  # threads that only wait
 
     def __call__(self, name: str, command: str, args: list[str | Path],
                  outputs: list[Path]) -> None:
@@ -141,13 +155,31 @@ class Runner:
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         self.seconds[name] = round(time.perf_counter() - start, 1)
         if result.returncode != 0:
+            self.pool.shutdown(wait=False, cancel_futures=True)  # nothing queued starts
             sys.exit(f"multi30k_mixed: {name} failed:\n{result.stderr[-2000:]}")
         say(f"[done] {name} ({self.seconds[name]:.0f} s)")
 
-    def parallel(self, jobs: int, calls: list[tuple[str, str, list[str | Path], list[Path]]],
-                 ) -> None:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(lambda c: self(*c), calls))
+    def submit(self, call: Call) -> Future[None]:
+        return self.pool.submit(self, *call)
+
+    def after(self, needs: list[Future[None]], work: Callable[[], None]) -> Future[None]:
+        """``work`` queued on the pool once every future in ``needs`` is done (its failure
+        is theirs); the future returned is done when ``work`` is."""
+        def chain() -> None:
+            for need in needs:
+                need.result()
+            self.pool.submit(work).result()
+        return self.waiters.submit(chain)
+
+    def parallel(self, calls: list[Call]) -> None:
+        """Every call, up to ``jobs`` at a time; returns when all are done."""
+        wait_all([self.submit(c) for c in calls])
+
+
+def wait_all(futures: list[Future[None]]) -> None:
+    """Waits for every future; the first failure (a stage's exit) is raised here."""
+    for future in futures:
+        future.result()
 
 
 def bleu(hyp: Path, ref: Path) -> float:
@@ -176,11 +208,12 @@ def describe(models: list[Path]) -> str:
 
 
 def train_models(run: Runner, data: Path, layout: Layout, work: Path,
-                 recipes: dict[str, tuple[str, list[str]]], jobs: int,
-                 extra: list[str]) -> Path:
-    """The members trained into WORKDIR/models, up to ``jobs`` side by side (a folder with
-    final weights is kept; one with only a checkpoint, a run that was stopped, is continued
-    with ``--resume``); a channel recipe swaps the folder's languages."""
+                 recipes: dict[str, tuple[str, list[str]]],
+                 extra: list[str]) -> tuple[Path, dict[str, Future[None]]]:
+    """The members queued for training into WORKDIR/models (a folder with final weights is
+    kept; one with only a checkpoint, a run that was stopped, is continued with
+    ``--resume``); a channel recipe swaps the folder's languages. Returns the folder and each
+    training's future."""
     models = work / "models"
 
     def sides(direction: str) -> tuple[str, str]:
@@ -196,10 +229,9 @@ def train_models(run: Runner, data: Path, layout: Layout, work: Path,
                 data / f"val.{tgt}", "--src-lang", src, "--tgt-lang", tgt, "--no-progress",
                 "--output", out]
 
-    run.parallel(jobs, [(f"train-{name}", "train", train(name, direction, opts),
-                         [models / name / MODEL])
-                        for name, (direction, opts) in recipes.items()])
-    return models
+    return models, {name: run.submit((f"train-{name}", "train", train(name, direction, opts),
+                                      [models / name / MODEL]))
+                    for name, (direction, opts) in recipes.items()}
 
 
 def main() -> None:
@@ -246,7 +278,7 @@ def main() -> None:
         sys.exit(f"multi30k_mixed: {err}")
     src, tgt, test = layout.src, layout.tgt, layout.test
     work = options.workdir(args, "multi30k-mixed" + ("-quick" if args.quick else ""))
-    run = Runner(args.threads, args.dry_run)
+    run = Runner(args.threads, args.jobs, args.dry_run)
     folds = "3" if args.quick else "5"
     restarts = "2" if args.quick else "10"
     data = shared
@@ -260,6 +292,7 @@ def main() -> None:
                             "--tgt-lang", tgt, "--test", test,
                             *(["--sentences", str(sentences)] if sentences else [])],
                            check=True, capture_output=True)
+    trained: dict[str, Future[None]] = {}  # the trainings queued here
     if args.models:
         if not args.members:
             parser.error("--models: give --members")
@@ -271,7 +304,6 @@ def main() -> None:
         defaults = ("lstm,tf", "lstm;tf;lstm,tf", "r2l,r2l-tf", "channel") if args.quick \
             else FULL_DEFAULTS
         precision = ["--precision", args.precision] if args.precision else []
-        models_dir = train_models(run, data, layout, work, recipes, args.jobs, precision)
         names = (args.members or defaults[0]).split(",")
         sets_text = args.member_sets or (defaults[1] if not args.members else args.members)
         r2l_name, channel_name = args.r2l or defaults[2], args.channel or defaults[3]
@@ -279,12 +311,15 @@ def main() -> None:
     for chosen in sets:
         if not set(chosen) <= set(names):
             parser.error(f"--member-sets: {','.join(chosen)} is not a subset of --members")
+    if not args.models:
+        models_dir, trained = train_models(run, data, layout, work, recipes, precision)
 
-    # the models: each the mean of its last 4 kept checkpoints
+    # the models: each the mean of its last 4 kept checkpoints, once it is trained
     resolved: dict[str, Path] = {}
     r2ls = [n for n in (r2l_name or "").split(",") if n]
     channels = [n for n in (channel_name or "").split(",") if n]
-    for name in [*names, *r2ls, *channels]:
+
+    def average(name: str) -> None:
         source = models_dir / name
         out = work / "averaged" / name
         kept = min(4, len(kept_checkpoints(source))) if source.exists() else 0
@@ -292,6 +327,10 @@ def main() -> None:
             run(f"average-{name}", "model", ["average", source, "--last", str(kept),
                                              "--output", out], [out / "model.safetensors"])
         resolved[name] = out if kept > 1 else source
+
+    averaged = {name: run.after([trained[name]] if name in trained else [],
+                                partial(average, name))
+                for name in dict.fromkeys([*names, *r2ls, *channels])}
 
     def model_args(members: list[str]) -> list[str | Path]:
         return [a for m in members for a in ("--model", resolved[m])]
@@ -320,14 +359,46 @@ def main() -> None:
                                     *layout.langs, "--output", out, *extra],
                 [out, *(graded(name, a) for a in grid or [])])
 
+    # 2's evidence, defined first: Moses' lists are queued for scoring as soon as every model
+    # is averaged, beside the searches of step 1
+    lm = layout.lm(shared)
+    feats = [f"NMT{i}" for i in range(len(names))]
+    scored = work / "scored"
+
+    def score(kind: str, split: str, nbest: Path) -> Call:
+        """Scoring a list with every model (read once all are averaged), the LM and the
+        word count."""
+        evidence: list[str | Path] = [
+            *(a for f, n in zip(feats, names, strict=True)
+              for a in ("--model", f"{f}={resolved[n]}")),
+            "--ensemble", ",".join(feats), "--ensemble-name", ENSEMBLE, "--per-word", ENSEMBLE,
+            "--lm", lm, "--word-count", *layout.langs]
+        for i, name in enumerate(r2ls):
+            evidence += ["--model", f"{R2L}{i}={resolved[name]}"]
+        for i, name in enumerate(channels):
+            evidence += ["--channel-model", f"{CHANNEL}{i}={resolved[name]}"]
+        return (f"score-{kind}-{split}", "nbest",
+                ["--nbest", nbest, "--source", data / f"{split}.{src}", *evidence,
+                 "--output-nbest", scored / f"{split}.{kind}.nbest.gz"],
+                [scored / f"{split}.{kind}.nbest.gz"])
+
+    def score_moses(split: str) -> None:
+        run(*score("moses", split, data / "nbest" / f"{split}.1000best.gz"))
+
+    moses_scored = [run.after(list(averaged.values()), partial(score_moses, split))
+                    for split in ("val", test)]
+
     # 1. the members (compared at --select-alpha), then the length penalty, chosen on val at
     # beam 12: one search per candidate set gives every penalty's output
     grid = "0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3,3.5,4"
     alphas = [a for a in (args.alphas or grid).split(",") if a]
     set_names = ["+".join(s) for s in sets]
-    run.parallel(args.jobs, [search(f"val-b12-set-{key}", s, "val", 12, args.select_alpha,
-                                    grid=alphas)
-                             for key, s in zip(set_names, sets, strict=True)])
+    # each set's search queued once its members are averaged (while the last ones train)
+    def search_set(key: str, members: list[str]) -> None:
+        run(*search(f"val-b12-set-{key}", members, "val", 12, args.select_alpha, grid=alphas))
+
+    wait_all([run.after([averaged[m] for m in s], partial(search_set, key, s))
+              for key, s in zip(set_names, sets, strict=True)])
     set_bleu = {key: bleu(translate / f"val-b12-set-{key}.txt", data / f"val.{tgt}")
                 for key in set_names}
     best_set = max(range(len(sets)), key=lambda i: (set_bleu[set_names[i]], -i))
@@ -341,45 +412,29 @@ def main() -> None:
     # chosen again, on val at beam 50 (one exhaustive search for the whole --alphas-b50 grid)
     grid50 = "0,1,2" if args.quick else ",".join(f"{a / 2:g}" for a in range(13))
     alphas50 = [a for a in (args.alphas_b50 or grid50).split(",") if a]
-    run.parallel(args.jobs, [
-        search("val-b50-grid", chosen, "val", 50, alpha, grid=alphas50),
+    grid50_done = run.submit(search("val-b50-grid", chosen, "val", 50, alpha, grid=alphas50))
+    searched = [run.submit(call) for call in [
         search(f"{test}-b12", chosen, test, 12, alpha, grid=["0"]),  # and without a penalty
         search(f"{test}-one-b12", chosen[:1], test, 12, "0"),
         # the right-to-left members' own beam-50 lists (written left to right)
         *(search(f"{split}-r2l-b50", r2ls, split, 50, alpha, nbest=True)
-          for split in ("val", test) if r2ls)])
+          for split in ("val", test) if r2ls)]]
+    grid50_done.result()  # beam 50's penalty is chosen while the others search
     val_bleu50 = {a: bleu(graded("val-b50-grid", a), data / f"val.{tgt}") for a in alphas50}
     alpha50 = max(alphas50, key=lambda a: (val_bleu50[a], -float(a)))
     if args.dry_run:
         alpha50 = "ALPHA50"
     b50 = f"b50-lp{alpha50}"  # the beam-50 searches, named by their penalty
-    run.parallel(args.jobs, [search(f"{split}-{b50}", chosen, split, 50, alpha50, nbest=True)
-                             for split in ("val", test)])
+    searched += [run.submit(search(f"{split}-{b50}", chosen, split, 50, alpha50, nbest=True))
+                 for split in ("val", test)]
+    wait_all(searched)
 
-    # 2. every list scored with the same evidence
-    lm = layout.lm(shared)
-    feats = [f"NMT{i}" for i in range(len(names))]
-    evidence: list[str | Path] = [
-        *(a for f, n in zip(feats, names, strict=True) for a in ("--model", f"{f}={resolved[n]}")),
-        "--ensemble", ",".join(feats), "--ensemble-name", ENSEMBLE, "--per-word", ENSEMBLE,
-        "--lm", lm, "--word-count", *layout.langs]
-    for i, name in enumerate(r2ls):
-        evidence += ["--model", f"{R2L}{i}={resolved[name]}"]
-    for i, name in enumerate(channels):
-        evidence += ["--channel-model", f"{CHANNEL}{i}={resolved[name]}"]
-    scored = work / "scored"
-    lists = {("moses", split): data / "nbest" / f"{split}.1000best.gz"
-             for split in ("val", test)}
-    lists |= {("own", split): translate / f"{split}-{b50}.nbest.gz"
-              for split in ("val", test)}
+    # 2. every list scored with the same evidence (Moses' lists queued above)
+    lists = {("own", split): translate / f"{split}-{b50}.nbest.gz" for split in ("val", test)}
     lists |= {("r2l", split): translate / f"{split}-r2l-b50.nbest.gz"
               for split in ("val", test) if r2ls}
-    run.parallel(args.jobs, [
-        (f"score-{kind}-{split}", "nbest",
-         ["--nbest", nbest, "--source", data / f"{split}.{src}", *evidence,
-          "--output-nbest", scored / f"{split}.{kind}.nbest.gz"],
-         [scored / f"{split}.{kind}.nbest.gz"])
-        for (kind, split), nbest in sorted(lists.items(), key=lambda kv: kv[0][0] != "moses")])
+    run.parallel([score(kind, split, nbest) for (kind, split), nbest in lists.items()])
+    wait_all(moses_scored)
     # the unions of the scored lists (Moses' first): Moses' and the ensemble's; with the
     # right-to-left members' lists, the two own lists, and all three
     unions = {"union": ["moses", "own"], **({"bidir": ["own", "r2l"],
@@ -459,7 +514,7 @@ def main() -> None:
                         tune_dir / f"{key}.json", "--output-ini", tune_dir / f"{key}.ini",
                         "--cache", tune_dir / f"{key}.features.parquet"],
                        [tune_dir / f"{key}.json"]))
-    run.parallel(args.jobs, calls)
+    run.parallel(calls)
     table1 = [
         {"name": f"one {arch_of(resolved[chosen[0]])} ({chosen[0]}), beam 12",
          "file": str(translate / f"{test}-one-b12.txt")},
@@ -486,7 +541,7 @@ def main() -> None:
             "baseline": {"name": "Moses baseline", "file": str(data / f"baseline/{test}.1best")},
             "tables": [{"title": "Table 1: standalone, mixed members", "systems": table1},
                        {"title": "Table 2: with Moses, mixed members", "systems": table2}],
-            "models": [{"name": n, "dir": str(m)} for n, m in resolved.items()]}
+            "models": [{"name": n, "dir": str(resolved[n])} for n in averaged]}  # declared order
     if args.dry_run:
         return
     spec_path = work / "report" / "spec.json"
