@@ -53,12 +53,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.engine import options  # noqa: E402
 from pipelines.engine.layout import Layout, discover  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
+from pipelines.engine.runner import PY, Call, Runner, wait_all  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
 from rescore.files import read_lines  # noqa: E402
 from rescore.metrics import make_bleu  # noqa: E402
@@ -74,7 +72,6 @@ from rescore.scoring import PRECISIONS  # noqa: E402
 from rescore.translate import grid_output  # noqa: E402
 from rescore.weights import UNPRINTED_FEATURES, load_weights  # noqa: E402
 
-PY = sys.executable
 ENSEMBLE = "NMTEnsemble0"
 PER_WORD = "PerWord" + ENSEMBLE
 R2L, CHANNEL, KENLM, WORDS, ORIGIN = "R2L", "Channel", "KenLM0", "WordCount0", "Origin0"
@@ -112,74 +109,6 @@ FULL_MODELS = {
     "r2l-tf2": (FORWARD, [*TRANSFORMER[:-2], "--seed", "6", "--target-right-to-left"])}
 FULL_DEFAULTS = ("rev,rev2,b,a", "rev,rev2;b,a;rev,rev2,b,a", "r2l,r2l-tf,r2l-tf2",
                  "channel,channel-tf")
-
-
-def say(line: str, stream: TextIO = sys.stderr) -> None:
-    """One whole line in one write: ``--jobs`` runs stages from several threads, and
-    ``print`` writes a line's text and its newline separately, so two lines could merge."""
-    stream.write(line + "\n")
-    stream.flush()
-
-
-Call = tuple[str, str, list[str | Path], list[Path]]  # name, command, arguments, outputs
-
-
-class Runner:
-    """Runs rescore commands once (skipped when every output exists), timing each, up to
-    ``jobs`` at a time; ``dry``: lists them instead.
-
-    Work waits only for what it needs (``after``): a stage is queued as soon as the stages
-    it reads have finished, so a core that one phase leaves idle (the last training, the
-    longest search) takes the next phase's work instead of waiting for the whole phase."""
-
-    def __init__(self, threads: int, jobs: int = 1, dry: bool = False) -> None:
-        self.threads, self.dry = threads, dry
-        self.seconds: dict[str, float] = {}
-        self.pool = ThreadPoolExecutor(max_workers=jobs)  # the stages
-        self.waiters = ThreadPoolExecutor(max_workers=32)  # threads that only wait
-
-    def __call__(self, name: str, command: str, args: list[str | Path],
-                 outputs: list[Path]) -> None:
-        if all(p.exists() for p in outputs):
-            return
-        argv = [PY, "-m", f"rescore.cli.{command}", *map(str, args)]
-        if command not in ("tune", "combine", "report", "model"):
-            argv += ["--threads", str(self.threads)]
-        if self.dry:
-            say(f"[plan] {name}: {' '.join(argv[2:])}", sys.stdout)
-            return
-        for p in outputs:
-            p.parent.mkdir(parents=True, exist_ok=True)
-        say(f"[run ] {name}: {' '.join(argv[2:])}")
-        start = time.perf_counter()
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-        self.seconds[name] = round(time.perf_counter() - start, 1)
-        if result.returncode != 0:
-            self.pool.shutdown(wait=False, cancel_futures=True)  # nothing queued starts
-            sys.exit(f"multi30k_mixed: {name} failed:\n{result.stderr[-2000:]}")
-        say(f"[done] {name} ({self.seconds[name]:.0f} s)")
-
-    def submit(self, call: Call) -> Future[None]:
-        return self.pool.submit(self, *call)
-
-    def after(self, needs: list[Future[None]], work: Callable[[], None]) -> Future[None]:
-        """``work`` queued on the pool once every future in ``needs`` is done (its failure
-        is theirs); the future returned is done when ``work`` is."""
-        def chain() -> None:
-            for need in needs:
-                need.result()
-            self.pool.submit(work).result()
-        return self.waiters.submit(chain)
-
-    def parallel(self, calls: list[Call]) -> None:
-        """Every call, up to ``jobs`` at a time; returns when all are done."""
-        wait_all([self.submit(c) for c in calls])
-
-
-def wait_all(futures: list[Future[None]]) -> None:
-    """Waits for every future; the first failure (a stage's exit) is raised here."""
-    for future in futures:
-        future.result()
 
 
 def bleu(hyp: Path, ref: Path) -> float:
@@ -278,7 +207,7 @@ def main() -> None:
         sys.exit(f"multi30k_mixed: {err}")
     src, tgt, test = layout.src, layout.tgt, layout.test
     work = options.workdir(args, "multi30k-mixed" + ("-quick" if args.quick else ""))
-    run = Runner(args.threads, args.jobs, args.dry_run)
+    run = Runner("multi30k_mixed", args.threads, args.jobs, args.dry_run)
     folds = "3" if args.quick else "5"
     restarts = "2" if args.quick else "10"
     data = shared
