@@ -311,11 +311,17 @@ def main() -> None:
                  "--output-nbest", scored / f"{split}.{kind}.nbest.gz"],
                 [scored / f"{split}.{kind}.nbest.gz"])
 
-    def score_moses(split: str) -> None:
-        run(*score("moses", split, data / "nbest" / f"{split}.1000best.gz"))
+    def scoring(kind: str, split: str, nbest: Path) -> None:
+        run(*score(kind, split, nbest))
 
-    moses_scored = [run.after(list(averaged.values()), partial(score_moses, split))
-                    for split in ("val", test)]
+    moses_scored = [run.after(list(averaged.values()), partial(
+        scoring, "moses", split, data / "nbest" / f"{split}.1000best.gz"))
+        for split in ("val", test)]
+
+    def searching(name: str, members: list[str], split: str, beam: int, alpha: str,
+                  nbest: bool = False) -> None:
+        """A search whose arguments are made when it runs (its members averaged by then)."""
+        run(*search(name, members, split, beam, alpha, nbest=nbest))
 
     # 1. the members (compared at --select-alpha), then the length penalty, chosen on val at
     # beam 12: one search per candidate set gives every penalty's output
@@ -344,10 +350,13 @@ def main() -> None:
     grid50_done = run.submit(search("val-b50-grid", chosen, "val", 50, alpha, grid=alphas50))
     searched = [run.submit(call) for call in [
         search(f"{test}-b12", chosen, test, 12, alpha, grid=["0"]),  # and without a penalty
-        search(f"{test}-one-b12", chosen[:1], test, 12, "0"),
-        # the right-to-left members' own beam-50 lists (written left to right)
-        *(search(f"{split}-r2l-b50", r2ls, split, 50, alpha, nbest=True)
-          for split in ("val", test) if r2ls)]]
+        search(f"{test}-one-b12", chosen[:1], test, 12, "0")]]
+    # the right-to-left members' own beam-50 lists (written left to right), once they are
+    # averaged (the last of them may still train)
+    searched += [run.after([averaged[m] for m in r2ls],
+                           partial(searching, f"{split}-r2l-b50", r2ls, split, 50, alpha,
+                                   nbest=True))
+                 for split in ("val", test) if r2ls]
     grid50_done.result()  # beam 50's penalty is chosen while the others search
     val_bleu50 = {a: bleu(graded("val-b50-grid", a), data / f"val.{tgt}") for a in alphas50}
     alpha50 = max(alphas50, key=lambda a: (val_bleu50[a], -float(a)))
@@ -362,8 +371,8 @@ def main() -> None:
     lists = {("own", split): translate / f"{split}-{b50}.nbest.gz" for split in ("val", test)}
     lists |= {("r2l", split): translate / f"{split}-r2l-b50.nbest.gz"
               for split in ("val", test) if r2ls}
-    run.parallel([score(kind, split, nbest) for (kind, split), nbest in lists.items()])
-    wait_all(moses_scored)
+    wait_all([*(run.after(list(averaged.values()), partial(scoring, kind, split, nbest))
+                for (kind, split), nbest in lists.items()), *moses_scored])
     # the unions of the scored lists (Moses' first): Moses' and the ensemble's; with the
     # right-to-left members' lists, the two own lists, and all three
     unions = {"union": ["moses", "own"], **({"bidir": ["own", "r2l"],
