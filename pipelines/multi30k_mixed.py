@@ -84,10 +84,12 @@ QUICK_MODELS = {"lstm": (FORWARD, TINY),
                 "tf": (FORWARD, [*TINY, "--arch", "transformer", "--heads", "2",
                                  "--ff-dim", "32", "--optimizer", "adam", "--lr", "0.002"]),
                 "r2l": (FORWARD, [*TINY, "--target-right-to-left", "--no-reverse-source"]),
+                "channel": (BACKWARD, TINY),
+                # last: it still trains when the sets are chosen (the searches that need it
+                # wait for it)
                 "r2l-tf": (FORWARD, [*TINY, "--arch", "transformer", "--heads", "2",
                                      "--ff-dim", "32", "--optimizer", "adam", "--lr",
-                                     "0.002", "--target-right-to-left"]),
-                "channel": (BACKWARD, TINY)}
+                                     "0.002", "--target-right-to-left"])}
 # without --models: the family of docs/results.md, each keeping its last 4 checkpoints: the
 # cpu-strong LSTMs of pipelines/multi30k_evidence.py --family strong and the two screened
 # cpu-transformer candidates
