@@ -45,7 +45,8 @@ training or the longest search leaves free takes the next work:
     .venv/bin/python pipelines/multi30k_mixed.py --data DIR --src-lang en --tgt-lang de --quick
 
 The report lands in WORKDIR/report/report.md (default WORKDIR: work/multi30k-mixed), the
-choices and each stage's seconds in WORKDIR/summary.json.
+choices and each stage's seconds in WORKDIR/summary.json (each stage's seconds also in
+WORKDIR/stages.jsonl as it finishes, so a run stopped and started again keeps them).
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def main() -> None:
         sys.exit(f"multi30k_mixed: {err}")
     src, tgt, test = layout.src, layout.tgt, layout.test
     work = options.workdir(args, "multi30k-mixed" + ("-quick" if args.quick else ""))
-    run = Runner("multi30k_mixed", args.threads, args.jobs, args.dry_run)
+    run = Runner("multi30k_mixed", args.threads, args.jobs, args.dry_run,
+                 times=None if args.dry_run else work / "stages.jsonl")
     folds = "3" if args.quick else "5"
     restarts = "2" if args.quick else "10"
     data = shared
@@ -494,13 +496,13 @@ def main() -> None:
     run("report", "report", ["--spec", spec_path, "--output-prefix", report],
         [Path(f"{report}.md")])
     val_b = {12: val_bleu.get(alpha), 50: val_bleu50.get(alpha50)}
-    seconds = {}  # a rerun adds its stages' seconds to those of the runs before it
+    seconds = {}  # an earlier summary's (a run from before stages.jsonl): kept
     if (work / "summary.json").exists():
         seconds = json.loads((work / "summary.json").read_text()).get("seconds", {})
     summary = {"member_sets_val_bleu": set_bleu, "members": chosen,
                "alpha_val_bleu": val_bleu, "alpha": alpha, "alpha_b50_val_bleu": val_bleu50,
                "alpha_b50": alpha50, "val_bleu_by_beam": val_b,
-               "seconds": seconds | run.seconds}
+               "seconds": seconds | run.recorded_seconds()}  # with the stopped runs' before it
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     print((Path(f"{report}.md")).read_text())

@@ -4,8 +4,10 @@ timed, up to ``jobs`` at a time, each queued as soon as the work it reads is don
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,15 +29,19 @@ Call = tuple[str, str, list[str | Path], list[Path]]  # name, command, arguments
 
 class Runner:
     """Runs rescore commands once (skipped when every output exists), timing each, up to
-    ``jobs`` at a time; ``dry``: lists them instead.
+    ``jobs`` at a time; ``dry``: lists them instead. ``times``: a JSON-lines file each
+    finished stage appends its seconds to, so that a run stopped and started again (the
+    stages done are skipped, trainings resume) still says how long every stage took.
 
     Work waits only for what it needs (``after``): a stage is queued as soon as the stages
     it reads have finished, so a core that one phase leaves idle (the last training, the
     longest search) takes the next phase's work instead of waiting for the whole phase."""
 
-    def __init__(self, prog: str, threads: int, jobs: int = 1, dry: bool = False) -> None:
-        self.prog, self.threads, self.dry = prog, threads, dry
+    def __init__(self, prog: str, threads: int, jobs: int = 1, dry: bool = False,
+                 times: Path | None = None) -> None:
+        self.prog, self.threads, self.dry, self.times = prog, threads, dry, times
         self.seconds: dict[str, float] = {}
+        self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=jobs)  # the stages
         self.waiters = ThreadPoolExecutor(max_workers=32)  # threads that only wait
 
@@ -59,6 +65,29 @@ class Runner:
             self.pool.shutdown(wait=False, cancel_futures=True)  # nothing queued starts
             sys.exit(f"{self.prog}: {name} failed:\n{result.stderr[-2000:]}")
         say(f"[done] {name} ({self.seconds[name]:.0f} s)")
+        if self.times is not None:
+            line = json.dumps({"stage": name, "seconds": self.seconds[name],
+                               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            self.times.parent.mkdir(parents=True, exist_ok=True)
+            with self.lock, self.times.open("a+b") as out:
+                if out.tell() > 0:  # after a line a stop cut short: start a new one
+                    out.seek(-1, 2)
+                    line = ("" if out.read(1) == b"\n" else "\n") + line
+                out.write((line + "\n").encode())
+
+    def recorded_seconds(self) -> dict[str, float]:
+        """Every stage's seconds in ``times``, from this process and the runs before it
+        (a stage run again: its latest time; a training resumed: its last process's part,
+        while the model's own log.jsonl counts all of its ``elapsed_s``)."""
+        seconds = dict(self.seconds)
+        if self.times is not None and self.times.exists():
+            for line in self.times.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    seconds[str(entry["stage"])] = float(entry["seconds"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a stop: that stage is not counted
+        return seconds
 
     def submit(self, call: Call) -> Future[None]:
         return self.pool.submit(self, *call)

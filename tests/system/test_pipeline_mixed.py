@@ -52,6 +52,11 @@ def test_members_and_length_penalty_are_chosen_on_val(work: Path) -> None:
     assert alphas50[summary["alpha_b50"]] == max(alphas50.values())
     assert summary["val_bleu_by_beam"]["50"] == alphas50[summary["alpha_b50"]]
     assert (work / f"translate/test2016-b50-lp{summary['alpha_b50']}.nbest.gz").exists()
+    # every stage's seconds, as each finished, in stages.jsonl and gathered in the summary
+    stages = [json.loads(line)["stage"]
+              for line in (work / "stages.jsonl").read_text().splitlines()]
+    assert "train-lstm" in stages and "report" in stages
+    assert set(summary["seconds"]) == set(stages)
     config = json.loads((work / "models/tf/config.json").read_text())
     assert config["model"]["arch"] == "transformer"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import CancelledError
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_work_waits_for_what_it_needs_and_for_a_free_job() -> None:
             log.append(("end", name))
 
     slow = run.after([], lambda: work("slow", 1.0))
-    quick = [run.after([], lambda i=i: work(f"quick{i}", 0.05)) for i in range(4)]
+    quick = [run.after([], partial(work, f"quick{i}", 0.05)) for i in range(4)]
     later = run.after([slow], lambda: work("later", 0.01))
     wait_all([slow, *quick, later])
     assert most[0] == 2  # both jobs used, never a third
@@ -63,3 +64,19 @@ def test_a_stage_whose_outputs_exist_is_skipped(tmp_path: Path,
     dry = Runner("test", threads=1, jobs=2, dry=True)
     dry.parallel([("planned", "translate", ["--beam", "5"], [tmp_path / "new.txt"])])
     assert "[plan] planned: rescore.cli.translate --beam 5 --threads 1" in capsys.readouterr().out
+
+
+def test_the_seconds_of_a_stopped_run_are_kept_for_the_run_that_continues_it(
+        tmp_path: Path) -> None:
+    times = tmp_path / "work" / "stages.jsonl"
+    first = Runner("test", threads=1, jobs=1, times=times)
+    first.parallel([("version", "model", ["--version"], [tmp_path / "never.txt"])])
+    assert set(first.seconds) == {"version"}
+    with times.open("a") as out:
+        out.write('{"stage": "cut-sh')  # the line a stop cut short: not counted
+    second = Runner("test", threads=1, jobs=1, times=times)
+    second.parallel([("again", "model", ["--version"], [tmp_path / "never2.txt"])])
+    assert set(second.recorded_seconds()) == {"version", "again"}
+    recorded = Runner("test", threads=1, times=times).recorded_seconds()  # the file alone
+    assert set(recorded) == {"version", "again"}
+    assert recorded["version"] == first.seconds["version"] > 0
