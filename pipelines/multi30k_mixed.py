@@ -198,6 +198,10 @@ def main() -> None:
                         "search is the candidate sets' own")
     parser.add_argument("--alphas-b50", help="length penalties tried on val at beam 50 (one "
                         "exhaustive search; default 0 to 6 in steps of 0.5, --quick 0,1,2)")
+    parser.add_argument("--tune-replicas", type=int, default=1, metavar="N",
+                        help="each MERT and MIRA tuning done N times with seeds 1..N, the "
+                        "replica with the best cross-validated dev BLEU kept (rescore-tune "
+                        "--replicas; default 1: tuning's time x N)")
     parser.add_argument("--sentences", type=int,
                         help="only the first N val/test sentences (a smoke test)")
     options.add_common(parser, "work/multi30k-mixed (or work/multi30k-mixed-quick)")
@@ -400,8 +404,10 @@ def main() -> None:
     inits["union"] |= {f: [0.0] for f in [*feats, *nmt, *extra, KENLM]} | {ORIGIN: [0.0, 0.0]}
     inits["bidir"] = {ENSEMBLE: [1.0], ORIGIN: [0.0, 0.0]}
     inits["union3"] = inits["union"] | {ORIGIN: [0.0, 0.0, 0.0]}
-    mert = ["--method", "mert", "--restarts", restarts, "--folds", folds]
-    mira = ["--method", "mira", "--iterations", "5" if args.quick else "15", "--folds", folds]
+    replicas = ["--replicas", str(args.tune_replicas)] if args.tune_replicas > 1 else []
+    mert = ["--method", "mert", "--restarts", restarts, "--folds", folds, *replicas]
+    mira = ["--method", "mira", "--iterations", "5" if args.quick else "15", "--folds", folds,
+            *replicas]
     everything = [moses_features, *feats, *nmt, *extra, KENLM, ORIGIN]
     label = f"ensemble of {describe([resolved[n] for n in names])}"
     tunings: list[tuple[str, str, list[str], str, str]] = [  # key, list, options, init, row

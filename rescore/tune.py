@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -258,6 +258,7 @@ class TuneRequest:
     ref_name: str = "the reference"
     baseline_as_one_feature: bool = False  # ``init``'s total is one feature (its weights kept)
     folds: int = 1  # > 1: k-fold cross-validation over the dev sentences (see tune_weights)
+    replicas: int = 1  # > 1: tuned again with seeds seed+1, ... (see tune_weights)
 
 
 @dataclass
@@ -328,7 +329,8 @@ def tune_weights(request: TuneRequest) -> TuneResult:
         raise unknown_choice("tuning method", request.method, TUNE_METHODS)
     table = load_table(request.nbest, request.references, request.cache, request.tokenize,
                        request.ref_name)
-    result = _cross_validated(request, table) if request.folds > 1 else _tune_once(request, table)
+    tune = _cross_validated if request.folds > 1 else _tune_once
+    result = _replicated(request, table, tune) if request.replicas > 1 else tune(request, table)
     result.report |= {  # how the weights were made, to reproduce them
         "nbest": str(request.nbest), "references": request.ref_name,
         "references_sha256": references_digest(request.references),
@@ -336,6 +338,41 @@ def tune_weights(request: TuneRequest) -> TuneResult:
         "iterations": request.iterations,
         "init_weights": request.init.source if request.init is not None else None}
     return result
+
+
+def _replicated(request: TuneRequest, table: FeatureTable,
+                tune: Callable[[TuneRequest, FeatureTable], TuneResult]) -> TuneResult:
+    """Optimizer instability (Clark et al. 2011): the same tuning ``replicas`` times, with
+    seeds ``seed``, ``seed + 1``, ...; kept: the replica with the best cross-validated dev
+    BLEU (in-sample dev BLEU without ``--folds``; the first seed on a tie), so the choice
+    is made on dev alone. The report lists every replica and their mean and spread."""
+    results = []
+    for k in range(request.replicas):
+        results.append(tune(replace(request, seed=request.seed + k), table))
+        logger.info("replica %d/%d (seed %d): dev BLEU %.2f%s", k + 1, request.replicas,
+                    request.seed + k, results[-1].dev_bleu, _cv_text(results[-1]))
+    scores = [_choice_score(r) for r in results]
+    best = int(np.argmax(scores))  # the first of the best
+    kept = results[best]
+    rows = [{"seed": request.seed + k, "dev_bleu_tuned": r.dev_bleu,
+             "dev_bleu_cross_validated": r.report.get("dev_bleu_cross_validated")}
+            for k, r in enumerate(results)]
+    kept.report |= {"replicas": rows, "replica_kept_seed": request.seed + best,
+                    "replicas_score_mean": float(np.mean(scores)),
+                    "replicas_score_sd": float(np.std(scores, ddof=1)),
+                    "replicas_chosen_by": ("dev_bleu_cross_validated" if request.folds > 1
+                                           else "dev_bleu_tuned")}
+    return kept
+
+
+def _choice_score(result: TuneResult) -> float:
+    cv = result.report.get("dev_bleu_cross_validated")
+    return float(cv) if isinstance(cv, float | int) else result.dev_bleu
+
+
+def _cv_text(result: TuneResult) -> str:
+    cv = result.report.get("dev_bleu_cross_validated")
+    return f" (cross-validated {cv:.2f})" if isinstance(cv, float | int) else ""
 
 
 def _tune_once(request: TuneRequest, table: FeatureTable) -> TuneResult:

@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "report gives the cross-validated dev BLEU (every sentence picked by "
                         "weights that never saw it) beside the in-sample one, and the weights "
                         "written are the mean of the K folds' (default 1: tune once on all)")
+    parser.add_argument("--replicas", type=positive_int, default=1,
+                        help="mert, mira: N > 1 tunes N times, with seeds SEED, SEED+1, "
+                        "... (optimizer instability, Clark et al. 2011), and keeps the "
+                        "replica with the best cross-validated dev BLEU (with --folds; else "
+                        "the in-sample one): chosen on dev alone; the report lists every "
+                        "replica's dev BLEU and their mean and spread (default 1)")
     parser.add_argument("--scales", metavar="VALUES", help="mbr-scale: comma-separated "
                         "scales (default: 25 from 0.01 to 10,000, log-spaced: tuned weights "
                         "come in any scale)")
@@ -153,7 +159,7 @@ def tune_command(args: argparse.Namespace) -> None:
         restarts=args.restarts, iterations=args.iterations, seed=args.seed,
         tokenize=args.tokenize, cache=cache,
         ref_name=args.ref, baseline_as_one_feature=args.baseline_as_one_feature,
-        folds=args.folds))
+        folds=args.folds, replicas=args.replicas))
     weights = result.to_weights(str(args.output))
     with atomic_outputs(args.output, ini, report_path) as outs:
         main_out, ini_out, report_out = outs
@@ -166,6 +172,14 @@ def tune_command(args: argparse.Namespace) -> None:
     cv = result.report.get("dev_bleu_cross_validated")
     folds = f" ({args.folds}-fold cross-validated: {cv:.2f})" if cv is not None else ""
     also = f" and {ini}" if ini is not None else ""
+    if args.replicas > 1:
+        r = result.report
+        by = ("cross-validated dev BLEU" if r["replicas_chosen_by"] == "dev_bleu_cross_validated"
+              else "dev BLEU")
+        last = args.seed + args.replicas - 1
+        print(f"{PROG}: {args.replicas} replicas (seeds {args.seed}-{last}): {by} "
+              f"{r['replicas_score_mean']:.2f} mean, {r['replicas_score_sd']:.2f} sd; kept "
+              f"seed {r['replica_kept_seed']}, the best", file=sys.stderr)
     print(f"{PROG}: dev BLEU {result.dev_bleu_start:.2f} at the start, {result.dev_bleu:.2f} "
           f"tuned{folds}; weights in {args.output}{also}", file=sys.stderr)
 

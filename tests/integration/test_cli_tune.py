@@ -127,3 +127,28 @@ def test_folds_report_cross_validated_bleu_and_write_the_mean_weights(tmp_path: 
                   "--output", tmp_path / "bad.json")
     assert bad.returncode == 2 and "--folds 26: need 2 to 25" in bad.stderr
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_replicas_keep_the_best_cross_validated_seed(tmp_path: Path) -> None:
+    nbest, ref = dev_list(tmp_path)
+    common = ["--nbest", nbest, "--ref", ref, "--method", "mert", "--restarts", "1",
+              "--iterations", "2", "--folds", "5"]
+    out = tmp_path / "rep.json"
+    result = run_cli("rescore-tune", *common, "--replicas", "3", "--seed", "2",
+                     "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "3 replicas (seeds 2-4): cross-validated dev BLEU" in result.stderr
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    rows = report["replicas"]
+    assert [r["seed"] for r in rows] == [2, 3, 4]
+    cvs = [r["dev_bleu_cross_validated"] for r in rows]
+    kept = report["replica_kept_seed"]
+    assert kept == rows[cvs.index(max(cvs))]["seed"]
+    assert report["dev_bleu_cross_validated"] == max(cvs)
+    # the weights written: one tuning with the kept seed alone
+    alone = tmp_path / "alone.json"
+    assert run_cli("rescore-tune", *common, "--seed", str(kept), "--output",
+                   alone).returncode == 0
+    assert load_weights(out).values == load_weights(alone).values
+    bad = run_cli("rescore-tune", *common, "--replicas", "0", "--output", tmp_path / "b.json")
+    assert bad.returncode == 2 and "--replicas" in bad.stderr

@@ -28,7 +28,7 @@ def run_pipeline(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def work(multi30k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("mixed")
-    result = run_pipeline(root)
+    result = run_pipeline(root, "--tune-replicas", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
@@ -121,6 +121,14 @@ def test_both_tables_are_reported(work: Path) -> None:
                for name in table2)
     assert table2[-1].startswith("Moses' 1000-best + both 50-best lists combined")
     assert len(table2) == 1 + 6
+    # --tune-replicas 2: every tuning (MERT and MIRA) kept the better of two seeds on val
+    reports = sorted((work / "tune").glob("*.report.json"))
+    assert len(reports) == 12
+    for path in reports:
+        report = json.loads(path.read_text())
+        cvs = [r["dev_bleu_cross_validated"] for r in report["replicas"]]
+        assert [r["seed"] for r in report["replicas"]] == [1, 2]
+        assert report["dev_bleu_cross_validated"] == max(cvs), path.name
 
 
 def test_rerun_does_no_work(work: Path) -> None:

@@ -217,3 +217,27 @@ def test_cross_validation_needs_two_to_n_folds() -> None:
 
     with pytest.raises(RescoreError, match="--folds 31: need 2 to 30"):
         _cross_validated(TuneRequest(Path("d"), [], folds=31), random_table(0))
+
+
+@pytest.mark.parametrize("folds", [1, 3])
+def test_replicas_keep_the_seed_best_on_dev_and_report_every_one(folds: int) -> None:
+    from rescore.tune import _cross_validated, _replicated, _tune_once
+
+    table = random_table(5, sentences=40, dim=6)
+    tune = _cross_validated if folds > 1 else _tune_once
+    request = TuneRequest(Path("dev.nbest"), [], method="mert", restarts=1, iterations=2,
+                          folds=folds, seed=4, replicas=4)
+    result = _replicated(request, table, tune)
+    rows = result.report["replicas"]
+    assert isinstance(rows, list) and [r["seed"] for r in rows] == [4, 5, 6, 7]
+    key = "dev_bleu_cross_validated" if folds > 1 else "dev_bleu_tuned"
+    scores = [r[key] for r in rows]
+    kept = result.report["replica_kept_seed"]
+    assert kept == rows[scores.index(max(scores))]["seed"]  # the first of the best on dev
+    assert result.report["replicas_chosen_by"] == key
+    assert result.report["replicas_score_mean"] == pytest.approx(np.mean(scores))
+    # the kept weights are those of one tuning with that seed alone
+    alone = tune(TuneRequest(Path("dev.nbest"), [], method="mert", restarts=1, iterations=2,
+                             folds=folds, seed=kept), table)
+    np.testing.assert_allclose(result.weights, alone.weights)
+    assert len({round(float(s), 9) for s in scores}) > 1  # the seeds do differ here
