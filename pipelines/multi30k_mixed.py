@@ -65,6 +65,7 @@ from pipelines.engine import options  # noqa: E402
 from pipelines.engine.layout import Layout, discover  # noqa: E402
 from pipelines.engine.paths import multi30k_dir  # noqa: E402
 from pipelines.engine.runner import PY, Call, Runner, wait_all  # noqa: E402
+from rescore.cli.common import positive_int  # noqa: E402
 from rescore.errors import RescoreError  # noqa: E402
 from rescore.files import read_lines  # noqa: E402
 from rescore.metrics import make_bleu  # noqa: E402
@@ -198,7 +199,7 @@ def main() -> None:
                         "search is the candidate sets' own")
     parser.add_argument("--alphas-b50", help="length penalties tried on val at beam 50 (one "
                         "exhaustive search; default 0 to 6 in steps of 0.5, --quick 0,1,2)")
-    parser.add_argument("--tune-replicas", type=int, default=1, metavar="N",
+    parser.add_argument("--tune-replicas", type=positive_int, default=1, metavar="N",
                         help="each MERT and MIRA tuning done N times with seeds 1..N, the "
                         "replica with the best cross-validated dev BLEU kept (rescore-tune "
                         "--replicas; default 1: tuning's time x N)")

@@ -346,12 +346,14 @@ def _replicated(request: TuneRequest, table: FeatureTable,
     seeds ``seed``, ``seed + 1``, ...; kept: the replica with the best cross-validated dev
     BLEU (in-sample dev BLEU without ``--folds``; the first seed on a tie), so the choice
     is made on dev alone. The report lists every replica and their mean and spread."""
-    results = []
+    by = "dev_bleu_cross_validated" if request.folds > 1 else "dev_bleu_tuned"
+    results, scores = [], []
     for k in range(request.replicas):
         results.append(tune(replace(request, seed=request.seed + k), table))
-        logger.info("replica %d/%d (seed %d): dev BLEU %.2f%s", k + 1, request.replicas,
-                    request.seed + k, results[-1].dev_bleu, _cv_text(results[-1]))
-    scores = [_choice_score(r) for r in results]
+        scores.append(float(results[-1].report[by]) if request.folds > 1  # type: ignore[arg-type]
+                      else results[-1].dev_bleu)
+        logger.info("replica %d/%d (seed %d): %s %.2f", k + 1, request.replicas,
+                    request.seed + k, by.replace("_", " "), scores[-1])
     best = int(np.argmax(scores))  # the first of the best
     kept = results[best]
     rows = [{"seed": request.seed + k, "dev_bleu_tuned": r.dev_bleu,
@@ -360,19 +362,8 @@ def _replicated(request: TuneRequest, table: FeatureTable,
     kept.report |= {"replicas": rows, "replica_kept_seed": request.seed + best,
                     "replicas_score_mean": float(np.mean(scores)),
                     "replicas_score_sd": float(np.std(scores, ddof=1)),
-                    "replicas_chosen_by": ("dev_bleu_cross_validated" if request.folds > 1
-                                           else "dev_bleu_tuned")}
+                    "replicas_chosen_by": by}
     return kept
-
-
-def _choice_score(result: TuneResult) -> float:
-    cv = result.report.get("dev_bleu_cross_validated")
-    return float(cv) if isinstance(cv, float | int) else result.dev_bleu
-
-
-def _cv_text(result: TuneResult) -> str:
-    cv = result.report.get("dev_bleu_cross_validated")
-    return f" (cross-validated {cv:.2f})" if isinstance(cv, float | int) else ""
 
 
 def _tune_once(request: TuneRequest, table: FeatureTable) -> TuneResult:
