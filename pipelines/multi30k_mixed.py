@@ -15,13 +15,14 @@ once every model is, beam 50's searches once its penalty is chosen), so the core
 training or the longest search leaves free takes the next work:
 
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
-   penalty --select-alpha, the best val BLEU chosen; then the length penalty (GNMT's alpha)
-   over --alphas, beam 12 on val (the same searches: rescore-translate --length-penalty-grid
-   ranks one exhaustive search's hypotheses for every penalty, as a search with each would);
-   beam 50's own penalty over --alphas-b50, chosen on val at beam 50 (one more such search);
-   then beam 12 and beam 50, each with its penalty, on val and the test set;
-   and the --r2l models' own beam-50 lists (one right-to-left ensemble, the same length
-   penalty, its hypotheses written in reading order);
+   penalty --select-alpha, the best val BLEU chosen; then the length terms, beam 12 on val:
+   a length penalty (GNMT's alpha) over --alphas or a word reward over --rewards (the same
+   searches: rescore-translate --length-penalty-grid and --word-reward-grid rank one
+   exhaustive search's hypotheses for every penalty and reward, as a search with each would);
+   beam 50's own terms over --alphas-b50 and --rewards, chosen on val at beam 50 (one more
+   such search); then beam 12 and beam 50, each with its terms, on val and the test set;
+   and the --r2l models' own beam-50 lists (one right-to-left ensemble, beam 12's terms, its
+   hypotheses written in reading order);
 2. every list scored with the same evidence: Moses' val and test 1000-best lists and the
    two ensembles' own beam-50 lists, by every member (their mean as NMTEnsemble0, also per
    word), the right-to-left and channel models, the folder's 5-gram LM of the training target
@@ -35,7 +36,7 @@ training or the longest search leaves free takes the next work:
    MIRA), and the union of Moses' lists and the ensemble's own lists (rescore-combine of the
    scored lists: the same features, Origin0 and Moses' features filled for the ensemble's
    hypotheses) tuned on every feature by MERT and by batch MIRA; the union of all three
-   lists by batch MIRA;
+   lists likewise;
 5. rescore-report: BLEU, chrF, paired bootstrap against Moses and the row above.
 
     .venv/bin/python pipelines/multi30k_mixed.py --models work/mixed --members rev,rev2,b,a \\
@@ -113,6 +114,31 @@ FULL_MODELS = {
     "r2l-tf2": (FORWARD, [*TRANSFORMER[:-2], "--seed", "6", "--target-right-to-left"])}
 FULL_DEFAULTS = ("rev,rev2,b,a", "rev,rev2;b,a;rev,rev2,b,a", "r2l,r2l-tf,r2l-tf2",
                  "channel,channel-tf")
+
+
+Ranking = tuple[str, str]  # how a search ranks finished hypotheses: (length penalty, reward)
+
+
+def length_terms(alphas: list[str], rewards: list[str]) -> list[Ranking]:
+    """The rankings a search's length terms are chosen among: each length penalty (GNMT's
+    alpha) without a reward, and each word reward without a penalty. Not both at once: the
+    penalty divides the score with the reward in it (rescore.beam.SearchConfig.rank), and a
+    reward that makes a score positive turns the penalty into a preference for short
+    outputs."""
+    return [*((a, "0") for a in alphas), *(("0", r) for r in rewards if float(r) != 0)]
+
+
+def term_label(ranking: Ranking) -> str:
+    """"lp3.5" (a penalty), "wr0.75" (a reward) or "lp0" (neither): summary keys, names."""
+    alpha, reward = ranking
+    return f"wr{reward}" if reward != "0" and alpha == "0" else f"lp{alpha}"
+
+
+def describe_terms(ranking: Ranking) -> str:
+    """A row's words for its length terms."""
+    alpha, reward = ranking
+    return f"word reward {reward}" if reward != "0" and alpha == "0" else \
+        f"length penalty {alpha}"
 
 
 def bleu(hyp: Path, ref: Path) -> float:
@@ -199,6 +225,10 @@ def main() -> None:
                         "search is the candidate sets' own")
     parser.add_argument("--alphas-b50", help="length penalties tried on val at beam 50 (one "
                         "exhaustive search; default 0 to 6 in steps of 0.5, --quick 0,1,2)")
+    parser.add_argument("--rewards", help="word rewards tried on val instead of a length "
+                        "penalty, at beam 12 and at beam 50 (the same searches: rescore-"
+                        "translate --word-reward-grid; default 0.25 to 2.5 in steps of 0.25, "
+                        "--quick 0.5,1); each beam's choice is a penalty or a reward")
     parser.add_argument("--tune-replicas", type=positive_int, default=1, metavar="N",
                         help="each MERT and MIRA tuning done N times with seeds 1..N, the "
                         "replica with the best cross-validated dev BLEU kept (rescore-tune "
@@ -277,25 +307,30 @@ def main() -> None:
 
     def grid_template(name: str) -> Path:
         """A search's --output-grid."""
-        return translate / f"{name}.lp{{alpha}}.txt"
+        return translate / f"{name}.lp{{alpha}}.wr{{reward}}.txt"
 
-    def graded(name: str, alpha: str) -> Path:
-        """A search's output for one penalty of its --length-penalty-grid."""
-        return Path(grid_output(grid_template(name), float(alpha)))
+    def graded(name: str, ranking: Ranking) -> Path:
+        """A search's output for one (penalty, reward) of its grids."""
+        return Path(grid_output(grid_template(name), float(ranking[0]), float(ranking[1])))
 
-    def search(name: str, members: list[str], split: str, beam: int, alpha: str,
-               nbest: bool = False, grid: list[str] | None = None,
+    def search(name: str, members: list[str], split: str, beam: int, ranking: Ranking,
+               nbest: bool = False, grid: list[Ranking] | None = None,
                ) -> tuple[str, str, list[str | Path], list[Path]]:
+        """A search ranking its finished hypotheses by ``ranking`` (penalty, reward); with
+        ``grid``, one exhaustive search also writing each of those rankings' 1-best
+        (rescore-translate --length-penalty-grid and --word-reward-grid: their pairs)."""
         out = translate / f"{name}.txt"
         extra: list[str | Path] = (["--output-nbest", translate / f"{name}.nbest.gz"]
                                    if nbest else [])
-        if grid:  # one search, every penalty's 1-best (rescore-translate --length-penalty-grid)
-            extra += ["--length-penalty-grid", ",".join(grid), "--output-grid",
-                      grid_template(name)]
+        if grid:
+            extra += ["--length-penalty-grid", ",".join(dict.fromkeys(a for a, _ in grid)),
+                      "--word-reward-grid", ",".join(dict.fromkeys(r for _, r in grid)),
+                      "--output-grid", grid_template(name)]
+        reward = ["--word-reward", ranking[1]] if ranking[1] != "0" else []
         return (name, "translate", [*model_args(members), "--input", data / f"{split}.{src}",
-                                    "--beam", str(beam), "--length-penalty", alpha,
-                                    *layout.langs, "--output", out, *extra],
-                [out, *(graded(name, a) for a in grid or [])])
+                                    "--beam", str(beam), "--length-penalty", ranking[0],
+                                    *reward, *layout.langs, "--output", out, *extra],
+                [out, *(graded(name, g) for g in grid or [])])
 
     # 2's evidence, defined first: Moses' lists are queued for scoring as soon as every model
     # is averaged, beside the searches of step 1
@@ -327,19 +362,22 @@ def main() -> None:
         scoring, "moses", split, data / "nbest" / f"{split}.1000best.gz"))
         for split in ("val", test)]
 
-    def searching(name: str, members: list[str], split: str, beam: int, alpha: str,
+    def searching(name: str, members: list[str], split: str, beam: int, ranking: Ranking,
                   nbest: bool = False) -> None:
         """A search whose arguments are made when it runs (its members averaged by then)."""
-        run(*search(name, members, split, beam, alpha, nbest=nbest))
+        run(*search(name, members, split, beam, ranking, nbest=nbest))
 
-    # 1. the members (compared at --select-alpha), then the length penalty, chosen on val at
-    # beam 12: one search per candidate set gives every penalty's output
+    # 1. the members (compared at --select-alpha), then the length terms, chosen on val at
+    # beam 12: one search per candidate set gives every penalty's and reward's output
     grid = "0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3,3.5,4"
     alphas = [a for a in (args.alphas or grid).split(",") if a]
+    reward_grid = "0.5,1" if args.quick else ",".join(f"{r / 4:g}" for r in range(1, 11))
+    rewards = [r for r in (args.rewards or reward_grid).split(",") if r]
     set_names = ["+".join(s) for s in sets]
     # each set's search queued once its members are averaged (while the last ones train)
     def search_set(key: str, members: list[str]) -> None:
-        run(*search(f"val-b12-set-{key}", members, "val", 12, args.select_alpha, grid=alphas))
+        run(*search(f"val-b12-set-{key}", members, "val", 12, (args.select_alpha, "0"),
+                    grid=length_terms(alphas, rewards)))
 
     wait_all([run.after([averaged[m] for m in s], partial(search_set, key, s))
               for key, s in zip(set_names, sets, strict=True)])
@@ -347,32 +385,40 @@ def main() -> None:
                 for key in set_names}
     best_set = max(range(len(sets)), key=lambda i: (set_bleu[set_names[i]], -i))
     chosen = sets[best_set]
-    val_bleu = {a: bleu(graded(f"val-b12-set-{set_names[best_set]}", a), data / f"val.{tgt}")
-                for a in alphas}
-    alpha = max(alphas, key=lambda a: (val_bleu[a], -float(a)))
+
+    def choose(search_name: str, alphas: list[str]) -> tuple[dict[str, float], Ranking]:
+        """Val BLEU of each ranking (a penalty, or a reward without one) of an exhaustive
+        search's grid, and the best (ties: penalties first, then the smaller value)."""
+        terms = length_terms(alphas, rewards)
+        graded_bleu = {term_label(t): bleu(graded(search_name, t), data / f"val.{tgt}")
+                       for t in terms}
+        best = max(range(len(terms)), key=lambda i: (graded_bleu[term_label(terms[i])], -i))
+        return graded_bleu, terms[best]
+
+    val_bleu, ranking = choose(f"val-b12-set-{set_names[best_set]}", alphas)
     if args.dry_run:
-        alpha = "ALPHA"  # chosen on val when the run gets there
-    # beam 50's own penalty: a wider beam finds more short hypotheses, so its penalty is
-    # chosen again, on val at beam 50 (one exhaustive search for the whole --alphas-b50 grid)
+        ranking = ("ALPHA", "REWARD")  # chosen on val when the run gets there
+    # beam 50's own length terms: a wider beam finds more short hypotheses, so they are
+    # chosen again, on val at beam 50 (one exhaustive search for the whole grid)
     grid50 = "0,1,2" if args.quick else ",".join(f"{a / 2:g}" for a in range(13))
     alphas50 = [a for a in (args.alphas_b50 or grid50).split(",") if a]
-    grid50_done = run.submit(search("val-b50-grid", chosen, "val", 50, alpha, grid=alphas50))
+    grid50_done = run.submit(search("val-b50-grid", chosen, "val", 50, ranking,
+                                    grid=length_terms(alphas50, rewards)))
     searched = [run.submit(call) for call in [
-        search(f"{test}-b12", chosen, test, 12, alpha, grid=["0"]),  # and without a penalty
-        search(f"{test}-one-b12", chosen[:1], test, 12, "0")]]
+        search(f"{test}-b12", chosen, test, 12, ranking, grid=[("0", "0")]),  # and plain
+        search(f"{test}-one-b12", chosen[:1], test, 12, ("0", "0"))]]
     # the right-to-left members' own beam-50 lists (written left to right), once they are
     # averaged (the last of them may still train)
     searched += [run.after([averaged[m] for m in r2ls],
-                           partial(searching, f"{split}-r2l-b50", r2ls, split, 50, alpha,
+                           partial(searching, f"{split}-r2l-b50", r2ls, split, 50, ranking,
                                    nbest=True))
                  for split in ("val", test) if r2ls]
-    grid50_done.result()  # beam 50's penalty is chosen while the others search
-    val_bleu50 = {a: bleu(graded("val-b50-grid", a), data / f"val.{tgt}") for a in alphas50}
-    alpha50 = max(alphas50, key=lambda a: (val_bleu50[a], -float(a)))
+    grid50_done.result()  # beam 50's terms are chosen while the others search
+    val_bleu50, ranking50 = choose("val-b50-grid", alphas50)
     if args.dry_run:
-        alpha50 = "ALPHA50"
-    b50 = f"b50-lp{alpha50}"  # the beam-50 searches, named by their penalty
-    searched += [run.submit(search(f"{split}-{b50}", chosen, split, 50, alpha50, nbest=True))
+        ranking50 = ("ALPHA50", "REWARD50")
+    b50 = f"b50-{term_label(ranking50)}"  # the beam-50 searches, named by their length terms
+    searched += [run.submit(search(f"{split}-{b50}", chosen, split, 50, ranking50, nbest=True))
                  for split in ("val", test)]
     wait_all(searched)
 
@@ -446,9 +492,12 @@ def main() -> None:
              "feature but Moses', Origin0, MERT on val"),
             ("bidir-mira", "bidir", [*mira, "--tune-features", own_everything], "bidir",
              "both 50-best lists combined, batch MIRA on val")]
-        tunings.append(("union3-mira", "union3", [*mira, "--tune-features", ",".join(
-            everything)], "union3", "Moses' 1000-best + both 50-best lists combined: every "
-            "feature, Origin0, batch MIRA on val"))
+        tunings += [
+            ("union3", "union3", [*mert, "--tune-features", ",".join(everything)], "union3",
+             "Moses' 1000-best + both 50-best lists combined: every feature, Origin0, MERT "
+             "on val"),
+            ("union3-mira", "union3", [*mira, "--tune-features", ",".join(everything)],
+             "union3", "the three lists combined, batch MIRA on val")]
     if not args.dry_run:
         tune_dir.mkdir(parents=True, exist_ok=True)
         for key in inits:
@@ -469,13 +518,13 @@ def main() -> None:
          "file": str(translate / f"{test}-one-b12.txt")},
         {"name": f"the members chosen on val ({describe([resolved[n] for n in chosen])}: "
                  f"{', '.join(chosen)}), beam 12",
-         "file": str(graded(f"{test}-b12", "0"))},
-        {"name": f"the same, length penalty {alpha} (chosen on val)",
+         "file": str(graded(f"{test}-b12", ("0", "0")))},
+        {"name": f"the same, {describe_terms(ranking)} (chosen on val)",
          "file": str(translate / f"{test}-b12.txt")},
-        {"name": f"the same, beam 50, length penalty {alpha50} (chosen on val at beam 50)",
+        {"name": f"the same, beam 50, {describe_terms(ranking50)} (chosen on val at beam 50)",
          "file": str(translate / f"{test}-{b50}.txt")},
         *([{"name": f"the right-to-left members ({describe([resolved[n] for n in r2ls])}: "
-                    f"{', '.join(r2ls)}), beam 50, length penalty {alpha}",
+                    f"{', '.join(r2ls)}), beam 50, {describe_terms(ranking)}",
             "file": str(translate / f"{test}-r2l-b50.txt")}] if r2ls else [])]
     table2: list[dict[str, str]] = []
     for key, kind, _, _, row in tunings:
@@ -502,13 +551,14 @@ def main() -> None:
     spec_path.write_text(spec_text)
     run("report", "report", ["--spec", spec_path, "--output-prefix", report],
         [Path(f"{report}.md")])
-    val_b = {12: val_bleu.get(alpha), 50: val_bleu50.get(alpha50)}
+    val_b = {12: val_bleu.get(term_label(ranking)), 50: val_bleu50.get(term_label(ranking50))}
     seconds = {}  # an earlier summary's (a run from before stages.jsonl): kept
     if (work / "summary.json").exists():
         seconds = json.loads((work / "summary.json").read_text()).get("seconds", {})
     summary = {"member_sets_val_bleu": set_bleu, "members": chosen,
-               "alpha_val_bleu": val_bleu, "alpha": alpha, "alpha_b50_val_bleu": val_bleu50,
-               "alpha_b50": alpha50, "val_bleu_by_beam": val_b,
+               "length_val_bleu": val_bleu, "length": term_label(ranking),
+               "length_b50_val_bleu": val_bleu50, "length_b50": term_label(ranking50),
+               "val_bleu_by_beam": val_b,
                "seconds": seconds | run.recorded_seconds()}  # with the stopped runs' before it
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

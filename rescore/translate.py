@@ -99,10 +99,11 @@ def translate(translator: Translator, sources: Sequence[np.ndarray], config: Sea
     return out
 
 
-def grid_output(template: str | Path, alpha: float) -> str:
-    """The file of length penalty ``alpha`` of ``rescore-translate --output-grid TEMPLATE``:
-    ``{alpha}`` replaced by the number in its shortest form (0.5, 1, 3.5)."""
-    return str(template).replace("{alpha}", f"{alpha:g}")
+def grid_output(template: str | Path, alpha: float, reward: float = 0.0) -> str:
+    """The file of length penalty ``alpha`` and word reward ``reward`` of ``rescore-translate
+    --output-grid TEMPLATE``: ``{alpha}`` and ``{reward}`` replaced by the numbers in their
+    shortest form (0.5, 1, 3.5)."""
+    return str(template).replace("{alpha}", f"{alpha:g}").replace("{reward}", f"{reward:g}")
 
 
 def hypothesis_text(hyp: Hypothesis, vocab: Vocab, unk: str, right_to_left: bool = False,

@@ -61,12 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "output equals that of a search with that --length-penalty (ties "
                         "aside); see --output-grid")
     parser.add_argument("--output-grid", metavar="TEMPLATE",
-                        help="where --length-penalty-grid's outputs go: a path with {alpha} "
-                        "in it, e.g. out/val.lp{alpha}.txt")
+                        help="where the grids' outputs go: a path with {alpha} in it for "
+                        "--length-penalty-grid and {reward} for --word-reward-grid, e.g. "
+                        "out/val.lp{alpha}.wr{reward}.txt")
     parser.add_argument("--word-reward", type=finite_float, default=0.0, metavar="R",
                         help="add R to the search's score for every word written (</s> "
                         "included), so longer hypotheses stay in the beam (He et al. 2016's "
                         "word reward); the scores written stay log-probabilities")
+    parser.add_argument("--word-reward-grid", type=reward_grid, metavar="REWARDS",
+                        help="also write the 1-best translations for each of these word "
+                        "rewards (comma-separated, e.g. 0,0.2,0.4), from the same one search "
+                        "as --length-penalty-grid (the reward is the same for every live "
+                        "hypothesis of a step, so it never changes which finish); with both "
+                        "grids, one output per pair; see --output-grid")
     parser.add_argument("--max-len-a", type=finite_float, default=1.5,
                         help="a hypothesis has at most a * source words + b words")
     parser.add_argument("--max-len-b", type=int, default=10, help="see --max-len-a")
@@ -114,21 +121,41 @@ def penalty_grid(text: str) -> list[float]:
     return values
 
 
-def grid_paths(args: argparse.Namespace) -> dict[float, str]:
-    """``--output-grid``'s file for each penalty of ``--length-penalty-grid`` (the number as
-    given, e.g. lp0.5)."""
-    if (args.length_penalty_grid is None) != (args.output_grid is None):
-        raise RescoreError("--length-penalty-grid and --output-grid go together")
-    if args.length_penalty_grid is None:
+def reward_grid(text: str) -> list[float]:
+    """``--word-reward-grid``: comma-separated finite numbers."""
+    try:
+        values = [finite_float(v) for v in text.split(",") if v.strip()]
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: give word rewards, comma-separated")
+    return values
+
+
+def grid_paths(args: argparse.Namespace) -> dict[tuple[float, float], str]:
+    """``--output-grid``'s file for each (length penalty, word reward) of the grids: every
+    pair of ``--length-penalty-grid`` (default: ``--length-penalty`` alone) and
+    ``--word-reward-grid`` (default: ``--word-reward`` alone)."""
+    grids = {"--length-penalty-grid": (args.length_penalty_grid, "{alpha}", "penalty"),
+             "--word-reward-grid": (args.word_reward_grid, "{reward}", "reward")}
+    given = [name for name, (values, _, _) in grids.items() if values is not None]
+    if bool(given) != (args.output_grid is not None):
+        raise RescoreError("--output-grid goes with --length-penalty-grid or "
+                           "--word-reward-grid (or both)")
+    if not given:
         return {}
-    if "{alpha}" not in args.output_grid:
-        raise RescoreError(f"--output-grid {args.output_grid}: put {{alpha}} in it, where "
-                           "each penalty's number goes")
+    for name in given:
+        _, field, what = grids[name]
+        if field not in args.output_grid:
+            raise RescoreError(f"--output-grid {args.output_grid}: put {field} in it, where "
+                               f"each {what}'s number goes ({name})")
     if args.length_norm:
-        raise RescoreError("--length-penalty-grid ranks by length penalties: not with "
+        raise RescoreError(f"{' and '.join(given)} rank by their own terms: not with "
                            "--length-norm")
-    return {alpha: grid_output(args.output_grid, alpha)
-            for alpha in dict.fromkeys(args.length_penalty_grid)}
+    alphas = args.length_penalty_grid or [args.length_penalty]
+    rewards = args.word_reward_grid or [args.word_reward]
+    return {(alpha, reward): grid_output(args.output_grid, alpha, reward)
+            for alpha in dict.fromkeys(alphas) for reward in dict.fromkeys(rewards)}
 
 
 def translate_command(args: argparse.Namespace) -> None:
@@ -158,8 +185,8 @@ def translate_command(args: argparse.Namespace) -> None:
                         common.want_progress(args.progress), args.precision)
     seconds = time.perf_counter() - start
     detokenize = args.tgt_lang if args.detokenize else None
-    for alpha, path in grid.items():  # each penalty's 1-best from the one search
-        ranking = dataclasses.replace(config, length_penalty=alpha)
+    for (alpha, reward), path in grid.items():  # each pair's 1-best from the one search
+        ranking = dataclasses.replace(config, length_penalty=alpha, word_reward=reward)
         with SystemOutputs(path, None, detokenize=detokenize) as out:
             write_outputs([rerank(h, ranking)[:1] for h in results], translator, args.unk,
                           out, words)

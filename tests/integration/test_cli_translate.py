@@ -167,12 +167,45 @@ def test_one_search_for_a_grid_of_length_penalties(setup: dict[str, Path],
     assert (tmp_path / "main").read_text(encoding="utf-8").splitlines() == outputs["0.5"]
 
 
+def test_one_search_for_penalties_and_word_rewards(setup: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    """--word-reward-grid with --length-penalty-grid: one output per pair, each equal to a
+    search run with that penalty and reward."""
+    model = setup["m0"]
+
+    def run(*args: str | Path) -> None:
+        result = run_cli("rescore-translate", "--model", model, "--input", setup["empty"],
+                         "--beam", "5", "--max-len-a", "0.5", "--max-len-b", "12", *args)
+        assert result.returncode == 0, result.stderr
+
+    alphas, rewards = ["0", "1"], ["0", "3", "10"]
+    run("--output", tmp_path / "main", "--length-penalty-grid", ",".join(alphas),
+        "--word-reward-grid", ",".join(rewards), "--output-grid",
+        tmp_path / "lp{alpha}.wr{reward}.txt")
+    outputs = {}
+    for alpha in alphas:
+        for reward in rewards:
+            run("--output", tmp_path / "alone", "--length-penalty", alpha, "--word-reward",
+                reward)
+            got = (tmp_path / f"lp{alpha}.wr{reward}.txt").read_text(encoding="utf-8")
+            assert got == (tmp_path / "alone").read_text(encoding="utf-8"), (alpha, reward)
+            outputs[alpha, reward] = got
+    assert len(set(outputs.values())) > 1  # the rewards do choose differently
+    # a reward grid alone: the pairs of --length-penalty with each reward
+    run("--length-penalty", "1", "--word-reward-grid", "3", "--output-grid",
+        tmp_path / "only.wr{reward}.txt")
+    assert (tmp_path / "only.wr3.txt").read_text(encoding="utf-8") == outputs["1", "3"]
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--max-input-len", "5"], "src.en:1: 10 tokens: longer than the models' limit of 5"),
     (["--model", "OTHER"], "an ensemble needs equal vocabularies"),
     (["--beam", "2", "--nbest", "3"], "1 <= nbest <= beam"),
-    (["--length-penalty-grid", "0,1"], "--length-penalty-grid and --output-grid go together"),
+    (["--length-penalty-grid", "0,1"], "--output-grid goes with --length-penalty-grid or"),
+    (["--output-grid", "x{alpha}"], "--output-grid goes with --length-penalty-grid or"),
     (["--length-penalty-grid", "0,1", "--output-grid", "x.txt"], "put {alpha} in it"),
+    (["--word-reward-grid", "0,1", "--output-grid", "x{alpha}"], "put {reward} in it"),
+    (["--word-reward-grid", "0,nan", "--output-grid", "x{reward}"], "'0,nan'"),
     (["--length-penalty-grid", "0,-1", "--output-grid", "x{alpha}"],
      "give non-negative length penalties"),
     (["--length-penalty-grid", "1", "--output-grid", "x{alpha}", "--length-norm"],

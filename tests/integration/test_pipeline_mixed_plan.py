@@ -61,6 +61,7 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
     assert planned["combine-bidir-val"].count("--nbest ") == 2
     assert planned["combine-union3-test2016"].count("--nbest ") == 3
     assert "Origin0" in planned["tune-bidir"] and "val.union3" in planned["tune-union3-mira"]
+    assert "--method mert" in planned["tune-union3"] and "val.union3" in planned["tune-union3"]
 
 
 def test_a_stopped_training_is_continued_and_a_finished_one_kept(multi30k: Path,

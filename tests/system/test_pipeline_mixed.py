@@ -39,19 +39,20 @@ def test_members_and_length_penalty_are_chosen_on_val(work: Path) -> None:
     assert set(sets) == {"lstm", "tf", "lstm+tf"}
     best = max(sets.values())
     assert sets["+".join(summary["members"])] == best
-    alphas = summary["alpha_val_bleu"]
-    assert set(alphas) == {"0", "1", "2"}
-    assert alphas[summary["alpha"]] == max(alphas.values())
+    # the length terms: each penalty without a reward, each reward without a penalty
+    terms = summary["length_val_bleu"]
+    assert set(terms) == {"lp0", "lp1", "lp2", "wr0.5", "wr1"}
+    assert terms[summary["length"]] == max(terms.values())
     # the sets' searches ran at --select-alpha 1: their grid output for 1 is the same text
     for key in sets:
         searched = work / f"translate/val-b12-set-{key}"
-        assert Path(f"{searched}.lp1.txt").read_text() == Path(f"{searched}.txt").read_text()
-    # beam 50's penalty chosen again on val at beam 50; its searches carry it in their names
-    alphas50 = summary["alpha_b50_val_bleu"]
-    assert set(alphas50) == {"0", "1", "2"}
-    assert alphas50[summary["alpha_b50"]] == max(alphas50.values())
-    assert summary["val_bleu_by_beam"]["50"] == alphas50[summary["alpha_b50"]]
-    assert (work / f"translate/test2016-b50-lp{summary['alpha_b50']}.nbest.gz").exists()
+        assert Path(f"{searched}.lp1.wr0.txt").read_text() == Path(f"{searched}.txt").read_text()
+    # beam 50's terms chosen again on val at beam 50; its searches carry them in their names
+    terms50 = summary["length_b50_val_bleu"]
+    assert set(terms50) == set(terms)
+    assert terms50[summary["length_b50"]] == max(terms50.values())
+    assert summary["val_bleu_by_beam"]["50"] == terms50[summary["length_b50"]]
+    assert (work / f"translate/test2016-b50-{summary['length_b50']}.nbest.gz").exists()
     # every stage's seconds, as each finished, in stages.jsonl and gathered in the summary
     stages = [json.loads(line)["stage"]
               for line in (work / "stages.jsonl").read_text().splitlines()]
@@ -119,11 +120,12 @@ def test_both_tables_are_reported(work: Path) -> None:
                for name in table1)
     assert any(name.startswith("Moses' 1000-best + the ensemble's 50-best combined")
                for name in table2)
-    assert table2[-1].startswith("Moses' 1000-best + both 50-best lists combined")
-    assert len(table2) == 1 + 6
+    assert table2[-2].startswith("Moses' 1000-best + both 50-best lists combined")
+    assert table2[-1] == "the three lists combined, batch MIRA on val"
+    assert len(table2) == 1 + 7
     # --tune-replicas 2: every tuning (MERT and MIRA) kept the better of two seeds on val
     reports = sorted((work / "tune").glob("*.report.json"))
-    assert len(reports) == 12
+    assert len(reports) == 13
     for path in reports:
         report = json.loads(path.read_text())
         cvs = [r["dev_bleu_cross_validated"] for r in report["replicas"]]
