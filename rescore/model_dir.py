@@ -10,8 +10,11 @@ A directory written by rescore-train holds::
     checkpoint.pt   the latest checkpoint (weights, optimizer, progress, RNG states), tensors
                     and plain values only
     checkpoints/    weights kept at each validation (``--keep-checkpoints``), for averaging
-    log.jsonl       training and validation records
-    train-summary.json  updates, seconds and target words/s of the last training call
+    log.jsonl       training and validation records, and one ``environment`` record per
+                    training process (versions, processor, threads, precision:
+                    :mod:`rescore.environment`)
+    train-summary.json  updates, seconds and target words/s of the last training call, and
+                    the distinct environments the run trained in
     data/           the binarized training and validation data
 
 Every other module asks this one for paths, for loading (:func:`load`) and for the
@@ -34,6 +37,7 @@ from typing import Any
 
 import torch
 
+from rescore import environment
 from rescore.checks import parse_json, read_json, regular_file
 from rescore.config import ModelConfig, TrainConfig, config_from_dict
 from rescore.corpus import DataFiles
@@ -495,13 +499,19 @@ def describe(directory: str | Path) -> dict[str, Any]:
         "right to left": model.reverse_target, "languages": extra.get("languages"),
         "dropout": model.dropout, "epochs": train.epochs}
     records = read_log(path)
-    if records:
-        valid = [r for r in records if r.get("type") == "valid"]
-        if valid:
-            info["validation perplexity"] = round(float(valid[-1]["ppl"]), 2)
-            if "ppl_word" in valid[-1]:
-                info["validation perplexity per word"] = round(float(valid[-1]["ppl_word"]), 2)
-            info["at epoch"] = round(float(valid[-1]["epoch"]), 2)
+    valid = [r for r in records if r.get("type") == "valid"]
+    if valid:
+        info["validation perplexity"] = round(float(valid[-1]["ppl"]), 2)
+        if "ppl_word" in valid[-1]:
+            info["validation perplexity per word"] = round(float(valid[-1]["ppl_word"]), 2)
+        info["at epoch"] = round(float(valid[-1]["epoch"]), 2)
+    source = (extra.get("weights") or {}).get("from") or {}
+    if not records and isinstance(source, dict) and isinstance(source.get("source"), str):
+        # averaged weights (rescore-model average): where their checkpoints were trained
+        records = _source_log(Path(source["source"]))
+    envs = environment.segments(records)
+    if envs:  # one line per distinct environment its segments ran in
+        info["trained with"] = [environment.describe(e) for e in envs]
     summary = path / SUMMARY
     if summary.exists():
         data = read_json(summary, MAX_BYTES[SUMMARY], inside=path)
@@ -509,6 +519,16 @@ def describe(directory: str | Path) -> dict[str, Any]:
         if isinstance(seconds, int | float):
             info["training seconds"] = round(float(seconds))
     return info
+
+
+def _source_log(directory: Path) -> list[dict[str, Any]]:
+    """The environment records of the run averaged weights came from, when it is still
+    there and readable (none otherwise: a description never fails on it)."""
+    try:
+        return [r for r in read_log(directory) if r.get("type") == "environment"] \
+            if (directory / LOG).is_file() else []
+    except RescoreError:
+        return []
 
 
 def read_log(directory: str | Path) -> list[dict[str, Any]]:

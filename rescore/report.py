@@ -375,6 +375,8 @@ def provenance(spec: ReportSpec, sentences: int, oracle: dict[str, object] | Non
         ppl = (f", validation perplexity {info['validation perplexity']:.2f} at epoch "
                f"{info['at epoch']:g}" if "validation perplexity" in info else "")
         took = f", trained {info['training seconds']:,} s" if "training seconds" in info else ""
+        if info.get("trained with"):  # what decides its exact numbers
+            took += f" (trained with {'; then '.join(info['trained with'])})"
         langs = info.get("languages")
         lines.append(f"Model {name}: `{directory}`: {info['shape']}, {info['vocabulary']} words, "
                      f"{info['parameters']:,} parameters"

@@ -32,6 +32,7 @@ from rescore.corpus import (
     prepare_data,
 )
 from rescore.distributed import barrier, dist_info
+from rescore.environment import environment, segments
 from rescore.errors import RescoreError, unknown_choice
 from rescore.files import atomic_output
 from rescore.model_dir import (
@@ -44,6 +45,7 @@ from rescore.model_dir import (
     kept_checkpoints,
     load_config,
     load_torch_file,
+    read_log,
     save_config,
     save_weights,
     update_config,
@@ -537,6 +539,9 @@ def train_model(request: TrainRequest) -> TrainResult:
                       precision, keep)
     if request.resume:
         trainer.load_checkpoint()
+    # where this segment runs: what decides the exact numbers (one record per process)
+    trainer.log({"type": "environment", "step": trainer.progress.step,
+                 **environment(request.device, precision, trainer.dist.world)})
     if trainer.dist.main:
         logger.info("%s parameters, %d pairs, %d updates an epoch, %d in all, from update %d",
                     f"{count_parameters(model):,}", len(data.train), trainer.steps_per_epoch,
@@ -545,7 +550,8 @@ def train_model(request: TrainRequest) -> TrainResult:
     result = TrainResult(request.output, progress, trainer.total_steps, count_parameters(model))
     if trainer.dist.main:
         summary = {"steps": progress.step, "tgt_tokens": progress.tgt_tokens,
-                   "seconds": progress.seconds, "tgt_words_per_s": result.words_per_second}
+                   "seconds": progress.seconds, "tgt_words_per_s": result.words_per_second,
+                   "environments": segments(read_log(request.output))}
         with atomic_output(request.output / SUMMARY) as out:
             out.write(json.dumps(summary, indent=2) + "\n")
     return result

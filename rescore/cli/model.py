@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     average.add_argument("--output", type=Path, required=True, help="the new model directory")
     add_device_args(average, "the validation pass")
     info = sub.add_parser("info", help="what a model directory holds (shape, vocabulary, "
-                          "training, where averaged weights came from) as JSON, after checking "
-                          "its weights load (and their SHA-256)")
+                          "training and the environments it ran in, where averaged weights "
+                          "came from) as JSON, after checking its weights load (and their "
+                          "SHA-256)")
     info.add_argument("directory", type=Path, metavar="DIR", help="a model directory")
     return parser
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from rescore import model_dir, scoring
+from rescore.report import ReportSpec, provenance
 from rescore.tensor_files import load_plain
 from tests.helpers import IN_PROCESS, SUBPROCESS_ENV, run_cli
 
@@ -146,6 +147,47 @@ def test_attention_is_recorded_and_learns(corpus: dict[str, Path], tmp_path: Pat
     assert feeding_alone.stderr.strip().splitlines()[-1].endswith(
         "input feeding needs attention (--attention dot|general|concat)")
     assert not (tmp_path / "bad").exists()
+
+
+def test_each_training_process_records_its_environment(corpus: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    """Two runs of one recipe differ only across machines or libraries: each segment of a
+    run logs where it ran, the summary lists the distinct environments, the model's
+    description (and a report's model line) says them."""
+    out = tmp_path / "m"
+    first = run_cli("rescore-train", *TINY, *data_args(corpus), "--max-steps", "3",
+                    "--output", out)
+    assert first.returncode == 0, first.stderr
+    resumed = run_cli("rescore-train", "--resume", "--output", out, "--threads", "2",
+                      "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    envs = [r for r in records if r["type"] == "environment"]
+    assert [(e["step"], e["threads"]) for e in envs] == [(0, 1), (3, 2)]
+    assert envs[0]["torch"] == torch.__version__ and envs[0]["precision"] == "fp32"
+    assert envs[0]["device"] == "cpu" and envs[0]["processor"]
+    summary = json.loads((out / "train-summary.json").read_text())
+    assert [(e["threads"], e["from_steps"]) for e in summary["environments"]] == \
+        [(1, [0]), (2, [3])]
+    again = run_cli("rescore-train", "--resume", "--epochs", "2", "--output", out,
+                    "--threads", "1", "--no-progress")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((out / "train-summary.json").read_text())
+    assert [e["from_steps"] for e in summary["environments"]] == [[0, 25], [3]]
+    described = model_dir.describe(out)["trained with"]
+    assert len(described) == 2 and "1 thread, fp32" in described[0]
+    assert "2 threads, fp32" in described[1] and torch.__version__ in described[0]
+    # averaged weights name the environments of the run they came from
+    averaged = tmp_path / "avg"
+    assert run_cli("rescore-train", *TINY, *data_args(corpus), "--epochs", "1",
+                   "--keep-checkpoints", "2", "--output", tmp_path / "k").returncode == 0
+    assert run_cli("rescore-model", "average", tmp_path / "k", "--last", "2",
+                   "--output", averaged).returncode == 0
+    assert "1 thread, fp32" in model_dir.describe(averaged)["trained with"][0]
+    spec = ReportSpec(ref=corpus["valid_tgt"], tables=[], models=[("m", out)])
+    line = next(x for x in provenance(spec, 40, None) if x.startswith("Model m:"))
+    assert f"(trained with torch {torch.__version__}, cpu " in line
+    assert "1 thread, fp32; then torch" in line and "2 threads, fp32)" in line
 
 
 def test_mismatched_files_are_refused(corpus: dict[str, Path], tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ def test_tables_compare_each_row_with_the_one_above(work: Path) -> None:
     # the sentence's last); the others read it reversed
     assert "en -> fr, right-to-left target" in report
     assert "fr -> en, reversed source" in report
+    assert "(trained with torch " in report  # each model's environment (rescore.environment)
 
 
 def test_rerun_does_no_work(work: Path) -> None:
