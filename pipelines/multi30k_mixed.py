@@ -16,9 +16,10 @@ training or the longest search leaves free takes the next work:
 
 1. the members: each candidate set of --member-sets searched at beam 12 on val with length
    penalty --select-alpha, the best val BLEU chosen; then the length terms, beam 12 on val:
-   a length penalty (GNMT's alpha) over --alphas or a word reward over --rewards (the same
-   searches: rescore-translate --length-penalty-grid and --word-reward-grid rank one
-   exhaustive search's hypotheses for every penalty and reward, as a search with each would);
+   a length penalty (GNMT's alpha) over --alphas, a word reward over --rewards, or a penalty
+   and a reward together (the same searches: rescore-translate --length-penalty-grid and
+   --word-reward-grid rank one exhaustive search's hypotheses for every pair, as a search
+   with each would);
    beam 50's own terms over --alphas-b50 and --rewards, chosen on val at beam 50 (one more
    such search); then beam 12 and beam 50, each with its terms, on val and the test set;
    and the --r2l models' own beam-50 lists (one right-to-left ensemble, beam 12's terms, its
@@ -120,25 +121,31 @@ Ranking = tuple[str, str]  # how a search ranks finished hypotheses: (length pen
 
 
 def length_terms(alphas: list[str], rewards: list[str]) -> list[Ranking]:
-    """The rankings a search's length terms are chosen among: each length penalty (GNMT's
-    alpha) without a reward, and each word reward without a penalty. Not both at once: the
-    penalty divides the score with the reward in it (rescore.beam.SearchConfig.rank), and a
-    reward that makes a score positive turns the penalty into a preference for short
-    outputs."""
-    return [*((a, "0") for a in alphas), *(("0", r) for r in rewards if float(r) != 0)]
+    """The rankings a search's length terms are chosen among, ties going to the earlier:
+    each length penalty (GNMT's alpha) alone, each word reward alone, then each penalty with
+    each reward (the reward is added after the penalty's division,
+    rescore.beam.SearchConfig.rank)."""
+    alone = [*((a, "0") for a in alphas), *(("0", r) for r in rewards if float(r) != 0)]
+    both = [(a, r) for a in alphas for r in rewards if float(a) != 0 and float(r) != 0]
+    return [*alone, *both]
 
 
 def term_label(ranking: Ranking) -> str:
-    """"lp3.5" (a penalty), "wr0.75" (a reward) or "lp0" (neither): summary keys, names."""
+    """"lp3.5" (a penalty), "wr0.75" (a reward), "lp1-wr1.5" (both) or "lp0" (neither):
+    summary keys, names."""
     alpha, reward = ranking
-    return f"wr{reward}" if reward != "0" and alpha == "0" else f"lp{alpha}"
+    if reward == "0":
+        return f"lp{alpha}"
+    return f"wr{reward}" if alpha == "0" else f"lp{alpha}-wr{reward}"
 
 
 def describe_terms(ranking: Ranking) -> str:
     """A row's words for its length terms."""
     alpha, reward = ranking
-    return f"word reward {reward}" if reward != "0" and alpha == "0" else \
-        f"length penalty {alpha}"
+    if reward == "0":
+        return f"length penalty {alpha}"
+    return f"word reward {reward}" if alpha == "0" else \
+        f"length penalty {alpha} and word reward {reward}"
 
 
 def bleu(hyp: Path, ref: Path) -> float:
@@ -225,10 +232,11 @@ def main() -> None:
                         "search is the candidate sets' own")
     parser.add_argument("--alphas-b50", help="length penalties tried on val at beam 50 (one "
                         "exhaustive search; default 0 to 6 in steps of 0.5, --quick 0,1,2)")
-    parser.add_argument("--rewards", help="word rewards tried on val instead of a length "
-                        "penalty, at beam 12 and at beam 50 (the same searches: rescore-"
-                        "translate --word-reward-grid; default 0.25 to 2.5 in steps of 0.25, "
-                        "--quick 0.5,1); each beam's choice is a penalty or a reward")
+    parser.add_argument("--rewards", help="word rewards tried on val, alone and with each "
+                        "length penalty, at beam 12 and at beam 50 (the same searches: "
+                        "rescore-translate --word-reward-grid; default 0.25 to 2.5 in steps "
+                        "of 0.25, --quick 0.5,1); each beam's choice is a penalty, a reward "
+                        "or both")
     parser.add_argument("--tune-replicas", type=positive_int, default=1, metavar="N",
                         help="each MERT and MIRA tuning done N times with seeds 1..N, the "
                         "replica with the best cross-validated dev BLEU kept (rescore-tune "
@@ -387,8 +395,8 @@ def main() -> None:
     chosen = sets[best_set]
 
     def choose(search_name: str, alphas: list[str]) -> tuple[dict[str, float], Ranking]:
-        """Val BLEU of each ranking (a penalty, or a reward without one) of an exhaustive
-        search's grid, and the best (ties: penalties first, then the smaller value)."""
+        """Val BLEU of each ranking (a penalty, a reward, or both) of an exhaustive
+        search's grid, and the best (ties: the earlier in length_terms' order)."""
         terms = length_terms(alphas, rewards)
         graded_bleu = {term_label(t): bleu(graded(search_name, t), data / f"val.{tgt}")
                        for t in terms}

@@ -155,14 +155,17 @@ class SearchConfig:
 
     def rank(self, score: float, length: int) -> float:
         """What a finished hypothesis of log-probability ``score`` and ``length`` tokens
-        (``</s>`` included) is ranked by: with the word reward, divided by the length
-        (``length_norm``) or by GNMT's penalty ``((5 + length) / 6) ** alpha``."""
-        value = score + self.word_reward * length
+        (``</s>`` included) is ranked by: the score divided by the length (``length_norm``)
+        or by GNMT's penalty ``((5 + length) / 6) ** alpha``, plus the word reward for each
+        token. The reward stays outside the division, so it means the same with any
+        penalty: inside it, a reward that made a score positive would turn the penalty into
+        a preference for short outputs."""
+        value = score
         if self.length_norm:
-            return value / length
-        if self.length_penalty:
-            return value / ((5 + length) / 6) ** self.length_penalty
-        return value
+            value = score / length
+        elif self.length_penalty:
+            value = score / ((5 + length) / 6) ** self.length_penalty
+        return value + self.word_reward * length
 
     @property
     def scores_only_fall(self) -> bool:

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--word-reward", type=finite_float, default=0.0, metavar="R",
                         help="add R to the search's score for every word written (</s> "
                         "included), so longer hypotheses stay in the beam (He et al. 2016's "
-                        "word reward); the scores written stay log-probabilities")
+                        "word reward; with --length-penalty or --length-norm it is added "
+                        "after the division); the scores written stay log-probabilities")
     parser.add_argument("--word-reward-grid", type=reward_grid, metavar="REWARDS",
                         help="also write the 1-best translations for each of these word "
                         "rewards (comma-separated, e.g. 0,0.2,0.4), from the same one search "

@@ -51,8 +51,9 @@ def test_the_family_is_trained_then_the_ensembles_compared(multi30k: Path,
     # beam 50's penalty chosen again at beam 50 (one search), its searches named by it
     assert "--beam 50 --length-penalty ALPHA " in planned["val-b50-grid"] and \
         "--length-penalty-grid 0,0.5,1,1.5,2,2.5,3,3.5,4,4.5,5,5.5,6" in planned["val-b50-grid"]
-    assert "--length-penalty ALPHA50 " in planned["test2016-b50-lpALPHA50"]
-    assert "test2016-b50-lpALPHA50.nbest.gz" in planned["score-own-test2016"]
+    b50 = planned["test2016-b50-lpALPHA50-wrREWARD50"]
+    assert "--length-penalty ALPHA50 " in b50 and "--word-reward REWARD50 " in b50
+    assert "test2016-b50-lpALPHA50-wrREWARD50.nbest.gz" in planned["score-own-test2016"]
     # the right-to-left members search their own lists, joined to the ensemble's and Moses'
     assert planned["val-r2l-b50"].count("--model ") == 3 and "--output-nbest" in \
         planned["test2016-r2l-b50"]

@@ -39,9 +39,10 @@ def test_members_and_length_penalty_are_chosen_on_val(work: Path) -> None:
     assert set(sets) == {"lstm", "tf", "lstm+tf"}
     best = max(sets.values())
     assert sets["+".join(summary["members"])] == best
-    # the length terms: each penalty without a reward, each reward without a penalty
+    # the length terms: each penalty, each reward, each penalty with each reward
     terms = summary["length_val_bleu"]
-    assert set(terms) == {"lp0", "lp1", "lp2", "wr0.5", "wr1"}
+    assert set(terms) == {"lp0", "lp1", "lp2", "wr0.5", "wr1", "lp1-wr0.5", "lp1-wr1",
+                          "lp2-wr0.5", "lp2-wr1"}
     assert terms[summary["length"]] == max(terms.values())
     # the sets' searches ran at --select-alpha 1: their grid output for 1 is the same text
     for key in sets:

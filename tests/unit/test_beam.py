@@ -272,11 +272,19 @@ def test_zero_length_limit_ends_at_the_first_step() -> None:
 
 
 def test_length_penalty_and_word_reward_rank_as_stated() -> None:
-    """GNMT's penalty divides by ((5 + length) / 6) ** alpha; the reward adds R per token;
-    the scores reported stay log-probabilities, equal to forced decoding."""
+    """GNMT's penalty divides by ((5 + length) / 6) ** alpha; the reward adds R per token
+    after the division (a reward never turns the penalty around); the scores reported stay
+    log-probabilities, equal to forced decoding."""
     config = SearchConfig(length_penalty=1.0, word_reward=0.5)
-    assert config.rank(-6.0, 3) == pytest.approx((-6.0 + 1.5) / (8 / 6))
+    assert config.rank(-6.0, 3) == pytest.approx(-6.0 / (8 / 6) + 1.5)
     assert SearchConfig(length_norm=True).rank(-6.0, 3) == pytest.approx(-2.0)
+    assert SearchConfig(length_norm=True, word_reward=0.5).rank(-6.0, 3) == pytest.approx(-0.5)
+    # a reward larger than a hypothesis' cost per token: the penalty still moves the
+    # ranking towards the longer one (inside the division it moved it to the shorter)
+    reward, penalised = SearchConfig(word_reward=1.0), SearchConfig(length_penalty=2.0,
+                                                                    word_reward=1.0)
+    gap = lambda c: c.rank(-8.0, 10) - c.rank(-3.0, 4)  # noqa: E731
+    assert gap(penalised) > gap(reward) > 0
     assert not config.scores_only_fall and SearchConfig(word_reward=-1).scores_only_fall
     with pytest.raises(RescoreError):
         SearchConfig(length_norm=True, length_penalty=1.0)
