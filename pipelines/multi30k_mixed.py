@@ -234,9 +234,9 @@ def main() -> None:
                         "exhaustive search; default 0 to 6 in steps of 0.5, --quick 0,1,2)")
     parser.add_argument("--rewards", help="word rewards tried on val, alone and with each "
                         "length penalty, at beam 12 and at beam 50 (the same searches: "
-                        "rescore-translate --word-reward-grid; default 0.25 to 2.5 in steps "
-                        "of 0.25, --quick 0.5,1); each beam's choice is a penalty, a reward "
-                        "or both")
+                        "rescore-translate --word-reward-grid; default 0.02 to 0.1 in steps "
+                        "of 0.02, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1; --quick 0.5,1); "
+                        "each beam's choice is a penalty, a reward or both")
     parser.add_argument("--tune-replicas", type=positive_int, default=1, metavar="N",
                         help="each MERT and MIRA tuning done N times with seeds 1..N, the "
                         "replica with the best cross-validated dev BLEU kept (rescore-tune "
@@ -379,7 +379,9 @@ def main() -> None:
     # beam 12: one search per candidate set gives every penalty's and reward's output
     grid = "0,1,2" if args.quick else "0,0.5,1,1.5,2,2.5,3,3.5,4"
     alphas = [a for a in (args.alphas or grid).split(",") if a]
-    reward_grid = "0.5,1" if args.quick else ",".join(f"{r / 4:g}" for r in range(1, 11))
+    # small rewards go with a penalty (a penalised score per word is small), larger ones alone
+    reward_grid = "0.5,1" if args.quick else \
+        "0.02,0.04,0.06,0.08,0.1,0.15,0.2,0.25,0.3,0.4,0.5,0.75,1"
     rewards = [r for r in (args.rewards or reward_grid).split(",") if r]
     set_names = ["+".join(s) for s in sets]
     # each set's search queued once its members are averaged (while the last ones train)
