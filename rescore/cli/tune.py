@@ -108,6 +108,9 @@ def parse_grid(text: str | None) -> tuple[float, ...]:
     return values
 
 
+SEEDED_METHODS = ("mert", "mira")  # random restarts / shuffles: --replicas differ by seed
+
+
 def mbr_scale_command(args: argparse.Namespace) -> None:
     if not args.init_weights:
         raise RescoreError("--method mbr-scale needs --init-weights (the weights MBR ranks "
@@ -139,6 +142,10 @@ def mbr_scale_command(args: argparse.Namespace) -> None:
 
 
 def tune_command(args: argparse.Namespace) -> None:
+    if args.replicas > 1 and args.method not in SEEDED_METHODS:
+        raise RescoreError(f"--replicas {args.replicas}: --method {args.method} has no seed, "
+                           f"so its replicas would be one tuning repeated; give --method "
+                           f"{' or '.join(SEEDED_METHODS)}")
     if args.method == "mbr-scale":
         mbr_scale_command(args)
         return

@@ -152,3 +152,9 @@ def test_replicas_keep_the_best_cross_validated_seed(tmp_path: Path) -> None:
     assert load_weights(out).values == load_weights(alone).values
     bad = run_cli("rescore-tune", *common, "--replicas", "0", "--output", tmp_path / "b.json")
     assert bad.returncode == 2 and "--replicas" in bad.stderr
+    # a method without a seed would repeat one tuning: refused before anything is read
+    for method in ("grid", "mbr-scale"):
+        bad = run_cli("rescore-tune", "--nbest", nbest, "--ref", ref, "--method", method,
+                      "--replicas", "2", "--output", tmp_path / "g.json")
+        assert bad.returncode == 2 and f"--method {method} has no seed" in bad.stderr
+        assert "Traceback" not in bad.stderr and not (tmp_path / "g.json").exists()
