@@ -2,8 +2,9 @@
 
 The same recipe and seed give bit-identical weights on one machine, straight or killed and
 resumed, but not across machines: CPU kernels (bf16 above all) and library versions change
-the rounding. ``rescore-train`` logs one ``environment`` record per process in ``log.jsonl``
-(a resumed run has one per segment), ``train-summary.json`` lists them, and
+the rounding. ``rescore-train`` logs one ``environment`` record per run in ``log.jsonl`` (a
+resumed run has one per segment; under torchrun the main process writes it, with the world
+size), ``train-summary.json`` lists them, and
 ``rescore-model info`` and the report's model lines say them, so two runs that differ
 can be told apart."""
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 import rescore
+from rescore.scoring import uses_bf16
 
 # what makes two environments the same one (the step a segment started at does not)
 KEYS = ("rescore", "python", "torch", "numpy", "device", "processor", "cpu_capability",
@@ -46,7 +48,6 @@ def cpu_capability() -> str:
 def environment(device: torch.device, precision: str, world_size: int = 1) -> dict[str, Any]:
     """The record of this process: versions, device, processor, threads and the precision
     the forward passes ran in (``auto`` resolved as rescore.scoring.autocast does)."""
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     name = "cpu"
     if device.type == "cuda":
         name = f"cuda: {torch.cuda.get_device_name(device)}"
@@ -56,24 +57,20 @@ def environment(device: torch.device, precision: str, world_size: int = 1) -> di
             "torch": torch.__version__, "numpy": np.__version__, "device": name,
             "processor": processor_name(), "cpu_capability": cpu_capability(),
             "threads": torch.get_num_threads(), "world_size": world_size,
-            "precision": "bf16" if bf16 else "fp32", "platform": sys.platform}
+            "precision": "bf16" if uses_bf16(device, precision) else "fp32",
+            "platform": sys.platform}
 
 
 def segments(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The distinct environments of a log's ``environment`` records, in order, each with
     the updates its segments started from (``from_steps``)."""
-    out: list[dict[str, Any]] = []
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for record in records:
-        if record.get("type") != "environment":
-            continue
-        same = {k: record.get(k) for k in KEYS}
-        for seen in out:
-            if {k: seen.get(k) for k in KEYS} == same:
-                seen["from_steps"].append(record.get("step"))
-                break
-        else:
-            out.append({**same, "from_steps": [record.get("step")]})
-    return out
+        if record.get("type") == "environment":
+            key = tuple(repr(record.get(k)) for k in KEYS)
+            seen = out.setdefault(key, {**{k: record.get(k) for k in KEYS}, "from_steps": []})
+            seen["from_steps"].append(record.get("step"))
+    return list(out.values())
 
 
 def describe(env: dict[str, Any]) -> str:

@@ -522,12 +522,11 @@ def describe(directory: str | Path) -> dict[str, Any]:
 
 
 def _source_log(directory: Path) -> list[dict[str, Any]]:
-    """The environment records of the run averaged weights came from, when it is still
-    there and readable (none otherwise: a description never fails on it)."""
+    """The log of the run averaged weights came from, when it is still there and readable
+    (none otherwise: a description never fails on it)."""
     try:
-        return [r for r in read_log(directory) if r.get("type") == "environment"] \
-            if (directory / LOG).is_file() else []
-    except RescoreError:
+        return read_log(directory)
+    except (RescoreError, OSError):
         return []
 
 

@@ -314,5 +314,10 @@ def autocast(device: torch.device, precision: str = "auto") -> Any:
     """The forward pass's precision: ``auto`` is bf16 autocast on GPU and fp32 on the CPU;
     ``fp32`` everywhere (to check a GPU against the CPU); ``bf16`` autocast on either (on the
     CPU where :func:`cpu_has_bf16`)."""
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=uses_bf16(device, precision))
+
+
+def uses_bf16(device: torch.device, precision: str) -> bool:
+    """Whether ``precision`` on ``device`` means bf16 autocast (see :func:`autocast`)."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")

@@ -539,7 +539,7 @@ def train_model(request: TrainRequest) -> TrainResult:
                       precision, keep)
     if request.resume:
         trainer.load_checkpoint()
-    # where this segment runs: what decides the exact numbers (one record per process)
+    # where this segment runs: what decides the exact numbers (one record per run or resume)
     trainer.log({"type": "environment", "step": trainer.progress.step,
                  **environment(request.device, precision, trainer.dist.world)})
     if trainer.dist.main:
